@@ -1,0 +1,168 @@
+//! The [`ScanBackend`] trait: where images, scans and findings come from.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::RepositoryRef;
+use crate::finding::{Finding, ScanStatus};
+use crate::severity::SeverityCounts;
+
+/// An image in a repository: one digest and the tags that point at it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Image {
+    /// The image digest, `sha256:…`.
+    pub digest: String,
+    /// The tags of this digest that were asked for (or all its tags, when
+    /// every tagged image was asked for), sorted.
+    pub tags: Vec<String>,
+}
+
+/// The images a selection resolved to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// One entry per digest, sorted by digest; several selected tags of one
+    /// digest are one image.
+    pub images: Vec<Image>,
+    /// Selected tags that don't exist in the repository, in the order asked.
+    pub missing_tags: Vec<String>,
+}
+
+/// The latest scan of one image digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestScan {
+    /// The scan's status. `NotScanned` when no scan exists.
+    pub status: ScanStatus,
+    /// ECR's explanation of the status.
+    pub status_description: Option<String>,
+    /// When the scan finished.
+    pub scan_completed_at: Option<DateTime<Utc>>,
+    /// How recent the vulnerability database was.
+    pub vulnerability_source_updated_at: Option<DateTime<Utc>>,
+    /// Findings per severity.
+    pub severity_counts: SeverityCounts,
+    /// Every finding (all pages), most severe first.
+    pub findings: Vec<Finding>,
+}
+
+impl DigestScan {
+    /// A digest with the given status and no scan data.
+    pub fn without_findings(status: ScanStatus, description: Option<String>) -> DigestScan {
+        DigestScan {
+            status,
+            status_description: description,
+            scan_completed_at: None,
+            vulnerability_source_updated_at: None,
+            severity_counts: SeverityCounts::new(),
+            findings: Vec::new(),
+        }
+    }
+}
+
+/// What can go wrong when asking a [`ScanBackend`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The repository does not exist (or is not visible to the caller).
+    #[error("repository {repository} not found")]
+    RepositoryNotFound {
+        /// The repository asked for.
+        repository: RepositoryRef,
+    },
+    /// The image does not exist.
+    #[error("image {image} not found")]
+    ImageNotFound {
+        /// The image asked for (digest or tag).
+        image: String,
+    },
+    /// The image was scanned in the last 24 hours: ECR allows one basic
+    /// scan per image per day.
+    #[error("scan quota reached: the image was already scanned in the last 24 hours")]
+    ScanQuotaExceeded,
+    /// The registry uses continuous enhanced scanning (Amazon Inspector),
+    /// which re-scans images by itself; a manual scan is neither needed nor
+    /// possible.
+    #[error("the registry uses continuous enhanced scanning")]
+    ContinuousScanning,
+    /// ECR cannot scan this image type.
+    #[error("unsupported image: {message}")]
+    UnsupportedImage {
+        /// ECR's explanation.
+        message: String,
+    },
+    /// AWS throttled the request and retries did not get it through.
+    #[error("throttled by AWS ({code}) after retries")]
+    Throttled {
+        /// The AWS error code, e.g. `ThrottlingException`.
+        code: String,
+    },
+    /// The caller may not perform the action.
+    #[error("access denied to {action}: {message}")]
+    AccessDenied {
+        /// The API action, e.g. `ecr:StartImageScan`.
+        action: String,
+        /// AWS's message.
+        message: String,
+    },
+    /// The request did not finish in time.
+    #[error("{action} timed out")]
+    Timeout {
+        /// The API action that timed out.
+        action: String,
+    },
+    /// Anything else: AWS errors with their code, connection failures.
+    #[error("{action} failed: {message}")]
+    Other {
+        /// The API action that failed.
+        action: String,
+        /// What went wrong, with the AWS error code when there is one.
+        message: String,
+    },
+}
+
+/// Where images, scans and findings come from: Amazon ECR in production
+/// (`EcrBackend`), a mock or a simulation in tests.
+///
+/// # Contract
+///
+/// - [`resolve_images`](ScanBackend::resolve_images) returns each digest
+///   once, with the selected tags that point at it; with no tags selected it
+///   returns every tagged image, never an untagged one; a selected tag that
+///   does not exist is listed in [`Resolution::missing_tags`], not an error.
+///   A missing repository is [`BackendError::RepositoryNotFound`].
+/// - [`start_scan`](ScanBackend::start_scan) starts a scan of one digest. An
+///   image already scanned within the quota period is
+///   [`BackendError::ScanQuotaExceeded`]; a registry that scans
+///   continuously is [`BackendError::ContinuousScanning`]. Neither is
+///   retried.
+/// - [`scan_result`](ScanBackend::scan_result) returns the latest scan of
+///   one digest with *every* finding (all pages). An image never scanned is
+///   `Ok` with [`ScanStatus::NotScanned`]; an image ECR cannot scan is `Ok`
+///   with [`ScanStatus::UnsupportedImage`].
+/// - Throttling and transient failures are retried within the backend's
+///   bounds before an error is returned; no call blocks forever.
+/// - Implementations are `Send + Sync` and are called concurrently.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait ScanBackend: Send + Sync {
+    /// Resolves tags of a repository to image digests; no tags means every
+    /// tagged image.
+    async fn resolve_images(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Resolution, BackendError>;
+
+    /// Starts a scan of one image digest.
+    async fn start_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<(), BackendError>;
+
+    /// Reads the latest scan of one image digest, with every finding.
+    async fn scan_result(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<DigestScan, BackendError>;
+}

@@ -1,0 +1,576 @@
+//! Scan configs: which images of which repository to keep scanned.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::de::{self, IgnoredAny};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+/// A registered scan config, as stored.
+///
+/// Its JSON is exactly the one of the AWS sample "amazon-ecr-continuous-scan",
+/// so a bucket written by the sample is read unchanged and the sample reads
+/// ours:
+///
+/// ```json
+/// {"id":"6c3b5b4e-…","created":"1569927812","region":"us-west-2",
+///  "registry":"123456789012","repository":"test/ubuntu","tags":["16.04","latest"]}
+/// ```
+///
+/// `created` is written as a string of Unix seconds and read from a string or
+/// a number. `tags` that are `null`, absent or `[]` mean "every tagged image
+/// of the repository".
+///
+/// A `ScanConfig` is made from user input with [`ScanConfig::create`], which
+/// assigns `id` and `created`: whatever a client sends for them is ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanConfig {
+    /// A random (v4) UUID, assigned on creation.
+    pub id: Uuid,
+    /// When the config was created (whole seconds).
+    #[serde(
+        serialize_with = "serialize_unix_string",
+        deserialize_with = "deserialize_unix"
+    )]
+    pub created: DateTime<Utc>,
+    /// The AWS region of the registry, e.g. `us-west-2`.
+    pub region: String,
+    /// The registry: the 12-digit AWS account ID.
+    pub registry: String,
+    /// The repository name, e.g. `test/ubuntu`.
+    pub repository: String,
+    /// The tags to scan; empty means every tagged image.
+    #[serde(default, deserialize_with = "deserialize_tags")]
+    pub tags: Vec<String>,
+}
+
+impl ScanConfig {
+    /// Makes a new config from validated user input, with a new random id
+    /// and `created` set to `now` (truncated to whole seconds).
+    pub fn create(spec: ConfigSpec, now: DateTime<Utc>) -> ScanConfig {
+        ScanConfig {
+            id: Uuid::new_v4(),
+            created: truncate_to_seconds(now),
+            region: spec.region,
+            registry: spec.registry,
+            repository: spec.repository,
+            tags: spec.tags,
+        }
+    }
+
+    /// Parses a stored config and checks its fields with the same rules as
+    /// user input, so nothing unusable (or hostile) enters a scan.
+    pub fn from_stored_json(bytes: &[u8]) -> Result<ScanConfig, ConfigError> {
+        let config: ScanConfig = serde_json::from_slice(bytes).map_err(ConfigError::Json)?;
+        validate_region(&config.region)?;
+        validate_registry(&config.registry)?;
+        validate_repository(&config.repository)?;
+        validate_tags(&config.tags)?;
+        Ok(config)
+    }
+
+    /// The config's JSON in the sample's layout.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing this struct cannot fail: every field is a string or a list of them.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The repository this config names.
+    pub fn repository_ref(&self) -> RepositoryRef {
+        RepositoryRef {
+            region: self.region.clone(),
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+        }
+    }
+
+    /// Whether the config selects every tagged image rather than listed tags.
+    pub fn all_tags(&self) -> bool {
+        self.tags.is_empty()
+    }
+}
+
+/// A repository in a registry in a region: what a [`ScanBackend`](crate::ScanBackend)
+/// needs to find images.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RepositoryRef {
+    /// The AWS region, e.g. `us-west-2`.
+    pub region: String,
+    /// The 12-digit account ID of the registry.
+    pub registry: String,
+    /// The repository name.
+    pub repository: String,
+}
+
+impl fmt::Display for RepositoryRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{} in {}",
+            self.registry, self.repository, self.region
+        )
+    }
+}
+
+/// Validated user input for a new scan config: region, registry, repository
+/// and tags. `id` and `created`, if sent, are accepted and ignored; any other
+/// field is rejected by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSpec {
+    region: String,
+    registry: String,
+    repository: String,
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfigSpec {
+    region: Option<String>,
+    registry: Option<String>,
+    repository: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_tags")]
+    tags: Vec<String>,
+    #[serde(default, rename = "id")]
+    _id: Option<IgnoredAny>,
+    #[serde(default, rename = "created")]
+    _created: Option<IgnoredAny>,
+}
+
+impl ConfigSpec {
+    /// Validates every field; the error names the field and the rule.
+    ///
+    /// ```
+    /// use ecrscan_core::ConfigSpec;
+    /// let err = ConfigSpec::new("us-west-2", "12345", "test/ubuntu", Vec::<String>::new()).unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid registry"));
+    /// ```
+    pub fn new(
+        region: impl Into<String>,
+        registry: impl Into<String>,
+        repository: impl Into<String>,
+        tags: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Result<ConfigSpec, ValidationError> {
+        let spec = ConfigSpec {
+            region: region.into(),
+            registry: registry.into(),
+            repository: repository.into(),
+            tags: tags.into_iter().map(Into::into).collect(),
+        };
+        validate_region(&spec.region)?;
+        validate_registry(&spec.registry)?;
+        validate_repository(&spec.repository)?;
+        validate_tags(&spec.tags)?;
+        Ok(spec)
+    }
+
+    /// Parses and validates a JSON object such as the sample's
+    /// `scan-config-*.json` files.
+    pub fn from_json(bytes: &[u8]) -> Result<ConfigSpec, ConfigError> {
+        let raw: RawConfigSpec = serde_json::from_slice(bytes).map_err(ConfigError::Json)?;
+        let region = raw.region.ok_or(ValidationError::missing("region"))?;
+        let registry = raw.registry.ok_or(ValidationError::missing("registry"))?;
+        let repository = raw
+            .repository
+            .ok_or(ValidationError::missing("repository"))?;
+        Ok(ConfigSpec::new(region, registry, repository, raw.tags)?)
+    }
+
+    /// The region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The registry (account ID).
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The repository name.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// The tags; empty means every tagged image.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+}
+
+/// Why a config could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The input is not a JSON object of the expected shape (serde's message
+    /// names the line, column and field).
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A field breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+impl ConfigError {
+    /// The field at fault, if one is known.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid(err) => Some(err.field),
+            ConfigError::Json(_) => None,
+        }
+    }
+}
+
+/// A field of a scan config breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {problem}")]
+pub struct ValidationError {
+    /// The field: `region`, `registry`, `repository` or `tags`.
+    pub field: &'static str,
+    /// What is wrong and what the rule is.
+    pub problem: String,
+}
+
+impl ValidationError {
+    fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        ValidationError {
+            field,
+            problem: problem.into(),
+        }
+    }
+
+    fn missing(field: &'static str) -> Self {
+        ValidationError::new(field, "the field is required")
+    }
+}
+
+/// Quotes user input for an error message, bounded so a huge value does not
+/// become a huge message.
+fn quoted(value: &str) -> String {
+    const MAX: usize = 80;
+    if value.chars().count() <= MAX {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head:?}… ({} characters)", value.chars().count())
+    }
+}
+
+/// AWS region names: `us-west-2`, `eu-central-1`, `us-gov-west-1`,
+/// `cn-north-1`, `ap-southeast-3`, `us-isob-east-1`, `eusc-de-east-1`.
+fn validate_region(region: &str) -> Result<(), ValidationError> {
+    let rule = "an AWS region name such as us-west-2, eu-central-1, us-gov-west-1 or cn-north-1";
+    let parts: Vec<&str> = region.split('-').collect();
+    let lower = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
+    let ok = region.len() <= 32
+        && parts.len() >= 3
+        && (2..=4).contains(&parts[0].len())
+        && parts[..parts.len() - 1].iter().all(|p| lower(p))
+        && parts
+            .last()
+            .is_some_and(|n| (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "region",
+            format!("{} is not {rule}", quoted(region)),
+        ))
+    }
+}
+
+fn validate_registry(registry: &str) -> Result<(), ValidationError> {
+    if registry.len() == 12 && registry.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "registry",
+            format!(
+                "{} is not a 12-digit AWS account ID such as 123456789012",
+                quoted(registry)
+            ),
+        ))
+    }
+}
+
+/// ECR's rule: 2–256 characters; `/`-separated segments of lowercase
+/// letters and digits, separated inside a segment by single `.`, `_` or `-`.
+fn validate_repository(repository: &str) -> Result<(), ValidationError> {
+    let rule = "ECR repository names are 2-256 characters: lowercase segments of letters and digits, \
+                joined inside a segment by single '.', '_' or '-', and separated by '/'";
+    let len = repository.chars().count();
+    if !(2..=256).contains(&len) {
+        return Err(ValidationError::new(
+            "repository",
+            format!("{} has {len} characters; {rule}", quoted(repository)),
+        ));
+    }
+    if !repository.split('/').all(valid_repository_segment) {
+        return Err(ValidationError::new(
+            "repository",
+            format!("{} breaks the naming rule; {rule}", quoted(repository)),
+        ));
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+([._-][a-z0-9]+)*`
+fn valid_repository_segment(segment: &str) -> bool {
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let bytes = segment.as_bytes();
+    let mut previous_was_separator = true;
+    for &b in bytes {
+        if alnum(b) {
+            previous_was_separator = false;
+        } else if matches!(b, b'.' | b'_' | b'-') && !previous_was_separator {
+            previous_was_separator = true;
+        } else {
+            return false;
+        }
+    }
+    !bytes.is_empty() && !previous_was_separator
+}
+
+/// Docker's rule: 1–128 characters of `[A-Za-z0-9_.-]`, not starting with
+/// `.` or `-`; and no tag twice.
+fn validate_tags(tags: &[String]) -> Result<(), ValidationError> {
+    let rule = "Docker tags are 1-128 characters of letters, digits, '_', '.' and '-', \
+                not starting with '.' or '-'";
+    for (index, tag) in tags.iter().enumerate() {
+        let valid = (1..=128).contains(&tag.len())
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            && !tag.starts_with(['.', '-']);
+        if !valid {
+            return Err(ValidationError::new(
+                "tags",
+                format!("tag {} is not valid; {rule}", quoted(tag)),
+            ));
+        }
+        if tags[..index].contains(tag) {
+            return Err(ValidationError::new(
+                "tags",
+                format!("tag {} is listed twice", quoted(tag)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn truncate_to_seconds(time: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.timestamp_opt(time.timestamp(), 0)
+        .single()
+        .unwrap_or(time)
+}
+
+fn serialize_unix_string<S: Serializer>(
+    time: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&time.timestamp().to_string())
+}
+
+fn deserialize_unix<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Number(i64),
+        Text(String),
+    }
+    let seconds = match Seconds::deserialize(deserializer)? {
+        Seconds::Number(n) => n,
+        Seconds::Text(text) => text.trim().parse::<i64>().map_err(|_| {
+            de::Error::custom(format!(
+                "created: expected Unix seconds, found {}",
+                quoted(&text)
+            ))
+        })?,
+    };
+    Utc.timestamp_opt(seconds, 0)
+        .single()
+        .ok_or_else(|| de::Error::custom(format!("created: {seconds} is out of range")))
+}
+
+fn deserialize_tags<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"id":"6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a","created":"1569927812","region":"us-west-2","registry":"123456789012","repository":"test/ubuntu","tags":["16.04","latest"]}"#;
+
+    #[test]
+    fn reads_and_writes_the_samples_json_exactly() {
+        let config = ScanConfig::from_stored_json(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(config.created.timestamp(), 1569927812);
+        assert_eq!(config.tags, ["16.04", "latest"]);
+        assert_eq!(String::from_utf8(config.to_json()).unwrap(), SAMPLE);
+    }
+
+    #[test]
+    fn created_reads_from_a_number_and_tags_from_null_or_absence() {
+        let number = r#"{"id":"6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a","created":1569927812,"region":"us-west-2","registry":"123456789012","repository":"amazonlinux","tags":null}"#;
+        let config = ScanConfig::from_stored_json(number.as_bytes()).unwrap();
+        assert_eq!(config.created.timestamp(), 1569927812);
+        assert!(config.all_tags());
+        let absent = r#"{"id":"6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a","created":"1","region":"us-west-2","registry":"123456789012","repository":"amazonlinux"}"#;
+        assert!(
+            ScanConfig::from_stored_json(absent.as_bytes())
+                .unwrap()
+                .all_tags()
+        );
+        let bad = r#"{"id":"6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a","created":"yesterday","region":"us-west-2","registry":"123456789012","repository":"amazonlinux"}"#;
+        let err = ScanConfig::from_stored_json(bad.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("created"), "{err}");
+    }
+
+    #[test]
+    fn create_assigns_id_and_created_and_ignores_the_clients() {
+        let spec = ConfigSpec::from_json(
+            br#"{"id":"not-a-uuid","created":"0","region":"us-west-2","registry":"123456789012","repository":"test/centos","tags":["7"]}"#,
+        )
+        .unwrap();
+        let now = Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap();
+        let a = ScanConfig::create(spec.clone(), now);
+        let b = ScanConfig::create(spec, now);
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.id.get_version_num(), 4);
+        assert_eq!(a.created.timestamp(), 1_700_000_000);
+        assert_eq!(a.created.timestamp_subsec_nanos(), 0);
+        assert_eq!(a.tags, ["7"]);
+    }
+
+    fn error_of(json: &str) -> ConfigError {
+        ConfigSpec::from_json(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_by_name() {
+        let err = error_of(
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"a/b","tag":["x"]}"#,
+        );
+        assert!(err.to_string().contains("unknown field `tag`"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_are_named() {
+        let err = error_of(r#"{"region":"us-west-2","repository":"ab"}"#);
+        assert_eq!(err.field(), Some("registry"));
+        let err = error_of(r#"{"region":"us-west-2","registry":123456789012,"repository":"ab"}"#);
+        assert!(err.to_string().starts_with("invalid JSON"), "{err}");
+        assert!(error_of("[1,2]").to_string().starts_with("invalid JSON"));
+        assert!(error_of("{").to_string().starts_with("invalid JSON"));
+    }
+
+    #[test]
+    fn regions() {
+        for ok in [
+            "us-west-2",
+            "eu-central-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-3",
+            "us-isob-east-1",
+            "eusc-de-east-1",
+            "il-central-1",
+        ] {
+            assert!(validate_region(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-west",
+            "US-WEST-2",
+            "us-west-2a",
+            "uswest2",
+            "us--west-2",
+            "us-west-2/../x",
+            "a-west-2",
+            "us-west-123",
+        ] {
+            let err = validate_region(bad).unwrap_err();
+            assert_eq!(err.field, "region", "{bad}");
+            assert!(err.problem.contains("AWS region"), "{err}");
+        }
+    }
+
+    #[test]
+    fn registries() {
+        assert!(validate_registry("123456789012").is_ok());
+        for bad in [
+            "",
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            "１23456789012",
+        ] {
+            assert_eq!(validate_registry(bad).unwrap_err().field, "registry");
+        }
+    }
+
+    #[test]
+    fn repositories() {
+        for ok in [
+            "ab",
+            "test/ubuntu",
+            "amazonlinux",
+            "a.b_c-d/e1/f-2",
+            "x0",
+            &"a".repeat(256),
+        ] {
+            assert!(validate_repository(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "a",
+            "Test/ubuntu",
+            "test//ubuntu",
+            "/test",
+            "test/",
+            "a..b",
+            "a-",
+            "-a",
+            "a b",
+            "../etc/passwd",
+            "a%2Fb",
+            "ünïcode",
+            &"a".repeat(257),
+        ] {
+            let err = validate_repository(bad).unwrap_err();
+            assert_eq!(err.field, "repository", "{bad}");
+            assert!(err.problem.contains("2-256"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        assert!(validate_tags(&[]).is_ok());
+        assert!(validate_tags(&["16.04".into(), "latest".into(), "v1_2-3".into()]).is_ok());
+        assert!(validate_tags(&["A".repeat(128)]).is_ok());
+        for bad in [
+            "",
+            ".hidden",
+            "-x",
+            "a/b",
+            "a:b",
+            "tag with space",
+            &"a".repeat(129),
+        ] {
+            let err = validate_tags(&[bad.to_string()]).unwrap_err();
+            assert_eq!(err.field, "tags", "{bad}");
+        }
+        let err = validate_tags(&["latest".into(), "latest".into()]).unwrap_err();
+        assert!(err.problem.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn error_messages_bound_huge_input() {
+        let huge = "A".repeat(100_000);
+        let err = ConfigSpec::new("us-west-2", "123456789012", huge, Vec::<String>::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 500, "{} bytes", err.len());
+        assert!(err.contains("100000 characters"), "{err}");
+    }
+}

@@ -1,0 +1,466 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{TimeZone, Utc};
+use mockall::predicate::{always, eq};
+
+use super::*;
+use crate::backend::{Image, MockScanBackend};
+use crate::config::ConfigSpec;
+use crate::finding::Finding;
+use crate::severity::{Severity, SeverityCounts};
+
+fn config(repository: &str, tags: &[&str]) -> ScanConfig {
+    let spec = ConfigSpec::new(
+        "us-west-2",
+        "123456789012",
+        repository,
+        tags.iter().copied(),
+    )
+    .expect("valid test config");
+    ScanConfig::create(spec, Utc.timestamp_opt(1_569_927_812, 0).unwrap())
+}
+
+fn image(digest: &str, tags: &[&str]) -> Image {
+    Image {
+        digest: digest.into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+fn resolution(images: Vec<Image>, missing: &[&str]) -> Resolution {
+    Resolution {
+        images,
+        missing_tags: missing.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+fn repo(name: &str) -> RepositoryRef {
+    RepositoryRef {
+        region: "us-west-2".into(),
+        registry: "123456789012".into(),
+        repository: name.into(),
+    }
+}
+
+fn complete(counts: &[(Severity, u64)]) -> DigestScan {
+    let findings = counts
+        .iter()
+        .flat_map(|&(severity, count)| {
+            (0..count).map(move |i| Finding::new(format!("CVE-2026-{i:04}"), severity))
+        })
+        .collect();
+    DigestScan {
+        status: ScanStatus::Complete,
+        status_description: None,
+        scan_completed_at: Some(Utc.timestamp_opt(1_700_000_000, 0).unwrap()),
+        vulnerability_source_updated_at: None,
+        severity_counts: counts.iter().copied().collect::<SeverityCounts>(),
+        findings,
+    }
+}
+
+#[tokio::test]
+async fn rescan_scans_each_digest_once_and_reports_every_tag() {
+    // Two tags of one digest, a missing tag, and a second config naming the same digest.
+    let ubuntu = config("test/ubuntu", &["16.04", "latest", "gone"]);
+    let ubuntu_again = config("test/ubuntu", &["latest"]);
+    let mut backend = MockScanBackend::new();
+    backend
+        .expect_resolve_images()
+        .with(eq(repo("test/ubuntu")), always())
+        .times(2)
+        .returning(|_, tags| {
+            if tags.len() == 3 {
+                Ok(resolution(
+                    vec![image("sha256:u", &["16.04", "latest"])],
+                    &["gone"],
+                ))
+            } else {
+                Ok(resolution(vec![image("sha256:u", &["latest"])], &[]))
+            }
+        });
+    backend
+        .expect_start_scan()
+        .with(eq(repo("test/ubuntu")), eq("sha256:u"))
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let report = rescan(
+        &[ubuntu.clone(), ubuntu_again.clone()],
+        &backend,
+        &ScanOptions::default(),
+    )
+    .await;
+
+    let rows: Vec<(Uuid, Option<&str>, ScanOutcome)> = report
+        .images
+        .iter()
+        .map(|row| (row.config_id, row.tag.as_deref(), row.outcome))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (ubuntu.id, Some("16.04"), ScanOutcome::Started),
+            (ubuntu.id, Some("latest"), ScanOutcome::Started),
+            (ubuntu.id, Some("gone"), ScanOutcome::Failed),
+            (ubuntu_again.id, Some("latest"), ScanOutcome::Started),
+        ]
+    );
+    assert_eq!(report.images[0].digest.as_deref(), Some("sha256:u"));
+    assert!(
+        report.images[2]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("tag gone not found")
+    );
+    assert_eq!(
+        (
+            report.started,
+            report.failed,
+            report.already_scanned,
+            report.continuous
+        ),
+        (3, 1, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn rescan_maps_backend_errors_to_outcomes_and_never_stops() {
+    let configs = [
+        config("quota/hit", &["a"]),
+        config("enhanced/repo", &["b"]),
+        config("throttled/repo", &["c"]),
+        config("missing/repo", &["x", "y"]),
+        config("all/tags", &[]),
+        config("denied/repo", &[]),
+    ];
+    let mut backend = MockScanBackend::new();
+    backend
+        .expect_resolve_images()
+        .times(6)
+        .returning(|repository, tags| match repository.repository.as_str() {
+            "missing/repo" => Err(BackendError::RepositoryNotFound {
+                repository: repository.clone(),
+            }),
+            "denied/repo" => Err(BackendError::AccessDenied {
+                action: "ecr:DescribeImages".into(),
+                message: "not authorized".into(),
+            }),
+            "all/tags" => Ok(resolution(
+                vec![
+                    image("sha256:b2", &["v2"]),
+                    image("sha256:a1", &["v1", "latest"]),
+                ],
+                &[],
+            )),
+            _ => Ok(resolution(
+                vec![image(&format!("sha256:{}", tags[0]), &[&tags[0]])],
+                &[],
+            )),
+        });
+    backend
+        .expect_start_scan()
+        .times(5)
+        .returning(|_, digest| match digest {
+            "sha256:a" => Err(BackendError::ScanQuotaExceeded),
+            "sha256:b" => Err(BackendError::ContinuousScanning),
+            "sha256:c" => Err(BackendError::Throttled {
+                code: "ThrottlingException".into(),
+            }),
+            _ => Ok(()),
+        });
+
+    let report = rescan(&configs, &backend, &ScanOptions { concurrency: 3 }).await;
+
+    let rows: Vec<(&str, Option<&str>, ScanOutcome)> = report
+        .images
+        .iter()
+        .map(|row| (row.repository.as_str(), row.tag.as_deref(), row.outcome))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("quota/hit", Some("a"), ScanOutcome::AlreadyScanned),
+            ("enhanced/repo", Some("b"), ScanOutcome::Continuous),
+            ("throttled/repo", Some("c"), ScanOutcome::Failed),
+            ("missing/repo", Some("x"), ScanOutcome::Failed),
+            ("missing/repo", Some("y"), ScanOutcome::Failed),
+            ("all/tags", Some("latest"), ScanOutcome::Started),
+            ("all/tags", Some("v1"), ScanOutcome::Started),
+            ("all/tags", Some("v2"), ScanOutcome::Started),
+            ("denied/repo", None, ScanOutcome::Failed),
+        ]
+    );
+    assert!(
+        report.images[2]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("ThrottlingException")
+    );
+    assert!(
+        report.images[3]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("not found")
+    );
+    assert!(
+        report.images[8]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("ecr:DescribeImages")
+    );
+    assert_eq!(report.images[0].reason, None);
+    assert_eq!(
+        (
+            report.started,
+            report.already_scanned,
+            report.continuous,
+            report.failed
+        ),
+        (3, 1, 1, 4)
+    );
+}
+
+#[tokio::test]
+async fn rescan_report_json_has_the_documented_shape() {
+    let cfg = config("test/centos", &["7"]);
+    let mut backend = MockScanBackend::new();
+    backend
+        .expect_resolve_images()
+        .returning(|_, _| Ok(resolution(vec![image("sha256:c", &["7"])], &[])));
+    backend.expect_start_scan().returning(|_, _| Ok(()));
+    let report = rescan(
+        std::slice::from_ref(&cfg),
+        &backend,
+        &ScanOptions::default(),
+    )
+    .await;
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "images": [{
+                "config_id": cfg.id.to_string(),
+                "repository": "test/centos",
+                "tag": "7",
+                "digest": "sha256:c",
+                "outcome": "started",
+                "reason": null
+            }],
+            "started": 1, "already_scanned": 0, "continuous": 0, "failed": 0
+        })
+    );
+}
+
+#[tokio::test]
+async fn summary_reads_each_digest_once_and_keeps_statuses() {
+    let ubuntu = config("test/ubuntu", &["16.04", "latest", "gone"]);
+    let centos = config("test/centos", &["7"]);
+    let missing = config("missing/repo", &[]);
+    let mut backend = MockScanBackend::new();
+    backend
+        .expect_resolve_images()
+        .times(3)
+        .returning(|repository, _| match repository.repository.as_str() {
+            "test/ubuntu" => Ok(resolution(
+                vec![image("sha256:u", &["16.04", "latest"])],
+                &["gone"],
+            )),
+            "test/centos" => Ok(resolution(vec![image("sha256:c", &["7"])], &[])),
+            _ => Err(BackendError::RepositoryNotFound {
+                repository: repository.clone(),
+            }),
+        });
+    backend
+        .expect_scan_result()
+        .with(eq(repo("test/ubuntu")), eq("sha256:u"))
+        .times(1)
+        .returning(|_, _| Ok(complete(&[(Severity::High, 2), (Severity::Low, 1)])));
+    backend
+        .expect_scan_result()
+        .with(eq(repo("test/centos")), eq("sha256:c"))
+        .times(1)
+        .returning(|_, _| Ok(DigestScan::without_findings(ScanStatus::NotScanned, None)));
+
+    let summary = collect_summary(
+        &[ubuntu, centos, missing],
+        &backend,
+        &ScanOptions::default(),
+    )
+    .await;
+
+    let rows: Vec<(&str, Option<&str>, ScanStatus, u64)> = summary
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                row.result.image.repository.as_str(),
+                row.result.image.tag.as_deref(),
+                row.result.status,
+                row.result.severity_counts.total(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("test/ubuntu", Some("16.04"), ScanStatus::Complete, 3),
+            ("test/ubuntu", Some("latest"), ScanStatus::Complete, 3),
+            ("test/ubuntu", Some("gone"), ScanStatus::TagNotFound, 0),
+            ("test/centos", Some("7"), ScanStatus::NotScanned, 0),
+            ("missing/repo", None, ScanStatus::RepositoryNotFound, 0),
+        ]
+    );
+    assert_eq!(summary.rows[0].result.findings.len(), 3);
+    assert!(!summary.any_pending());
+}
+
+#[tokio::test]
+async fn summary_turns_a_failed_read_into_a_failed_row() {
+    let cfg = config("flaky/repo", &["a", "b"]);
+    let mut backend = MockScanBackend::new();
+    backend.expect_resolve_images().returning(|_, _| {
+        Ok(resolution(
+            vec![image("sha256:a", &["a"]), image("sha256:b", &["b"])],
+            &[],
+        ))
+    });
+    backend
+        .expect_scan_result()
+        .times(2)
+        .returning(|_, digest| {
+            if digest == "sha256:a" {
+                Err(BackendError::Timeout {
+                    action: "ecr:DescribeImageScanFindings".into(),
+                })
+            } else {
+                Ok(DigestScan::without_findings(ScanStatus::InProgress, None))
+            }
+        });
+    let summary = collect_summary(
+        std::slice::from_ref(&cfg),
+        &backend,
+        &ScanOptions::default(),
+    )
+    .await;
+    assert_eq!(summary.rows[0].result.status, ScanStatus::Failed);
+    assert!(
+        summary.rows[0]
+            .result
+            .status_description
+            .as_deref()
+            .unwrap()
+            .contains("timed out")
+    );
+    assert_eq!(summary.rows[1].result.status, ScanStatus::InProgress);
+    assert!(summary.any_pending());
+}
+
+#[tokio::test]
+async fn progress_reports_every_finished_call() {
+    let cfg = config("many/images", &[]);
+    let mut backend = MockScanBackend::new();
+    backend.expect_resolve_images().returning(|_, _| {
+        Ok(resolution(
+            (0..40)
+                .map(|i| image(&format!("sha256:{i:02}"), &[&format!("t{i:02}")]))
+                .collect(),
+            &[],
+        ))
+    });
+    backend
+        .expect_start_scan()
+        .times(40)
+        .returning(|_, _| Ok(()));
+    let seen = std::sync::Mutex::new(Vec::new());
+    let report = rescan_with_progress(
+        std::slice::from_ref(&cfg),
+        &backend,
+        &ScanOptions { concurrency: 4 },
+        &|p: Progress| seen.lock().unwrap().push((p.done, p.total)),
+    )
+    .await;
+    assert_eq!(report.started, 40);
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), 41);
+    assert_eq!(seen.first(), Some(&(0, 40)));
+    assert_eq!(seen.last(), Some(&(40, 40)));
+    assert!(seen.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+}
+
+/// A backend whose calls take time, to observe real overlap.
+struct SlowBackend {
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ScanBackend for SlowBackend {
+    async fn resolve_images(
+        &self,
+        _: &RepositoryRef,
+        _: &[String],
+    ) -> Result<Resolution, BackendError> {
+        Ok(resolution(
+            (0..24)
+                .map(|i| image(&format!("sha256:{i:02}"), &[&format!("t{i:02}")]))
+                .collect(),
+            &[],
+        ))
+    }
+    async fn start_scan(&self, _: &RepositoryRef, _: &str) -> Result<(), BackendError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn scan_result(&self, _: &RepositoryRef, _: &str) -> Result<DigestScan, BackendError> {
+        self.start_scan(&repo("x"), "").await?;
+        Ok(DigestScan::without_findings(ScanStatus::NotScanned, None))
+    }
+}
+
+#[tokio::test]
+async fn calls_overlap_up_to_the_concurrency_and_no_further() {
+    let backend = SlowBackend {
+        in_flight: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    };
+    let cfg = config("slow/repo", &[]);
+    rescan(
+        std::slice::from_ref(&cfg),
+        &backend,
+        &ScanOptions { concurrency: 6 },
+    )
+    .await;
+    assert_eq!(backend.peak.load(Ordering::SeqCst), 6);
+    backend.peak.store(0, Ordering::SeqCst);
+    collect_summary(
+        std::slice::from_ref(&cfg),
+        &backend,
+        &ScanOptions { concurrency: 1 },
+    )
+    .await;
+    assert_eq!(backend.peak.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn collect_results_gives_one_configs_rows() {
+    let cfg = config("test/ubuntu", &["latest"]);
+    let mut backend = MockScanBackend::new();
+    backend
+        .expect_resolve_images()
+        .returning(|_, _| Ok(resolution(vec![image("sha256:u", &["latest"])], &[])));
+    backend
+        .expect_scan_result()
+        .returning(|_, _| Ok(complete(&[(Severity::Critical, 1)])));
+    let results = collect_results(&cfg, &backend, &ScanOptions::default()).await;
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].image.tag.as_deref(), Some("latest"));
+    assert_eq!(results[0].severity_counts.get(Severity::Critical), 1);
+}
