@@ -1,1 +1,119 @@
-fn main() {}
+//! Renderer benchmarks: the text summary, the JSON summary and the Atom feed
+//! at growing numbers of findings.
+//!
+//! `cargo bench -p ecrscan-core --bench render`
+
+use std::hint::black_box;
+
+use chrono::{TimeZone, Utc};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ecrscan_core::render::{FeedOptions, write_atom_feed, write_json_summary, write_text_summary};
+use ecrscan_core::{
+    ConfigSpec, Finding, ImageRef, ImageScanResult, ScanConfig, ScanStatus, Severity,
+    SeverityCounts, Summary, SummaryRow,
+};
+
+const FINDINGS_PER_IMAGE: usize = 100;
+
+fn results(findings: usize) -> (ScanConfig, Vec<ImageScanResult>) {
+    let now = Utc.timestamp_opt(1_764_230_400, 0).unwrap();
+    let spec = ConfigSpec::new(
+        "us-west-2",
+        "123456789012",
+        "bench/app",
+        Vec::<String>::new(),
+    )
+    .expect("valid");
+    let config = ScanConfig::create(spec, now);
+    let images = findings.div_ceil(FINDINGS_PER_IMAGE);
+    let results = (0..images)
+        .map(|image| {
+            let count = FINDINGS_PER_IMAGE.min(findings - image * FINDINGS_PER_IMAGE);
+            let findings: Vec<Finding> = (0..count)
+                .map(|i| {
+                    let mut f = Finding::new(format!("CVE-2026-{i:05}"), Severity::ALL[i % 7]);
+                    f.description = Some(format!(
+                        "A <crafted> input & \"quoted\" text in package {i} allows remote attackers to cause a denial of service."
+                    ));
+                    f.uri = Some(format!("https://security-tracker.debian.org/tracker/CVE-2026-{i:05}"));
+                    f.package_name = Some(format!("package-{i}"));
+                    f.package_version = Some("1.2.3-4".into());
+                    f
+                })
+                .collect();
+            ImageScanResult {
+                image: ImageRef {
+                    repository: "bench/app".into(),
+                    tag: Some(format!("v{image}")),
+                    digest: Some(format!("sha256:{image:064x}")),
+                },
+                status: ScanStatus::Complete,
+                status_description: None,
+                scan_completed_at: Some(now),
+                vulnerability_source_updated_at: None,
+                severity_counts: findings.iter().map(|f| (f.severity, 1)).collect::<SeverityCounts>(),
+                findings,
+            }
+        })
+        .collect();
+    (config, results)
+}
+
+fn renderers(c: &mut Criterion) {
+    let now = Utc.timestamp_opt(1_764_234_000, 0).unwrap();
+    let mut group = c.benchmark_group("render");
+    group.sample_size(10);
+    for findings in [100usize, 10_000] {
+        let (config, results) = results(findings);
+        let summary = Summary {
+            rows: results
+                .iter()
+                .map(|result| SummaryRow {
+                    config_id: config.id,
+                    region: config.region.clone(),
+                    registry: config.registry.clone(),
+                    result: result.clone(),
+                })
+                .collect(),
+        };
+        group.throughput(Throughput::Elements(findings as u64));
+        group.bench_with_input(
+            BenchmarkId::new("atom_feed", findings),
+            &results,
+            |b, results| {
+                b.iter(|| {
+                    let mut out = Vec::new();
+                    write_atom_feed(&config, results, now, &FeedOptions::default(), &mut out)
+                        .unwrap();
+                    black_box(out.len())
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("text_summary", findings),
+            &summary,
+            |b, summary| {
+                b.iter(|| {
+                    let mut out = Vec::new();
+                    write_text_summary(summary, &mut out).unwrap();
+                    black_box(out.len())
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("json_summary", findings),
+            &summary,
+            |b, summary| {
+                b.iter(|| {
+                    let mut out = Vec::new();
+                    write_json_summary(summary, now, &mut out).unwrap();
+                    black_box(out.len())
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, renderers);
+criterion_main!(benches);

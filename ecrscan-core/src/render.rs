@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use atom_syndication::{
     Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Text,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -449,8 +449,9 @@ fn xml_safe(text: &str) -> String {
         .collect()
 }
 
+/// Atom dates, to the second.
 fn fixed(time: DateTime<Utc>) -> FixedDateTime {
-    time.fixed_offset()
+    time.with_nanosecond(0).unwrap_or(time).fixed_offset()
 }
 
 /// Writes the [`atom_feed`] as an XML document.

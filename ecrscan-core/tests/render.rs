@@ -1,0 +1,421 @@
+//! Golden tests of the three renderers, and the feed's resistance to
+//! hostile text.
+//!
+//! `UPDATE_GOLDEN=1 cargo test -p ecrscan-core --test render` rewrites the
+//! golden files; review the diff before committing it.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeZone, Utc};
+use ecrscan_core::finding::FindingKind;
+use ecrscan_core::render::{
+    FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
+};
+use ecrscan_core::{
+    Finding, ImageRef, ImageScanResult, ScanConfig, ScanStatus, Severity, SeverityCounts, Summary,
+    SummaryRow,
+};
+use uuid::Uuid;
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(seconds, 0).unwrap()
+}
+
+fn config(id: &str, repository: &str, tags: &[&str]) -> ScanConfig {
+    ScanConfig {
+        id: Uuid::parse_str(id).unwrap(),
+        created: at(1_569_927_812),
+        region: "us-west-2".into(),
+        registry: "123456789012".into(),
+        repository: repository.into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+fn basic(
+    name: &str,
+    severity: Severity,
+    package: &str,
+    version: &str,
+    description: &str,
+) -> Finding {
+    let mut finding = Finding::new(name, severity);
+    finding.description = Some(description.into());
+    finding.uri = Some(format!(
+        "https://security-tracker.debian.org/tracker/{name}"
+    ));
+    finding.package_name = Some(package.into());
+    finding.package_version = Some(version.into());
+    finding
+        .attributes
+        .insert("package_name".into(), package.into());
+    finding
+        .attributes
+        .insert("package_version".into(), version.into());
+    finding
+}
+
+fn complete(repository: &str, tag: &str, digest: &str, findings: Vec<Finding>) -> ImageScanResult {
+    let counts: SeverityCounts = findings.iter().map(|f| (f.severity, 1)).collect();
+    ImageScanResult {
+        image: ImageRef {
+            repository: repository.into(),
+            tag: Some(tag.into()),
+            digest: Some(digest.into()),
+        },
+        status: ScanStatus::Complete,
+        status_description: Some("The scan was completed successfully.".into()),
+        scan_completed_at: Some(at(1_764_230_400)),
+        vulnerability_source_updated_at: Some(at(1_764_200_000)),
+        severity_counts: counts,
+        findings,
+    }
+}
+
+const UBUNTU: &str = "6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a";
+const CENTOS: &str = "0f4e1d2c-3b4a-4958-8776-655443322110";
+
+fn ubuntu_findings() -> Vec<Finding> {
+    vec![
+        basic(
+            "CVE-2016-2779",
+            Severity::High,
+            "util-linux",
+            "2.27.1-6ubuntu3.10",
+            "runuser in util-linux allows local users to escape to the parent session via a crafted TIOCSTI ioctl call.",
+        ),
+        basic(
+            "CVE-2019-5188",
+            Severity::Medium,
+            "e2fsprogs",
+            "1.42.13-1ubuntu1.1",
+            "A code execution vulnerability exists in the directory rehashing functionality of E2fsprogs e2fsck 1.45.4.",
+        ),
+        basic(
+            "CVE-2019-13627",
+            Severity::Low,
+            "libgcrypt20",
+            "1.6.5-2ubuntu0.6",
+            "It was discovered that there was a ECDSA timing attack in the libgcrypt20 cryptographic library.",
+        ),
+        basic(
+            "CVE-2018-1000001",
+            Severity::Critical,
+            "glibc",
+            "2.23-0ubuntu11",
+            "In glibc 2.26 and earlier there is confusion in the usage of getcwd() by realpath().",
+        ),
+    ]
+}
+
+fn summary() -> Summary {
+    let ubuntu = config(UBUNTU, "test/ubuntu", &["16.04", "latest"]);
+    let centos = config(CENTOS, "test/centos", &["7", "8"]);
+    let row = |config: &ScanConfig, result| SummaryRow {
+        config_id: config.id,
+        region: config.region.clone(),
+        registry: config.registry.clone(),
+        result,
+    };
+    Summary {
+        rows: vec![
+            row(
+                &ubuntu,
+                complete("test/ubuntu", "16.04", "sha256:1111", ubuntu_findings()),
+            ),
+            row(
+                &ubuntu,
+                complete("test/ubuntu", "latest", "sha256:2222", vec![]),
+            ),
+            row(
+                &centos,
+                ImageScanResult::without_scan(
+                    ImageRef {
+                        repository: "test/centos".into(),
+                        tag: Some("7".into()),
+                        digest: Some("sha256:3333".into()),
+                    },
+                    ScanStatus::NotScanned,
+                    None,
+                ),
+            ),
+            row(
+                &centos,
+                ImageScanResult::without_scan(
+                    ImageRef {
+                        repository: "test/centos".into(),
+                        tag: Some("8".into()),
+                        digest: None,
+                    },
+                    ScanStatus::Failed,
+                    Some("ecr:DescribeImageScanFindings failed:\nThrottlingException".into()),
+                ),
+            ),
+        ],
+    }
+}
+
+fn golden(name: &str, actual: &[u8]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read(&path).unwrap_or_else(|err| {
+        panic!(
+            "{}: {err} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        String::from_utf8_lossy(actual),
+        String::from_utf8_lossy(&expected),
+        "{name} differs from its golden file"
+    );
+}
+
+#[test]
+fn text_summary_is_the_samples_format() {
+    let mut out = Vec::new();
+    write_text_summary(&summary(), &mut out).unwrap();
+    golden("summary.txt", &out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("Results for test/ubuntu:16.04 in us-west-2:\n CRITICAL: 1\n HIGH: 1\n MEDIUM: 1\n LOW: 1\n\n"));
+}
+
+#[test]
+fn json_summary_is_documented_shape() {
+    let mut out = Vec::new();
+    write_json_summary(&summary(), at(1_764_234_000), &mut out).unwrap();
+    golden("summary.json", &out);
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["generated_at"], "2025-11-27T09:00:00Z");
+    assert_eq!(
+        json["totals"],
+        serde_json::json!({"CRITICAL":1,"HIGH":1,"MEDIUM":1,"LOW":1})
+    );
+    assert_eq!(json["images"][0]["total"], 4);
+    assert_eq!(json["images"][3]["digest"], serde_json::Value::Null);
+}
+
+#[test]
+fn atom_feed_golden() {
+    let ubuntu = config(UBUNTU, "test/ubuntu", &["16.04", "latest"]);
+    let results = vec![
+        complete("test/ubuntu", "16.04", "sha256:1111", ubuntu_findings()),
+        complete("test/ubuntu", "latest", "sha256:2222", vec![]),
+    ];
+    let options = FeedOptions {
+        self_url: Some(format!("https://api.example.com/Prod/findings/{UBUNTU}")),
+        min_severity: None,
+    };
+    let mut out = Vec::new();
+    write_atom_feed(&ubuntu, &results, at(1_764_234_000), &options, &mut out).unwrap();
+    golden("findings.atom", &out);
+}
+
+#[test]
+fn atom_feed_filters_by_severity_and_keeps_ids_stable() {
+    let ubuntu = config(UBUNTU, "test/ubuntu", &["16.04"]);
+    let results = vec![complete(
+        "test/ubuntu",
+        "16.04",
+        "sha256:1111",
+        ubuntu_findings(),
+    )];
+    let render = |min_severity, now| {
+        let mut out = Vec::new();
+        let options = FeedOptions {
+            self_url: None,
+            min_severity,
+        };
+        write_atom_feed(&ubuntu, &results, now, &options, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let all = render(None, at(1));
+    let later = render(None, at(1_000_000_000_0));
+    assert_eq!(
+        all, later,
+        "the feed must not depend on now when every scan completed"
+    );
+    let high = render(Some(Severity::High), at(1));
+    let titles: Vec<String> = entry_texts(&high, "title");
+    assert_eq!(
+        titles,
+        [
+            "[CRITICAL] in image test/ubuntu:16.04 found CVE-2018-1000001",
+            "[HIGH] in image test/ubuntu:16.04 found CVE-2016-2779",
+        ]
+    );
+    let ids_all = entry_texts(&all, "id");
+    let ids_high = entry_texts(&high, "id");
+    assert_eq!(ids_all.len(), 4);
+    assert_eq!(&ids_all[..2], &ids_high[..]);
+}
+
+fn entry_texts(feed: &str, element: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(feed).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("entry"))
+        .filter_map(|entry| entry.children().find(|c| c.has_tag_name(element)))
+        .map(|n| n.text().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn json_findings_filter_by_severity() {
+    let results = vec![complete(
+        "test/ubuntu",
+        "16.04",
+        "sha256:1111",
+        ubuntu_findings(),
+    )];
+    let mut out = Vec::new();
+    write_json_findings(&results, Some(Severity::Medium), &mut out).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let names: Vec<&str> = json[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["CVE-2016-2779", "CVE-2019-5188", "CVE-2018-1000001"]
+    );
+}
+
+/// A small deterministic generator: no test may depend on chance.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn string(&mut self) -> String {
+        const PIECES: &[&str] = &[
+            "<",
+            ">",
+            "&",
+            "&amp;",
+            "]]>",
+            "<![CDATA[",
+            "\"",
+            "'",
+            "<script>alert(1)</script>",
+            "\u{0}",
+            "\u{1}",
+            "\u{8}",
+            "\u{b}",
+            "\u{c}",
+            "\u{1f}",
+            "\u{7f}",
+            "\u{85}",
+            "\u{fffe}",
+            "\u{ffff}",
+            "\u{d7ff}",
+            "\u{e000}",
+            "\u{fffd}",
+            "\u{10ffff}",
+            "\u{202e}",
+            "\u{feff}",
+            "é",
+            "日本語",
+            "🦀",
+            "\r\n",
+            "\t",
+            " ",
+            "&#0;",
+            "&#x1;",
+            "<?xml version=\"1.0\"?>",
+            "<!DOCTYPE x [<!ENTITY a \"b\">]>",
+            "&a;",
+            "javascript:alert(1)",
+            "http://",
+            "https://example.com/a b",
+            "CVE-2026-0001",
+            "x",
+        ];
+        let len = (self.next() % 12) as usize;
+        (0..len)
+            .map(|_| PIECES[(self.next() % PIECES.len() as u64) as usize])
+            .collect()
+    }
+}
+
+#[test]
+fn any_text_from_aws_gives_a_well_formed_feed() {
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let cfg = config(UBUNTU, "test/ubuntu", &[]);
+    for case in 0..500 {
+        let severity = Severity::ALL[(rng.next() % 7) as usize];
+        let mut finding = Finding::new(rng.string(), severity);
+        finding.kind = if case % 2 == 0 {
+            FindingKind::Basic
+        } else {
+            FindingKind::Enhanced
+        };
+        finding.title = Some(rng.string());
+        finding.description = Some(rng.string());
+        finding.uri = Some(rng.string());
+        finding.package_name = Some(rng.string());
+        finding.package_version = Some(rng.string());
+        finding.fixed_in_version = Some(rng.string());
+        finding.fix_available = Some(rng.string());
+        let mut twin = finding.clone();
+        twin.description = Some(rng.string());
+        let results = vec![complete(
+            "test/ubuntu",
+            "latest",
+            "sha256:1",
+            vec![finding.clone(), twin],
+        )];
+        let mut out = Vec::new();
+        write_atom_feed(&cfg, &results, at(1), &FeedOptions::default(), &mut out).unwrap();
+        let xml = String::from_utf8(out).expect("the feed is UTF-8");
+        let doc = roxmltree::Document::parse(&xml)
+            .unwrap_or_else(|err| panic!("case {case}: not well-formed: {err}\n{xml}"));
+        let entries: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("entry"))
+            .collect();
+        // Identical findings share an id and are shown once.
+        assert_eq!(entries.len(), 1, "case {case}");
+        let title = entries[0]
+            .children()
+            .find(|c| c.has_tag_name("title"))
+            .and_then(|t| t.text())
+            .unwrap_or_default();
+        let expected_name: String = finding
+            .name
+            .chars()
+            .map(|c| {
+                if (c < ' ' && !"\t\n\r".contains(c)) || c == '\u{fffe}' || c == '\u{ffff}' {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        assert!(
+            title.ends_with(
+                &format!("found {expected_name}")
+                    .replace("\r\n", "\n")
+                    .replace('\r', "\n")
+            ),
+            "case {case}: title {title:?} lost the name {expected_name:?}"
+        );
+        for link in doc.descendants().filter(|n| n.has_tag_name("link")) {
+            let href = link.attribute("href").unwrap();
+            assert!(
+                href.starts_with("http://") || href.starts_with("https://"),
+                "case {case}: {href}"
+            );
+        }
+    }
+}
