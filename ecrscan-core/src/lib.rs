@@ -57,6 +57,8 @@ pub mod store;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -75,3 +77,12 @@ pub use store::{ConfigStore, DirStore, MemoryStore, StoreError, StoreLocation};
 pub use backend::MockScanBackend;
 #[cfg(feature = "mocks")]
 pub use store::MockConfigStore;
+
+#[cfg(feature = "s3")]
+pub use aws::s3::S3Store;
+
+#[cfg(feature = "ecr")]
+pub use aws::ecr::{EcrBackend, EcrBackendOptions};
+
+#[cfg(feature = "aws")]
+pub use aws::{AwsSettings, load_sdk_config};

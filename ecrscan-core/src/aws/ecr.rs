@@ -1,1 +1,574 @@
-//! placeholder
+//! The Amazon ECR scan backend.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::config::http::HttpResponse;
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsOutput;
+use aws_sdk_ecr::operation::start_image_scan::StartImageScanError;
+use aws_sdk_ecr::types::{
+    EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding, ListImagesFilter, ScanType,
+    TagStatus,
+};
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority,
+};
+use chrono::{DateTime, Utc};
+use tokio::sync::OnceCell;
+
+use super::{code, describe, is_access_denied_code, is_throttling_code, is_timeout};
+use crate::backend::{BackendError, DigestScan, Image, Resolution, ScanBackend};
+use crate::config::RepositoryRef;
+use crate::finding::{Finding, FindingKind, ScanStatus};
+use crate::severity::{Severity, SeverityCounts};
+
+/// Options of the [`EcrBackend`].
+#[derive(Debug, Clone)]
+pub struct EcrBackendOptions {
+    /// `maxResults` of ListImages and DescribeImageScanFindings (1–1000).
+    pub page_size: i32,
+}
+
+impl Default for EcrBackendOptions {
+    fn default() -> Self {
+        EcrBackendOptions { page_size: 1000 }
+    }
+}
+
+/// Scans and findings from Amazon ECR.
+///
+/// - One SDK client per region, made on first use from the shared
+///   [`SdkConfig`] (so its credentials, retries, time limits and endpoint
+///   apply) and reused.
+/// - Listed tags are resolved with DescribeImages (one call per 100 tags;
+///   one per tag only when some tag is missing); every tagged image with all
+///   pages of ListImages. Untagged images are skipped.
+/// - Before the first StartImageScan in a registry, its scan type is read
+///   once with GetRegistryScanningConfiguration: an ENHANCED (Amazon
+///   Inspector) registry scans continuously, so no StartImageScan is sent
+///   and the outcome is [`BackendError::ContinuousScanning`].
+/// - StartImageScan's LimitExceededException (one basic scan per image per
+///   day) is [`BackendError::ScanQuotaExceeded`] at once: the SDK would
+///   otherwise retry it as throttling.
+/// - Findings come from every page of DescribeImageScanFindings, basic and
+///   enhanced.
+#[derive(Debug)]
+pub struct EcrBackend {
+    sdk_config: SdkConfig,
+    options: EcrBackendOptions,
+    clients: Mutex<HashMap<String, Client>>,
+    scan_types: Mutex<HashMap<(String, String), Arc<OnceCell<RegistryScanType>>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RegistryScanType {
+    Basic,
+    Enhanced,
+}
+
+impl EcrBackend {
+    /// A backend using `sdk_config` for every region.
+    pub fn new(sdk_config: &SdkConfig) -> EcrBackend {
+        EcrBackend::with_options(sdk_config, EcrBackendOptions::default())
+    }
+
+    /// A backend with options.
+    pub fn with_options(sdk_config: &SdkConfig, options: EcrBackendOptions) -> EcrBackend {
+        EcrBackend {
+            sdk_config: sdk_config.clone(),
+            options,
+            clients: Mutex::new(HashMap::new()),
+            scan_types: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Uses `client` for `region` instead of one made from the SDK config
+    /// (e.g. a client with its own interceptors or HTTP client).
+    pub fn with_region_client(self, region: impl Into<String>, client: Client) -> EcrBackend {
+        self.clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(region.into(), client);
+        self
+    }
+
+    fn client(&self, region: &str) -> Client {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                Client::from_conf(
+                    aws_sdk_ecr::config::Builder::from(&self.sdk_config)
+                        .region(aws_sdk_ecr::config::Region::new(region.to_owned()))
+                        .build(),
+                )
+            })
+            .clone()
+    }
+
+    async fn registry_scan_type(&self, repository: &RepositoryRef) -> RegistryScanType {
+        let cell = {
+            let mut scan_types = self
+                .scan_types
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::clone(
+                scan_types
+                    .entry((repository.region.clone(), repository.registry.clone()))
+                    .or_default(),
+            )
+        };
+        *cell
+            .get_or_init(|| async {
+                let client = self.client(&repository.region);
+                match client.get_registry_scanning_configuration().send().await {
+                    Ok(output) if output.registry_id() == Some(repository.registry.as_str()) => {
+                        match output.scanning_configuration().and_then(|c| c.scan_type()) {
+                            Some(ScanType::Enhanced) => RegistryScanType::Enhanced,
+                            _ => RegistryScanType::Basic,
+                        }
+                    }
+                    // Another account's registry: its settings aren't visible; StartImageScan will tell.
+                    Ok(_) => RegistryScanType::Basic,
+                    Err(err) => {
+                        tracing::warn!(
+                            region = %repository.region,
+                            registry = %repository.registry,
+                            error = %describe(&err),
+                            "cannot read the registry's scanning configuration; assuming basic scanning"
+                        );
+                        RegistryScanType::Basic
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn images_by_tags(
+        &self,
+        client: &Client,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Resolution, BackendError> {
+        let mut digest_tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut missing_tags = Vec::new();
+        for batch in tags.chunks(100) {
+            match self.describe_tags(client, repository, batch).await {
+                Ok(found) => {
+                    for (tag, digest) in found {
+                        digest_tags.entry(digest).or_default().push(tag);
+                    }
+                }
+                // One missing tag fails the whole batch: ask tag by tag.
+                Err(BackendError::ImageNotFound { .. }) => {
+                    for tag in batch {
+                        match self
+                            .describe_tags(client, repository, std::slice::from_ref(tag))
+                            .await
+                        {
+                            Ok(found) => {
+                                for (tag, digest) in found {
+                                    digest_tags.entry(digest).or_default().push(tag);
+                                }
+                            }
+                            Err(BackendError::ImageNotFound { .. }) => {
+                                missing_tags.push(tag.clone())
+                            }
+                            Err(err) => return Err(err),
+                        }
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        // Tags come back in whichever order; keep the ones asked for, sorted.
+        let images = digest_tags
+            .into_iter()
+            .map(|(digest, mut image_tags)| {
+                image_tags.sort();
+                image_tags.dedup();
+                Image {
+                    digest,
+                    tags: image_tags,
+                }
+            })
+            .collect();
+        Ok(Resolution {
+            images,
+            missing_tags,
+        })
+    }
+
+    /// (tag, digest) for every asked tag that exists.
+    async fn describe_tags(
+        &self,
+        client: &Client,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Vec<(String, String)>, BackendError> {
+        let ids = tags
+            .iter()
+            .map(|tag| ImageIdentifier::builder().image_tag(tag).build())
+            .collect();
+        let output = client
+            .describe_images()
+            .registry_id(&repository.registry)
+            .repository_name(&repository.repository)
+            .set_image_ids(Some(ids))
+            .send()
+            .await
+            .map_err(|err| map_error("ecr:DescribeImages", repository, tags.join(","), err))?;
+        let mut found = Vec::new();
+        for detail in output.image_details() {
+            let Some(digest) = detail.image_digest() else {
+                continue;
+            };
+            for tag in detail.image_tags() {
+                if tags.contains(tag) {
+                    found.push((tag.clone(), digest.to_owned()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn all_tagged_images(
+        &self,
+        client: &Client,
+        repository: &RepositoryRef,
+    ) -> Result<Resolution, BackendError> {
+        let mut pages = client
+            .list_images()
+            .registry_id(&repository.registry)
+            .repository_name(&repository.repository)
+            .filter(
+                ListImagesFilter::builder()
+                    .tag_status(TagStatus::Tagged)
+                    .build(),
+            )
+            .max_results(self.options.page_size)
+            .into_paginator()
+            .send();
+        let mut digest_tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|err| map_error("ecr:ListImages", repository, String::new(), err))?;
+            for id in page.image_ids() {
+                // Untagged images (an emulator may list them despite the filter) are not selected.
+                if let (Some(digest), Some(tag)) = (id.image_digest(), id.image_tag()) {
+                    digest_tags
+                        .entry(digest.to_owned())
+                        .or_default()
+                        .push(tag.to_owned());
+                }
+            }
+        }
+        let images = digest_tags
+            .into_iter()
+            .map(|(digest, mut tags)| {
+                tags.sort();
+                tags.dedup();
+                Image { digest, tags }
+            })
+            .collect();
+        Ok(Resolution {
+            images,
+            missing_tags: Vec::new(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ScanBackend for EcrBackend {
+    async fn resolve_images(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Resolution, BackendError> {
+        let client = self.client(&repository.region);
+        if tags.is_empty() {
+            self.all_tagged_images(&client, repository).await
+        } else {
+            self.images_by_tags(&client, repository, tags).await
+        }
+    }
+
+    async fn start_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<(), BackendError> {
+        if self.registry_scan_type(repository).await == RegistryScanType::Enhanced {
+            return Err(BackendError::ContinuousScanning);
+        }
+        let client = self.client(&repository.region);
+        client
+            .start_image_scan()
+            .registry_id(&repository.registry)
+            .repository_name(&repository.repository)
+            .image_id(ImageIdentifier::builder().image_digest(digest).build())
+            .customize()
+            .config_override(
+                aws_sdk_ecr::config::Builder::default().retry_classifier(ScanQuotaIsFinal),
+            )
+            .send()
+            .await
+            .map_err(|err| {
+                if err
+                    .as_service_error()
+                    .is_some_and(StartImageScanError::is_limit_exceeded_exception)
+                {
+                    BackendError::ScanQuotaExceeded
+                } else {
+                    map_error("ecr:StartImageScan", repository, digest.to_owned(), err)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn scan_result(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<DigestScan, BackendError> {
+        let client = self.client(&repository.region);
+        let mut pages = client
+            .describe_image_scan_findings()
+            .registry_id(&repository.registry)
+            .repository_name(&repository.repository)
+            .image_id(ImageIdentifier::builder().image_digest(digest).build())
+            .max_results(self.options.page_size)
+            .into_paginator()
+            .send();
+        let mut scan: Option<DigestScan> = None;
+        let mut counted_by_ecr = false;
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => {
+                    return match code(&err) {
+                        Some("ScanNotFoundException") => {
+                            Ok(DigestScan::without_findings(ScanStatus::NotScanned, None))
+                        }
+                        Some("UnsupportedImageTypeException") => Ok(DigestScan::without_findings(
+                            ScanStatus::UnsupportedImage,
+                            err.message().map(str::to_owned),
+                        )),
+                        _ => Err(map_error(
+                            "ecr:DescribeImageScanFindings",
+                            repository,
+                            digest.to_owned(),
+                            err,
+                        )),
+                    };
+                }
+            };
+            let scan = scan.get_or_insert_with(|| first_page(&page));
+            if let Some(findings) = page.image_scan_findings() {
+                if let Some(counts) = findings.finding_severity_counts() {
+                    if !counted_by_ecr {
+                        scan.severity_counts = counts
+                            .iter()
+                            .map(|(severity, count)| {
+                                (
+                                    severity_of(severity.as_str()),
+                                    u64::try_from(*count).unwrap_or(0),
+                                )
+                            })
+                            .collect();
+                        counted_by_ecr = true;
+                    }
+                }
+                scan.findings
+                    .extend(findings.findings().iter().map(basic_finding));
+                scan.findings
+                    .extend(findings.enhanced_findings().iter().map(enhanced_finding));
+            }
+        }
+        let mut scan =
+            scan.unwrap_or_else(|| DigestScan::without_findings(ScanStatus::NotScanned, None));
+        if !counted_by_ecr {
+            scan.severity_counts = scan
+                .findings
+                .iter()
+                .map(|f| (f.severity, 1))
+                .collect::<SeverityCounts>();
+        }
+        scan.findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok(scan)
+    }
+}
+
+fn first_page(page: &DescribeImageScanFindingsOutput) -> DigestScan {
+    let status = page.image_scan_status();
+    let findings = page.image_scan_findings();
+    DigestScan {
+        status: status
+            .and_then(|s| s.status())
+            .map(|s| {
+                ScanStatus::parse(s.as_str()).unwrap_or_else(|| {
+                    tracing::warn!(status = s.as_str(), "unknown scan status from ECR");
+                    ScanStatus::Failed
+                })
+            })
+            .unwrap_or(ScanStatus::NotScanned),
+        status_description: status.and_then(|s| s.description()).map(str::to_owned),
+        scan_completed_at: findings
+            .and_then(|f| f.image_scan_completed_at())
+            .and_then(chrono_time),
+        vulnerability_source_updated_at: findings
+            .and_then(|f| f.vulnerability_source_updated_at())
+            .and_then(chrono_time),
+        severity_counts: SeverityCounts::new(),
+        findings: Vec::new(),
+    }
+}
+
+fn chrono_time(time: &aws_sdk_ecr::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
+fn severity_of(name: &str) -> Severity {
+    name.parse().unwrap_or_else(|_| {
+        tracing::warn!(
+            severity = name,
+            "unknown severity from ECR; counted as UNDEFINED"
+        );
+        Severity::Undefined
+    })
+}
+
+fn basic_finding(finding: &ImageScanFinding) -> Finding {
+    let attributes: BTreeMap<String, String> = finding
+        .attributes()
+        .iter()
+        .filter_map(|a| Some((a.key().to_owned(), a.value()?.to_owned())))
+        .collect();
+    let score = ["CVSS3_SCORE", "CVSS2_SCORE"]
+        .iter()
+        .find_map(|key| attributes.get(*key)?.parse::<f64>().ok())
+        .filter(|score| score.is_finite());
+    Finding {
+        kind: FindingKind::Basic,
+        name: finding.name().unwrap_or("unnamed finding").to_owned(),
+        title: None,
+        description: finding.description().map(str::to_owned),
+        uri: finding.uri().map(str::to_owned),
+        severity: finding
+            .severity()
+            .map_or(Severity::Undefined, |s| severity_of(s.as_str())),
+        score,
+        package_name: attributes.get("package_name").cloned(),
+        package_version: attributes.get("package_version").cloned(),
+        fixed_in_version: None,
+        fix_available: None,
+        first_observed_at: None,
+        attributes,
+    }
+}
+
+fn enhanced_finding(finding: &EnhancedImageScanFinding) -> Finding {
+    let details = finding.package_vulnerability_details();
+    let package = details.and_then(|d| d.vulnerable_packages().first());
+    let name = details
+        .and_then(|d| d.vulnerability_id())
+        .or(finding.title())
+        .unwrap_or("unnamed finding");
+    Finding {
+        kind: FindingKind::Enhanced,
+        name: name.to_owned(),
+        title: finding.title().map(str::to_owned),
+        description: finding.description().map(str::to_owned),
+        uri: details.and_then(|d| d.source_url()).map(str::to_owned),
+        severity: finding.severity().map_or(Severity::Undefined, severity_of),
+        score: Some(finding.score()).filter(|score| *score > 0.0 && score.is_finite()),
+        package_name: package.and_then(|p| p.name()).map(str::to_owned),
+        package_version: package.and_then(|p| p.version()).map(str::to_owned),
+        fixed_in_version: package
+            .and_then(|p| p.fixed_in_version())
+            .map(str::to_owned),
+        fix_available: finding.fix_available().map(str::to_owned),
+        first_observed_at: finding.first_observed_at().and_then(chrono_time),
+        attributes: BTreeMap::new(),
+    }
+}
+
+/// Turns an SDK error into a [`BackendError`].
+fn map_error<E>(
+    action: &str,
+    repository: &RepositoryRef,
+    image: String,
+    err: SdkError<E, HttpResponse>,
+) -> BackendError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if is_timeout(&err) {
+        return BackendError::Timeout {
+            action: action.to_owned(),
+        };
+    }
+    match code(&err) {
+        Some("RepositoryNotFoundException") => BackendError::RepositoryNotFound {
+            repository: repository.clone(),
+        },
+        Some("ImageNotFoundException") => BackendError::ImageNotFound {
+            image: format!("{}:{image}", repository.repository),
+        },
+        Some("UnsupportedImageTypeException") => BackendError::UnsupportedImage {
+            message: err.message().unwrap_or("unsupported image type").to_owned(),
+        },
+        Some(code) if is_throttling_code(code) => BackendError::Throttled {
+            code: code.to_owned(),
+        },
+        Some(code) if is_access_denied_code(code) => BackendError::AccessDenied {
+            action: action.to_owned(),
+            message: err.message().unwrap_or(code).to_owned(),
+        },
+        _ => BackendError::Other {
+            action: action.to_owned(),
+            message: describe(&err),
+        },
+    }
+}
+
+/// Stops the SDK from retrying StartImageScan's LimitExceededException (the
+/// daily scan quota), which its default classifiers take for throttling.
+#[derive(Debug)]
+struct ScanQuotaIsFinal;
+
+impl ClassifyRetry for ScanQuotaIsFinal {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let quota_reached = ctx
+            .output_or_error()
+            .and_then(|result| result.err())
+            .and_then(|err| err.as_operation_error())
+            .and_then(|err| err.downcast_ref::<StartImageScanError>())
+            .is_some_and(StartImageScanError::is_limit_exceeded_exception);
+        if quota_reached {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "ecrscan: the scan quota is final"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        // Runs first, and a RetryForbidden ends the classification.
+        RetryClassifierPriority::run_before(RetryClassifierPriority::http_status_code_classifier())
+    }
+}

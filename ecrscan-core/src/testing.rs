@@ -1,0 +1,191 @@
+//! A local AWS emulator for tests: [`MotoServer`] starts `moto_server` on a
+//! free port on 127.0.0.1 and stops it when dropped.
+//!
+//! The executable is `$ECRSCAN_MOTO_SERVER`, else `.venv/bin/moto_server`
+//! in the workspace, else `moto_server` on `PATH` (`scripts/ensure-moto.sh`
+//! installs it). When none is found, [`MotoServer::start`] returns `None`
+//! and says so loudly on stderr, so the test can return early — unless
+//! `ECRSCAN_REQUIRE_MOTO` or `CI` is set, where a missing emulator is a
+//! test failure.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running moto server; stopped on drop.
+#[derive(Debug)]
+pub struct MotoServer {
+    child: Child,
+    port: u16,
+}
+
+fn find_executable() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ECRSCAN_MOTO_SERVER") {
+        return Some(PathBuf::from(path));
+    }
+    let workspace_venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    if workspace_venv.is_file() {
+        return Some(workspace_venv);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("moto_server"))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+fn required() -> bool {
+    std::env::var_os("ECRSCAN_REQUIRE_MOTO").is_some() || std::env::var_os("CI").is_some()
+}
+
+impl MotoServer {
+    /// Starts a server, or returns `None` (after a loud notice) when no
+    /// `moto_server` is installed and the emulator isn't required.
+    ///
+    /// # Panics
+    ///
+    /// When the emulator is required but missing, or fails to start.
+    pub fn start() -> Option<MotoServer> {
+        let Some(executable) = find_executable() else {
+            if required() {
+                panic!(
+                    "moto_server not found: run scripts/ensure-moto.sh or set ECRSCAN_MOTO_SERVER"
+                );
+            }
+            eprintln!(
+                "\n*** SKIPPED: this test needs the AWS emulator (moto_server); run scripts/test.sh, \
+                 which installs it ***\n"
+            );
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("a free local port");
+        let child = Command::new(&executable)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", executable.display()));
+        let server = MotoServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.request("GET", "/moto-api/data.json", "").is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(server)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends one HTTP/1.1 request and returns the status code and body.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| {
+                std::io::Error::other(format!("not an HTTP response: {response:.80}"))
+            })?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+
+    /// Registers the results moto returns from DescribeImageScanFindings
+    /// (`POST /moto-api/static/ecr/scan-finding-results`): each item is a
+    /// whole DescribeImageScanFindings response, matched by repository and
+    /// digest.
+    pub fn set_scan_findings(&self, region: &str, results: &serde_json::Value) {
+        let body = serde_json::json!({ "region": region, "account_id": "123456789012", "results": results });
+        let (status, text) = self
+            .request(
+                "POST",
+                "/moto-api/static/ecr/scan-finding-results",
+                &body.to_string(),
+            )
+            .expect("moto answers");
+        assert!(
+            status < 300,
+            "moto refused the scan findings: {status} {text}"
+        );
+    }
+
+    /// The environment a child process needs to talk to this server (and
+    /// never to AWS): endpoint, dummy credentials, region, no metadata
+    /// service and no shared config files.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-west-2".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        ]
+    }
+
+    /// An AWS SDK configuration for this server: dummy credentials, region
+    /// `us-west-2`, bounded retries and time limits.
+    #[cfg(feature = "aws")]
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        use aws_config::retry::RetryConfig;
+        use aws_config::timeout::TimeoutConfig;
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        "testing", "testing", None, None, "moto",
+                    ),
+                ),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio sleep"))
+            .time_source(aws_smithy_async::time::SystemTimeSource::new())
+            .build()
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

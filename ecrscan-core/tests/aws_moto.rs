@@ -1,0 +1,482 @@
+//! The S3 store and the ECR backend against real AWS wire traffic from a
+//! local emulator (moto server on 127.0.0.1, started and stopped by each
+//! test).
+
+use std::sync::Arc;
+
+use aws_sdk_ecr::types::{
+    RegistryScanningRule, ScanFrequency, ScanType, ScanningRepositoryFilter,
+    ScanningRepositoryFilterType,
+};
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use chrono::Utc;
+use ecrscan_core::conformance::run_all_shared;
+use ecrscan_core::testing::MotoServer;
+use ecrscan_core::{
+    ConfigSpec, ConfigStore, EcrBackend, RepositoryRef, S3Store, ScanBackend, ScanConfig,
+    ScanOptions, ScanOutcome, ScanStatus, Severity, collect_summary, rescan,
+};
+use serde_json::json;
+
+async fn bucket(moto: &MotoServer, name: &str) -> aws_sdk_s3::Client {
+    let client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&moto.sdk_config())
+            .force_path_style(true)
+            .build(),
+    );
+    client
+        .create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create bucket");
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_conforms_with_and_without_prefix() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    bucket(&moto, "configs").await;
+    run_all_shared(Arc::new(S3Store::new(&moto.sdk_config(), "configs", ""))).await;
+    run_all_shared(Arc::new(S3Store::new(
+        &moto.sdk_config(),
+        "configs",
+        "team-a/scan",
+    )))
+    .await;
+}
+
+#[tokio::test]
+async fn s3_store_reads_a_bucket_the_aws_sample_wrote_and_writes_what_it_reads() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let s3 = bucket(&moto, "sample-bucket").await;
+    let put = |key: &'static str, body: String| {
+        let s3 = s3.clone();
+        async move {
+            s3.put_object()
+                .bucket("sample-bucket")
+                .key(key)
+                .body(body.into_bytes().into())
+                .send()
+                .await
+                .expect("put object");
+        }
+    };
+    // What the Go sample writes: created as a string, tags null or a list.
+    put(
+        "3f2504e0-4f89-41d3-9a0c-0305e82c3301.json",
+        r#"{"id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","created":"1569927812","region":"us-west-2","registry":"123456789012","repository":"amazonlinux","tags":null}"#.into(),
+    )
+    .await;
+    put(
+        "7c9e6679-7425-40de-944b-e07fc1f90ae7.json",
+        r#"{"id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","created":"1569927900","region":"us-west-2","registry":"123456789012","repository":"test/ubuntu","tags":["16.04","latest"]}"#.into(),
+    )
+    .await;
+    // Foreign and broken objects are skipped, not fatal.
+    put("README.md", "# not a config".into()).await;
+    put("broken.json", "{\"id\":".into()).await;
+    put(
+        "nested/5b1e3c1a-0000-4000-8000-000000000000.json",
+        "{}".into(),
+    )
+    .await;
+
+    let store = S3Store::new(&moto.sdk_config(), "sample-bucket", "");
+    let listed = store.list().await.expect("list");
+    let repositories: Vec<&str> = listed.iter().map(|c| c.repository.as_str()).collect();
+    assert_eq!(repositories, ["amazonlinux", "test/ubuntu"]);
+    assert!(listed[0].all_tags());
+    assert_eq!(listed[1].tags, ["16.04", "latest"]);
+
+    // What we write has the sample's field names and types.
+    let spec = ConfigSpec::new("eu-central-1", "123456789012", "test/centos", ["7"]).unwrap();
+    let ours = ScanConfig::create(spec, Utc::now());
+    store.put(&ours).await.expect("put");
+    let raw = s3
+        .get_object()
+        .bucket("sample-bucket")
+        .key(format!("{}.json", ours.id))
+        .send()
+        .await
+        .expect("get object")
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let object = json.as_object().unwrap();
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["created", "id", "region", "registry", "repository", "tags"]
+    );
+    assert!(object["created"].is_string());
+    assert_eq!(
+        object["created"],
+        json!(ours.created.timestamp().to_string())
+    );
+    assert_eq!(object["tags"], json!(["7"]));
+    assert_eq!(store.list().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn s3_store_reports_a_missing_bucket_clearly() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let store = S3Store::new(&moto.sdk_config(), "no-such-bucket", "");
+    let err = store.list().await.unwrap_err().to_string();
+    assert!(err.contains("s3://no-such-bucket/"), "{err}");
+    assert!(err.contains("NoSuchBucket"), "{err}");
+}
+
+/// A Docker schema-2 manifest; moto derives the digest from the layer digests.
+fn manifest(seed: &str) -> String {
+    let layer = format!(
+        "sha256:{:064x}",
+        u128::from_str_radix(
+            &format!(
+                "{:x}",
+                seed.len() as u128 * 7919 + seed.bytes().map(u128::from).sum::<u128>()
+            ),
+            16
+        )
+        .unwrap()
+    );
+    json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1000, "digest": format!("sha256:{:064x}", 1)},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2000, "digest": layer}, {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 10, "digest": format!("sha256:{}", seed.repeat(64).chars().take(64).collect::<String>())}],
+    })
+    .to_string()
+}
+
+struct Registry {
+    ecr: aws_sdk_ecr::Client,
+}
+
+impl Registry {
+    fn new(moto: &MotoServer) -> Registry {
+        Registry {
+            ecr: aws_sdk_ecr::Client::new(&moto.sdk_config()),
+        }
+    }
+
+    async fn repository(&self, name: &str) {
+        self.ecr
+            .create_repository()
+            .repository_name(name)
+            .send()
+            .await
+            .expect("create repository");
+    }
+
+    /// Pushes an image with these tags (or untagged) and returns its digest.
+    async fn image(&self, repository: &str, seed: &str, tags: &[&str]) -> String {
+        let manifest = manifest(seed);
+        let mut digest = String::new();
+        let tags: Vec<Option<&str>> = if tags.is_empty() {
+            vec![None]
+        } else {
+            tags.iter().copied().map(Some).collect()
+        };
+        for tag in tags {
+            let output = self
+                .ecr
+                .put_image()
+                .repository_name(repository)
+                .image_manifest(&manifest)
+                .set_image_tag(tag.map(str::to_owned))
+                .send()
+                .await
+                .expect("put image");
+            digest = output
+                .image()
+                .unwrap()
+                .image_id()
+                .unwrap()
+                .image_digest()
+                .unwrap()
+                .to_owned();
+        }
+        digest
+    }
+}
+
+fn config(repository: &str, tags: &[&str]) -> ScanConfig {
+    ScanConfig::create(
+        ConfigSpec::new(
+            "us-west-2",
+            "123456789012",
+            repository,
+            tags.iter().copied(),
+        )
+        .unwrap(),
+        Utc::now(),
+    )
+}
+
+fn findings_result(repository: &str, digest: &str) -> serde_json::Value {
+    json!({
+        "registryId": "123456789012",
+        "repositoryName": repository,
+        "imageId": {"imageDigest": digest},
+        "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+        "imageScanFindings": {
+            "imageScanCompletedAt": 1764230400,
+            "vulnerabilitySourceUpdatedAt": 1764200000,
+            "findingSeverityCounts": {"CRITICAL": 1, "MEDIUM": 1},
+            "findings": [
+                {"name": "CVE-2019-5188", "description": "A code execution vulnerability <exists> in e2fsck & friends.",
+                 "uri": "https://people.canonical.com/~ubuntu-security/cve/2019/CVE-2019-5188.html", "severity": "MEDIUM",
+                 "attributes": [{"key": "package_name", "value": "e2fsprogs"}, {"key": "package_version", "value": "1.42.13"}, {"key": "CVSS2_SCORE", "value": "4.6"}]},
+                {"name": "CVE-2019-3462", "description": "apt redirect injection", "uri": "https://people.canonical.com/~ubuntu-security/cve/2019/CVE-2019-3462.html",
+                 "severity": "CRITICAL", "attributes": [{"key": "package_name", "value": "apt"}, {"key": "package_version", "value": "1.2.29"}]}
+            ]
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecr_rescan_then_summary_end_to_end() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let registry = Registry::new(&moto);
+    registry.repository("test/ubuntu").await;
+    registry.repository("amazonlinux").await;
+    let ubuntu = registry
+        .image("test/ubuntu", "a", &["16.04", "latest"])
+        .await;
+    let old_ubuntu = registry.image("test/ubuntu", "b", &["14.04"]).await;
+    let amazonlinux = registry.image("amazonlinux", "c", &["2018.03"]).await;
+    let _untagged = registry.image("amazonlinux", "d", &[]).await;
+    assert_ne!(ubuntu, old_ubuntu);
+    moto.set_scan_findings(
+        "us-west-2",
+        &json!([
+            findings_result("test/ubuntu", &ubuntu),
+            findings_result("test/ubuntu", &ubuntu),
+            findings_result("test/ubuntu", &ubuntu)
+        ]),
+    );
+
+    let configs = vec![
+        config("test/ubuntu", &["16.04", "latest", "missing"]),
+        config("amazonlinux", &[]),
+        config("no/such-repo", &["1"]),
+    ];
+    let backend = EcrBackend::new(&moto.sdk_config());
+
+    // Before any scan: NOT_SCANNED; a missing tag and a missing repository keep their statuses.
+    let before = collect_summary(&configs, &backend, &ScanOptions::default()).await;
+    let statuses: Vec<(String, ScanStatus)> = before
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{}:{}",
+                    r.result.image.repository,
+                    r.result.image.tag.as_deref().unwrap_or("*")
+                ),
+                r.result.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("test/ubuntu:16.04".to_owned(), ScanStatus::NotScanned),
+            ("test/ubuntu:latest".to_owned(), ScanStatus::NotScanned),
+            ("test/ubuntu:missing".to_owned(), ScanStatus::TagNotFound),
+            ("amazonlinux:2018.03".to_owned(), ScanStatus::NotScanned),
+            ("no/such-repo:1".to_owned(), ScanStatus::RepositoryNotFound),
+        ]
+    );
+
+    let first = rescan(&configs, &backend, &ScanOptions::default()).await;
+    let outcomes: Vec<(Option<&str>, ScanOutcome)> = first
+        .images
+        .iter()
+        .map(|r| (r.tag.as_deref(), r.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (Some("16.04"), ScanOutcome::Started),
+            (Some("latest"), ScanOutcome::Started),
+            (Some("missing"), ScanOutcome::Failed),
+            (Some("2018.03"), ScanOutcome::Started),
+            (Some("1"), ScanOutcome::Failed),
+        ]
+    );
+    assert_eq!(first.images[0].digest.as_deref(), Some(ubuntu.as_str()));
+    assert_eq!(
+        first.images[3].digest.as_deref(),
+        Some(amazonlinux.as_str())
+    );
+    assert!(
+        first.images[4]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("not found"),
+        "{:?}",
+        first.images[4]
+    );
+
+    // The second run within the day hits ECR's quota: already_scanned, not an error.
+    let second = rescan(&configs, &backend, &ScanOptions::default()).await;
+    assert_eq!(
+        (second.started, second.already_scanned, second.failed),
+        (0, 3, 2)
+    );
+
+    let after = collect_summary(&configs, &backend, &ScanOptions::default()).await;
+    let ubuntu_row = &after.rows[0].result;
+    assert_eq!(ubuntu_row.status, ScanStatus::Complete);
+    assert_eq!(ubuntu_row.severity_counts.get(Severity::Critical), 1);
+    assert_eq!(ubuntu_row.severity_counts.get(Severity::Medium), 1);
+    assert_eq!(ubuntu_row.findings[0].name, "CVE-2019-3462");
+    assert_eq!(
+        ubuntu_row.findings[1].package_name.as_deref(),
+        Some("e2fsprogs")
+    );
+    assert_eq!(ubuntu_row.findings[1].score, Some(4.6));
+    assert_eq!(
+        ubuntu_row.scan_completed_at.map(|t| t.timestamp()),
+        Some(1764230400)
+    );
+    assert_eq!(after.rows[1].result.findings, ubuntu_row.findings);
+    assert_eq!(after.rows[3].result.status, ScanStatus::Complete);
+}
+
+#[tokio::test]
+async fn ecr_every_tagged_image_groups_tags_by_digest_and_skips_untagged() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let registry = Registry::new(&moto);
+    registry.repository("test/centos").await;
+    let seven = registry
+        .image("test/centos", "e", &["7", "7.9", "latest"])
+        .await;
+    let eight = registry.image("test/centos", "f", &["8"]).await;
+    registry.image("test/centos", "g", &[]).await;
+    let backend = EcrBackend::new(&moto.sdk_config());
+    let repository = RepositoryRef {
+        region: "us-west-2".into(),
+        registry: "123456789012".into(),
+        repository: "test/centos".into(),
+    };
+    let resolution = backend
+        .resolve_images(&repository, &[])
+        .await
+        .expect("resolve");
+    let mut images: Vec<(String, Vec<String>)> = resolution
+        .images
+        .into_iter()
+        .map(|i| (i.digest, i.tags))
+        .collect();
+    images.sort();
+    let mut expected = vec![
+        (
+            seven,
+            vec!["7".to_owned(), "7.9".to_owned(), "latest".to_owned()],
+        ),
+        (eight, vec!["8".to_owned()]),
+    ];
+    expected.sort();
+    assert_eq!(images, expected);
+}
+
+#[tokio::test]
+async fn ecr_enhanced_registry_is_continuous_and_gets_no_scan_request() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let registry = Registry::new(&moto);
+    registry.repository("inspected/app").await;
+    registry.image("inspected/app", "h", &["v1"]).await;
+    registry
+        .ecr
+        .put_registry_scanning_configuration()
+        .scan_type(ScanType::Enhanced)
+        .rules(
+            RegistryScanningRule::builder()
+                .scan_frequency(ScanFrequency::ContinuousScan)
+                .repository_filters(
+                    ScanningRepositoryFilter::builder()
+                        .filter("*")
+                        .filter_type(ScanningRepositoryFilterType::Wildcard)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("put registry scanning configuration");
+    let backend = EcrBackend::new(&moto.sdk_config());
+    let report = rescan(
+        &[config("inspected/app", &["v1"])],
+        &backend,
+        &ScanOptions::default(),
+    )
+    .await;
+    assert_eq!(report.images[0].outcome, ScanOutcome::Continuous);
+    // No StartImageScan went out: moto still has no scan for the image.
+    let summary = collect_summary(
+        &[config("inspected/app", &["v1"])],
+        &backend,
+        &ScanOptions::default(),
+    )
+    .await;
+    assert_eq!(summary.rows[0].result.status, ScanStatus::NotScanned);
+}
+
+#[tokio::test]
+async fn ecr_unreachable_endpoint_is_a_clear_failure_per_image() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let port = moto.port();
+    drop(moto);
+    let sdk_config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("testing", "testing", None, None, "test"),
+            ),
+        )
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let backend = EcrBackend::new(&sdk_config);
+    let report = rescan(
+        &[config("test/ubuntu", &["16.04"])],
+        &backend,
+        &ScanOptions::default(),
+    )
+    .await;
+    assert_eq!(report.failed, 1);
+    let reason = report.images[0].reason.as_deref().unwrap();
+    assert!(reason.contains("ecr:DescribeImages"), "{reason}");
+    assert!(reason.contains("could not reach"), "{reason}");
+}
