@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 /// The severity of a finding.
 ///
-/// The order is by severity: `Critical > High > Medium > Low > Informational
-/// > Undefined > Untriaged`, so sorting a list in *descending* order (or
-/// iterating [`Severity::ALL`]) puts the most severe first. `Untriaged` is
-/// what Amazon Inspector reports before it has rated a vulnerability; it is
-/// ranked last because nothing is known about it yet.
+/// The order is by severity, `Critical` the greatest and `Untriaged` the
+/// least (`Critical > High > Medium > Low > Informational > Undefined >
+/// Untriaged`), so sorting a list in *descending* order (or iterating
+/// [`Severity::ALL`]) puts the most severe first. `Untriaged` is what Amazon
+/// Inspector reports before it has rated a vulnerability; it is ranked last
+/// because nothing is known about it yet.
 ///
 /// ```
 /// use ecrscan_core::Severity;

@@ -79,7 +79,7 @@ pub trait ConfigStore: Send + Sync {
 
 /// Sorts configs the way [`ConfigStore::list`] promises.
 pub fn sort_configs(configs: &mut [ScanConfig]) {
-    configs.sort_by(|a, b| (a.created, a.id).cmp(&(b.created, b.id)));
+    configs.sort_by_key(|config| (config.created, config.id));
 }
 
 /// A store in memory, for tests and embedding.

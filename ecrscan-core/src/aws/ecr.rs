@@ -61,8 +61,11 @@ pub struct EcrBackend {
     sdk_config: SdkConfig,
     options: EcrBackendOptions,
     clients: Mutex<HashMap<String, Client>>,
-    scan_types: Mutex<HashMap<(String, String), Arc<OnceCell<RegistryScanType>>>>,
+    scan_types: Mutex<HashMap<RegistryKey, Arc<OnceCell<RegistryScanType>>>>,
 }
+
+/// (region, registry)
+type RegistryKey = (String, String);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RegistryScanType {
@@ -372,19 +375,19 @@ impl ScanBackend for EcrBackend {
             };
             let scan = scan.get_or_insert_with(|| first_page(&page));
             if let Some(findings) = page.image_scan_findings() {
-                if let Some(counts) = findings.finding_severity_counts() {
-                    if !counted_by_ecr {
-                        scan.severity_counts = counts
-                            .iter()
-                            .map(|(severity, count)| {
-                                (
-                                    severity_of(severity.as_str()),
-                                    u64::try_from(*count).unwrap_or(0),
-                                )
-                            })
-                            .collect();
-                        counted_by_ecr = true;
-                    }
+                if let Some(counts) = findings.finding_severity_counts()
+                    && !counted_by_ecr
+                {
+                    scan.severity_counts = counts
+                        .iter()
+                        .map(|(severity, count)| {
+                            (
+                                severity_of(severity.as_str()),
+                                u64::try_from(*count).unwrap_or(0),
+                            )
+                        })
+                        .collect();
+                    counted_by_ecr = true;
                 }
                 scan.findings
                     .extend(findings.findings().iter().map(basic_finding));
