@@ -361,6 +361,52 @@ impl FromStr for StoreLocation {
     }
 }
 
+impl StoreLocation {
+    /// The location the environment names: `ECRSCAN_STORE`, else the AWS
+    /// sample's `ECR_SCAN_CONFIG_BUCKET` (a bucket name, configs at its
+    /// root), else `None`.
+    pub fn from_env() -> Result<Option<StoreLocation>, InvalidStoreLocation> {
+        if let Some(location) = std::env::var("ECRSCAN_STORE")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            return location.parse().map(Some);
+        }
+        if let Some(bucket) = std::env::var("ECR_SCAN_CONFIG_BUCKET")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            return format!("s3://{bucket}").parse().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Opens the store. S3 locations use `sdk_config` and need the `s3`
+    /// feature.
+    #[cfg(feature = "aws")]
+    pub async fn open(
+        &self,
+        sdk_config: &aws_config::SdkConfig,
+    ) -> Result<std::sync::Arc<dyn ConfigStore>, StoreError> {
+        Ok(match self {
+            #[cfg(feature = "s3")]
+            StoreLocation::S3 { bucket, prefix } => {
+                std::sync::Arc::new(crate::aws::s3::S3Store::new(sdk_config, bucket, prefix))
+            }
+            #[cfg(not(feature = "s3"))]
+            StoreLocation::S3 { .. } => {
+                return Err(StoreError::Backend {
+                    store: self.to_string(),
+                    message: "this build has no S3 support (cargo feature `s3`)".into(),
+                    source: None,
+                });
+            }
+            StoreLocation::Dir(dir) => std::sync::Arc::new(DirStore::open(dir).await?),
+            StoreLocation::Memory => std::sync::Arc::new(MemoryStore::new()),
+        })
+    }
+}
+
 impl fmt::Display for StoreLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

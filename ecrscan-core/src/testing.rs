@@ -183,6 +183,107 @@ impl MotoServer {
     }
 }
 
+/// Setting up AWS resources on the emulator.
+#[cfg(all(feature = "s3", feature = "ecr"))]
+impl MotoServer {
+    /// Creates an S3 bucket in `us-west-2` and returns a client for it.
+    pub async fn create_bucket(&self, name: &str) -> aws_sdk_s3::Client {
+        use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+        let client = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk_config())
+                .force_path_style(true)
+                .build(),
+        );
+        client
+            .create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::UsWest2)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create the bucket on moto");
+        client
+    }
+
+    /// An ECR client for the emulator.
+    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+        aws_sdk_ecr::Client::new(&self.sdk_config())
+    }
+
+    /// Creates an ECR repository.
+    pub async fn create_repository(&self, name: &str) {
+        self.ecr()
+            .create_repository()
+            .repository_name(name)
+            .send()
+            .await
+            .expect("create the repository on moto");
+    }
+
+    /// Pushes an image (a Docker schema-2 manifest whose layer is derived
+    /// from `seed`, so different seeds give different digests) under each
+    /// of `tags`, or untagged when `tags` is empty; returns its digest.
+    pub async fn push_image(&self, repository: &str, seed: &str, tags: &[&str]) -> String {
+        let layer: String = format!("{:x}", u128::from_le_bytes(*seed_bytes(seed)))
+            .chars()
+            .cycle()
+            .take(64)
+            .collect();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1469,
+                       "digest": format!("sha256:{}", "c".repeat(64))},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 26_000_000,
+                        "digest": format!("sha256:{layer}")}],
+        })
+        .to_string();
+        let tags: Vec<Option<&str>> = if tags.is_empty() {
+            vec![None]
+        } else {
+            tags.iter().copied().map(Some).collect()
+        };
+        let mut digest = String::new();
+        for tag in tags {
+            let output = self
+                .ecr()
+                .put_image()
+                .repository_name(repository)
+                .image_manifest(&manifest)
+                .set_image_tag(tag.map(str::to_owned))
+                .send()
+                .await
+                .expect("push the image to moto");
+            digest = output
+                .image()
+                .and_then(|image| image.image_id())
+                .and_then(|id| id.image_digest())
+                .expect("moto returns the digest")
+                .to_owned();
+        }
+        digest
+    }
+}
+
+/// 16 bytes that differ for different seeds (FNV-1a, twice).
+#[cfg(all(feature = "s3", feature = "ecr"))]
+fn seed_bytes(seed: &str) -> Box<[u8; 16]> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut out = [0u8; 16];
+    for round in 0..2u8 {
+        for byte in seed.bytes().chain([round]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        out[usize::from(round) * 8..usize::from(round) * 8 + 8]
+            .copy_from_slice(&hash.to_le_bytes());
+    }
+    Box::new(out)
+}
+
 impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

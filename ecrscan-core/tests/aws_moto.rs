@@ -8,7 +8,6 @@ use aws_sdk_ecr::types::{
     RegistryScanningRule, ScanFrequency, ScanType, ScanningRepositoryFilter,
     ScanningRepositoryFilterType,
 };
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use chrono::Utc;
 use ecrscan_core::conformance::run_all_shared;
 use ecrscan_core::testing::MotoServer;
@@ -18,32 +17,12 @@ use ecrscan_core::{
 };
 use serde_json::json;
 
-async fn bucket(moto: &MotoServer, name: &str) -> aws_sdk_s3::Client {
-    let client = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&moto.sdk_config())
-            .force_path_style(true)
-            .build(),
-    );
-    client
-        .create_bucket()
-        .bucket(name)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::UsWest2)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create bucket");
-    client
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_store_conforms_with_and_without_prefix() {
     let Some(moto) = MotoServer::start() else {
         return;
     };
-    bucket(&moto, "configs").await;
+    moto.create_bucket("configs").await;
     run_all_shared(Arc::new(S3Store::new(&moto.sdk_config(), "configs", ""))).await;
     run_all_shared(Arc::new(S3Store::new(
         &moto.sdk_config(),
@@ -58,7 +37,7 @@ async fn s3_store_reads_a_bucket_the_aws_sample_wrote_and_writes_what_it_reads()
     let Some(moto) = MotoServer::start() else {
         return;
     };
-    let s3 = bucket(&moto, "sample-bucket").await;
+    let s3 = moto.create_bucket("sample-bucket").await;
     let put = |key: &'static str, body: String| {
         let s3 = s3.clone();
         async move {
@@ -142,80 +121,6 @@ async fn s3_store_reports_a_missing_bucket_clearly() {
     assert!(err.contains("NoSuchBucket"), "{err}");
 }
 
-/// A Docker schema-2 manifest; moto derives the digest from the layer digests.
-fn manifest(seed: &str) -> String {
-    let layer = format!(
-        "sha256:{:064x}",
-        u128::from_str_radix(
-            &format!(
-                "{:x}",
-                seed.len() as u128 * 7919 + seed.bytes().map(u128::from).sum::<u128>()
-            ),
-            16
-        )
-        .unwrap()
-    );
-    json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1000, "digest": format!("sha256:{:064x}", 1)},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2000, "digest": layer}, {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 10, "digest": format!("sha256:{}", seed.repeat(64).chars().take(64).collect::<String>())}],
-    })
-    .to_string()
-}
-
-struct Registry {
-    ecr: aws_sdk_ecr::Client,
-}
-
-impl Registry {
-    fn new(moto: &MotoServer) -> Registry {
-        Registry {
-            ecr: aws_sdk_ecr::Client::new(&moto.sdk_config()),
-        }
-    }
-
-    async fn repository(&self, name: &str) {
-        self.ecr
-            .create_repository()
-            .repository_name(name)
-            .send()
-            .await
-            .expect("create repository");
-    }
-
-    /// Pushes an image with these tags (or untagged) and returns its digest.
-    async fn image(&self, repository: &str, seed: &str, tags: &[&str]) -> String {
-        let manifest = manifest(seed);
-        let mut digest = String::new();
-        let tags: Vec<Option<&str>> = if tags.is_empty() {
-            vec![None]
-        } else {
-            tags.iter().copied().map(Some).collect()
-        };
-        for tag in tags {
-            let output = self
-                .ecr
-                .put_image()
-                .repository_name(repository)
-                .image_manifest(&manifest)
-                .set_image_tag(tag.map(str::to_owned))
-                .send()
-                .await
-                .expect("put image");
-            digest = output
-                .image()
-                .unwrap()
-                .image_id()
-                .unwrap()
-                .image_digest()
-                .unwrap()
-                .to_owned();
-        }
-        digest
-    }
-}
-
 fn config(repository: &str, tags: &[&str]) -> ScanConfig {
     ScanConfig::create(
         ConfigSpec::new(
@@ -255,15 +160,14 @@ async fn ecr_rescan_then_summary_end_to_end() {
     let Some(moto) = MotoServer::start() else {
         return;
     };
-    let registry = Registry::new(&moto);
-    registry.repository("test/ubuntu").await;
-    registry.repository("amazonlinux").await;
-    let ubuntu = registry
-        .image("test/ubuntu", "a", &["16.04", "latest"])
+    moto.create_repository("test/ubuntu").await;
+    moto.create_repository("amazonlinux").await;
+    let ubuntu = moto
+        .push_image("test/ubuntu", "a", &["16.04", "latest"])
         .await;
-    let old_ubuntu = registry.image("test/ubuntu", "b", &["14.04"]).await;
-    let amazonlinux = registry.image("amazonlinux", "c", &["2018.03"]).await;
-    let _untagged = registry.image("amazonlinux", "d", &[]).await;
+    let old_ubuntu = moto.push_image("test/ubuntu", "b", &["14.04"]).await;
+    let amazonlinux = moto.push_image("amazonlinux", "c", &["2018.03"]).await;
+    let _untagged = moto.push_image("amazonlinux", "d", &[]).await;
     assert_ne!(ubuntu, old_ubuntu);
     moto.set_scan_findings(
         "us-west-2",
@@ -370,13 +274,12 @@ async fn ecr_every_tagged_image_groups_tags_by_digest_and_skips_untagged() {
     let Some(moto) = MotoServer::start() else {
         return;
     };
-    let registry = Registry::new(&moto);
-    registry.repository("test/centos").await;
-    let seven = registry
-        .image("test/centos", "e", &["7", "7.9", "latest"])
+    moto.create_repository("test/centos").await;
+    let seven = moto
+        .push_image("test/centos", "e", &["7", "7.9", "latest"])
         .await;
-    let eight = registry.image("test/centos", "f", &["8"]).await;
-    registry.image("test/centos", "g", &[]).await;
+    let eight = moto.push_image("test/centos", "f", &["8"]).await;
+    moto.push_image("test/centos", "g", &[]).await;
     let backend = EcrBackend::new(&moto.sdk_config());
     let repository = RepositoryRef {
         region: "us-west-2".into(),
@@ -409,11 +312,9 @@ async fn ecr_enhanced_registry_is_continuous_and_gets_no_scan_request() {
     let Some(moto) = MotoServer::start() else {
         return;
     };
-    let registry = Registry::new(&moto);
-    registry.repository("inspected/app").await;
-    registry.image("inspected/app", "h", &["v1"]).await;
-    registry
-        .ecr
+    moto.create_repository("inspected/app").await;
+    moto.push_image("inspected/app", "h", &["v1"]).await;
+    moto.ecr()
         .put_registry_scanning_configuration()
         .scan_type(ScanType::Enhanced)
         .rules(

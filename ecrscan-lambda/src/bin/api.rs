@@ -1,1 +1,59 @@
-fn main() {}
+//! `ecrscan-api`: the HTTP API. Under AWS Lambda it serves API Gateway
+//! events; elsewhere it listens on `--listen` (`ECRSCAN_LISTEN`, default
+//! `127.0.0.1:3000`).
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use ecrscan_core::ScanOptions;
+use ecrscan_lambda::api::{AppState, app};
+use ecrscan_lambda::runtime::{handle_lambda_request, in_lambda, init_tracing, store_and_backend};
+
+/// ecrscan's HTTP API: scan configs, summary and findings feeds.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on when not running in AWS Lambda.
+    #[arg(long, env = "ECRSCAN_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Concurrent AWS calls per request.
+    #[arg(long, env = "ECRSCAN_CONCURRENCY", default_value_t = ScanOptions::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
+    /// The API's public base URL, for the feeds' self links.
+    #[arg(long, env = "ECRSCAN_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let args = Args::parse();
+    let (store, backend) = store_and_backend().await?;
+    let state = AppState {
+        store,
+        backend,
+        options: ScanOptions {
+            concurrency: args.concurrency.max(1),
+        },
+        public_url: args.public_url,
+    };
+    let router = app(state);
+    if in_lambda() {
+        lambda_http::run(lambda_http::service_fn(move |request| {
+            handle_lambda_request(router.clone(), request)
+        }))
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,1 +1,43 @@
-fn main() {}
+//! `ecrscan-start-scan`: the scheduled re-scan. Under AWS Lambda it handles
+//! EventBridge schedule events; elsewhere it runs once and prints the counts.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use ecrscan_core::ScanOptions;
+use ecrscan_lambda::runtime::{in_lambda, init_tracing, store_and_backend};
+use ecrscan_lambda::scheduled::start_scans;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let (store, backend) = store_and_backend().await?;
+    let options = ScanOptions::default();
+    if !in_lambda() {
+        let counts = start_scans(store.as_ref(), backend.as_ref(), &options).await?;
+        println!("{}", serde_json::to_string(&counts)?);
+        return Ok(());
+    }
+    let (store, backend, options) = (Arc::clone(&store), Arc::clone(&backend), Arc::new(options));
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
+            let (store, backend, options) = (
+                Arc::clone(&store),
+                Arc::clone(&backend),
+                Arc::clone(&options),
+            );
+            async move {
+                tracing::info!(source = %event.payload.source, "scheduled re-scan");
+                start_scans(store.as_ref(), backend.as_ref(), &options)
+                    .await
+                    .map_err(|err| lambda_runtime::Diagnostic {
+                        error_type: "StartScanError".into(),
+                        error_message: err.to_string(),
+                    })
+            }
+        },
+    ))
+    .await
+    .map_err(|err| anyhow::anyhow!("{err}"))
+}

@@ -1,0 +1,299 @@
+//! The HTTP API: the AWS sample's routes, as one axum router.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /configs` | 200, JSON array of configs in the sample's shape |
+//! | `POST /configs` | 201, `{"id":"<uuid>"}` and `Location: /configs/<id>`; 400 naming the invalid field; 413 over 64 KiB; 415 for a non-JSON content type |
+//! | `GET /configs/{id}` | 200 config; 404 unknown; 400 not a UUID |
+//! | `DELETE /configs/{id}` | 204; 404 unknown; 400 not a UUID |
+//! | `GET /summary` | 200 `text/plain` in the sample's format; the JSON summary with `Accept: application/json` or `?format=json` |
+//! | `GET /findings/{id}` | 200 `application/atom+xml`; 404 unknown; 400 not a UUID; `?severity=HIGH` keeps that severity and above |
+//!
+//! Each route also answers with a trailing slash (`/configs/`). Every error
+//! is JSON `{"error": "…"}`; 5xx errors say what failed in plain words and
+//! log the details.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use ecrscan_core::render::{FeedOptions, write_atom_feed, write_json_summary, write_text_summary};
+use ecrscan_core::{
+    ConfigError, ConfigSpec, ConfigStore, ScanBackend, ScanConfig, ScanOptions, Severity,
+    StoreError, collect_results, collect_summary,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where configs are kept.
+    pub store: Arc<dyn ConfigStore>,
+    /// Where scan results come from.
+    pub backend: Arc<dyn ScanBackend>,
+    /// Concurrency of backend calls.
+    pub options: ScanOptions,
+    /// The API's public base URL (e.g. `https://abc.execute-api.us-west-2.amazonaws.com/Prod`),
+    /// for the feed's `self` link; `None` leaves the link out.
+    pub public_url: Option<String>,
+}
+
+/// The whole HTTP API.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/configs", get(list_configs).post(create_config))
+        .route("/configs/", get(list_configs).post(create_config))
+        .route("/configs/{id}", get(get_config).delete(delete_config))
+        .route("/summary", get(summary))
+        .route("/summary/", get(summary))
+        .route("/findings/{id}", get(findings))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Every way a request can fail, and its status code.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is invalid; the message says how.
+    BadRequest(String),
+    /// 404: the resource does not exist.
+    NotFound(String),
+    /// 405: the route exists, the method doesn't.
+    MethodNotAllowed,
+    /// 413: the body is over [`MAX_BODY_BYTES`].
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    /// 502: AWS or the store failed; the message says what in plain words.
+    Upstream(String),
+    /// 500: something else failed.
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route".to_owned(),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is over {MAX_BODY_BYTES} bytes"),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the request body must be JSON (Content-Type: application/json)".to_owned(),
+            ),
+            ApiError::Upstream(message) => (StatusCode::BAD_GATEWAY, message),
+            ApiError::Internal(message) => (StatusCode::INTERNAL_SERVER_ERROR, message),
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        match err {
+            StoreError::NotFound { id } => {
+                ApiError::NotFound(format!("no scan config with id {id}"))
+            }
+            StoreError::Corrupt { .. } => {
+                tracing::error!(error = %err, "a stored scan config is corrupt");
+                ApiError::Internal("the stored scan config cannot be read".into())
+            }
+            err => {
+                tracing::error!(error = %err, "the config store failed");
+                ApiError::Upstream("the config store could not be reached".into())
+            }
+        }
+    }
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(err: ConfigError) -> ApiError {
+        ApiError::BadRequest(err.to_string())
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "invalid id {:?}: a scan config id is a UUID",
+            truncate(id)
+        ))
+    })
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+async fn list_configs(State(state): State<AppState>) -> Result<Json<Vec<ScanConfig>>, ApiError> {
+    Ok(Json(state.store.list().await?))
+}
+
+async fn create_config(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    if !is_json(&headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        _ => ApiError::BadRequest(format!(
+            "cannot read the request body: {}",
+            rejection.body_text()
+        )),
+    })?;
+    let spec = ConfigSpec::from_json(&body)?;
+    let config = ScanConfig::create(spec, Utc::now());
+    state.store.put(&config).await?;
+    tracing::info!(id = %config.id, repository = %config.repository, "scan config created");
+    let location = HeaderValue::try_from(format!("/configs/{}", config.id))
+        .map_err(|_| ApiError::Internal("cannot build the Location header".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(serde_json::json!({ "id": config.id })),
+    )
+        .into_response())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+async fn get_config(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ScanConfig>, ApiError> {
+    Ok(Json(state.store.get(parse_id(&id)?).await?))
+}
+
+async fn delete_config(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    state.store.delete(id).await?;
+    tracing::info!(%id, "scan config deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct SummaryQuery {
+    format: Option<String>,
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
+    let json = match query.format.as_deref() {
+        Some("json") => true,
+        Some("text") => false,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown format {:?}: expected json or text",
+                truncate(other)
+            )));
+        }
+        None => accepts_json(&headers),
+    };
+    let configs = state.store.list().await?;
+    let summary = collect_summary(&configs, state.backend.as_ref(), &state.options).await;
+    let mut body = Vec::new();
+    let content_type = if json {
+        write_json_summary(&summary, Utc::now(), &mut body).map_err(render_error)?;
+        "application/json"
+    } else {
+        write_text_summary(&summary, &mut body).map_err(render_error)?;
+        "text/plain; charset=utf-8"
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+fn accepts_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        })
+}
+
+fn render_error(err: std::io::Error) -> ApiError {
+    tracing::error!(error = %err, "rendering failed");
+    ApiError::Internal("the response could not be rendered".into())
+}
+
+#[derive(Debug, Deserialize)]
+struct FindingsQuery {
+    severity: Option<String>,
+}
+
+async fn findings(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<FindingsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
+    let min_severity = query
+        .severity
+        .as_deref()
+        .map(|s| {
+            s.parse::<Severity>()
+                .map_err(|err| ApiError::BadRequest(err.to_string()))
+        })
+        .transpose()?;
+    let config = state.store.get(id).await?;
+    let results = collect_results(&config, state.backend.as_ref(), &state.options).await;
+    let options = FeedOptions {
+        self_url: state
+            .public_url
+            .as_deref()
+            .map(|base| format!("{}/findings/{id}", base.trim_end_matches('/'))),
+        min_severity,
+    };
+    let mut body = Vec::new();
+    write_atom_feed(&config, &results, Utc::now(), &options, &mut body).map_err(render_error)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,82 @@
+//! The scheduled re-scan.
+
+use ecrscan_core::{
+    ConfigStore, RescanReport, ScanBackend, ScanOptions, ScanOutcome, StoreError, rescan,
+};
+use serde::Serialize;
+
+/// What an invocation returns: the counts of the re-scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StartScanCounts {
+    /// Configs read from the store.
+    pub configs: usize,
+    /// Images whose scan was started.
+    pub started: usize,
+    /// Images scanned within the last 24 hours.
+    pub already_scanned: usize,
+    /// Images in continuously scanned registries.
+    pub continuous: usize,
+    /// Images that failed.
+    pub failed: usize,
+}
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartScanError {
+    /// The configs could not be read.
+    #[error("cannot read the scan configs: {0}")]
+    Store(#[from] StoreError),
+    /// Every image failed: nothing could be scanned.
+    #[error("nothing could be scanned: all {0} images failed (see the log)")]
+    AllFailed(usize),
+}
+
+/// Re-scans every config's images and logs one line per image.
+///
+/// Partial failures are logged and counted, not fatal; the invocation fails
+/// only when the store cannot be read or every image failed.
+pub async fn start_scans(
+    store: &dyn ConfigStore,
+    backend: &dyn ScanBackend,
+    options: &ScanOptions,
+) -> Result<StartScanCounts, StartScanError> {
+    let configs = store.list().await?;
+    let report = rescan(&configs, backend, options).await;
+    log_report(&report);
+    if report.failed > 0 && report.failed == report.images.len() {
+        return Err(StartScanError::AllFailed(report.failed));
+    }
+    Ok(StartScanCounts {
+        configs: configs.len(),
+        started: report.started,
+        already_scanned: report.already_scanned,
+        continuous: report.continuous,
+        failed: report.failed,
+    })
+}
+
+fn log_report(report: &RescanReport) {
+    for image in &report.images {
+        let tag = image.tag.as_deref().unwrap_or("*");
+        let digest = image.digest.as_deref().unwrap_or("-");
+        match image.outcome {
+            ScanOutcome::Failed => tracing::warn!(
+                config_id = %image.config_id,
+                repository = %image.repository,
+                tag,
+                digest,
+                outcome = %image.outcome,
+                reason = image.reason.as_deref().unwrap_or(""),
+                "image scan failed"
+            ),
+            _ => tracing::info!(
+                config_id = %image.config_id,
+                repository = %image.repository,
+                tag,
+                digest,
+                outcome = %image.outcome,
+                "image scan"
+            ),
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! Every route and every error of the HTTP API, through `oneshot` (no
+//! socket), over a memory store and a mock backend; and one test over a
+//! real socket.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use chrono::Utc;
+use ecrscan_core::{
+    ConfigSpec, ConfigStore, DigestScan, Finding, Image, MemoryStore, MockConfigStore,
+    MockScanBackend, Resolution, ScanConfig, ScanOptions, ScanStatus, Severity, SeverityCounts,
+    StoreError,
+};
+use ecrscan_lambda::api::{AppState, app};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn backend() -> MockScanBackend {
+    let mut backend = MockScanBackend::new();
+    backend
+        .expect_resolve_images()
+        .returning(|repository, tags| {
+            if repository.repository == "missing/repo" {
+                return Err(ecrscan_core::BackendError::RepositoryNotFound {
+                    repository: repository.clone(),
+                });
+            }
+            let tags: Vec<String> = if tags.is_empty() {
+                vec!["latest".into()]
+            } else {
+                tags.to_vec()
+            };
+            Ok(Resolution {
+                images: vec![Image {
+                    digest: format!("sha256:{}", repository.repository.len()),
+                    tags,
+                }],
+                missing_tags: vec![],
+            })
+        });
+    backend.expect_scan_result().returning(|_, _| {
+        let mut high = Finding::new("CVE-2016-2779", Severity::High);
+        high.description = Some("runuser <escape> & \"friends\"".into());
+        high.uri = Some("https://security-tracker.debian.org/tracker/CVE-2016-2779".into());
+        let low = Finding::new("CVE-2019-13627", Severity::Low);
+        Ok(DigestScan {
+            status: ScanStatus::Complete,
+            status_description: None,
+            scan_completed_at: Some(Utc::now()),
+            vulnerability_source_updated_at: None,
+            severity_counts: [(Severity::High, 1), (Severity::Low, 1)]
+                .into_iter()
+                .collect::<SeverityCounts>(),
+            findings: vec![high, low],
+        })
+    });
+    backend
+}
+
+fn router(store: Arc<dyn ConfigStore>) -> Router {
+    app(AppState {
+        store,
+        backend: Arc::new(backend()),
+        options: ScanOptions::default(),
+        public_url: Some("https://api.example.com/Prod/".into()),
+    })
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    location: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
+    }
+
+    fn error(&self) -> String {
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "{}",
+            self.content_type
+        );
+        self.json()["error"]
+            .as_str()
+            .expect("an error message")
+            .to_owned()
+    }
+}
+
+async fn send(router: &Router, request: Request<Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .map(|v: &header::HeaderValue| v.to_str().unwrap().to_owned())
+    };
+    let content_type = header(header::CONTENT_TYPE).unwrap_or_default();
+    let location = header(header::LOCATION);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        content_type,
+        location,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
+const UBUNTU: &str = r#"{"region":"us-west-2","registry":"123456789012","repository":"test/ubuntu","tags":["16.04","latest"]}"#;
+
+#[tokio::test]
+async fn configs_create_list_get_delete() {
+    let store = Arc::new(MemoryStore::new());
+    let router = router(store.clone());
+
+    let created = send(&router, post_json("/configs/", UBUNTU)).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.location.as_deref(),
+        Some(format!("/configs/{id}").as_str())
+    );
+
+    let second = send(&router, post_json("/configs", r#"{"region":"us-west-2","registry":"123456789012","repository":"amazonlinux","tags":null}"#)).await;
+    assert_eq!(second.status, StatusCode::CREATED);
+
+    for uri in ["/configs", "/configs/"] {
+        let listed = send(&router, get(uri)).await;
+        assert_eq!(listed.status, StatusCode::OK);
+        let configs = listed.json();
+        assert_eq!(configs.as_array().unwrap().len(), 2);
+        assert!(configs[0]["created"].is_string(), "the sample's shape");
+    }
+
+    let one = send(&router, get(&format!("/configs/{id}"))).await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.json()["tags"], serde_json::json!(["16.04", "latest"]));
+
+    let deleted = send(
+        &router,
+        Request::delete(format!("/configs/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(deleted.body.is_empty());
+    let again = send(
+        &router,
+        Request::delete(format!("/configs/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert!(again.error().contains(&id));
+    assert_eq!(
+        send(&router, get(&format!("/configs/{id}"))).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(store.list().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn create_ignores_a_clients_id_and_created() {
+    let store = Arc::new(MemoryStore::new());
+    let router = router(store.clone());
+    let body = r#"{"id":"00000000-0000-4000-8000-000000000000","created":"1","region":"us-west-2","registry":"123456789012","repository":"test/centos","tags":["7"]}"#;
+    let created = send(&router, post_json("/configs", body)).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let stored = store.list().await.unwrap();
+    assert_ne!(
+        stored[0].id.to_string(),
+        "00000000-0000-4000-8000-000000000000"
+    );
+    assert!(stored[0].created.timestamp() > 1);
+}
+
+#[tokio::test]
+async fn invalid_configs_are_400_naming_the_field_and_nothing_is_stored() {
+    let store = Arc::new(MemoryStore::new());
+    let router = router(store.clone());
+    let cases = [
+        (
+            r#"{"region":"us-west-2","registry":"12345","repository":"a/b"}"#,
+            "registry",
+        ),
+        (
+            r#"{"region":"mars-1","registry":"123456789012","repository":"a/b"}"#,
+            "region",
+        ),
+        (
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"A/B"}"#,
+            "repository",
+        ),
+        (
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"a/b","tags":["x","x"]}"#,
+            "tags",
+        ),
+        (
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"a/b","tagz":[]}"#,
+            "tagz",
+        ),
+        (
+            r#"{"region":"us-west-2","registry":"123456789012"}"#,
+            "repository",
+        ),
+        (
+            r#"{"region":"us-west-2","registry":123456789012,"repository":"a/b"}"#,
+            "invalid JSON",
+        ),
+        (r#"{"region":"us-west-2""#, "invalid JSON"),
+        ("", "invalid JSON"),
+        ("[]", "invalid JSON"),
+    ];
+    for (body, named) in cases {
+        let answer = send(&router, post_json("/configs", body)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
+        let error = answer.error();
+        assert!(error.contains(named), "{body}: {error}");
+    }
+    assert!(store.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn oversized_and_non_json_bodies_are_refused() {
+    let store = Arc::new(MemoryStore::new());
+    let router = router(store.clone());
+    let big = format!(
+        r#"{{"region":"us-west-2","registry":"123456789012","repository":"a/b","tags":["{}"]}}"#,
+        "a".repeat(70 * 1024)
+    );
+    let answer = send(&router, post_json("/configs", big)).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(answer.error().contains("65536"));
+
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut request = Request::post("/configs");
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let answer = send(&router, request.body(Body::from(UBUNTU)).unwrap()).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        assert!(answer.error().contains("application/json"));
+    }
+    let with_charset = Request::post("/configs")
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(Body::from(UBUNTU))
+        .unwrap();
+    assert_eq!(
+        send(&router, with_charset).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(store.list().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn ids_that_are_not_uuids_are_400() {
+    let router = router(Arc::new(MemoryStore::new()));
+    for uri in [
+        "/configs/not-a-uuid",
+        "/findings/..%2F..%2Fetc%2Fpasswd",
+        "/findings/123",
+    ] {
+        let answer = send(&router, get(uri)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(answer.error().contains("UUID"), "{uri}");
+    }
+    let answer = send(
+        &router,
+        Request::delete("/configs/x").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405_in_json() {
+    let router = router(Arc::new(MemoryStore::new()));
+    let answer = send(&router, get("/nope")).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(answer.error(), "no such route");
+    for (method, uri) in [
+        (Method::PUT, "/configs"),
+        (Method::DELETE, "/summary"),
+        (Method::POST, "/findings/x"),
+    ] {
+        let answer = send(
+            &router,
+            Request::builder()
+                .method(method.clone())
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}"
+        );
+        assert!(answer.error().contains("method not allowed"));
+    }
+}
+
+async fn with_configs(specs: &[&str]) -> (Arc<MemoryStore>, Vec<ScanConfig>) {
+    let store = Arc::new(MemoryStore::new());
+    let mut configs = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let config = ScanConfig::create(
+            ConfigSpec::from_json(spec.as_bytes()).unwrap(),
+            Utc::now() + chrono::Duration::seconds(i as i64),
+        );
+        store.put(&config).await.unwrap();
+        configs.push(config);
+    }
+    (store, configs)
+}
+
+#[tokio::test]
+async fn summary_as_text_and_as_json() {
+    let (store, configs) = with_configs(&[
+        UBUNTU,
+        r#"{"region":"eu-central-1","registry":"123456789012","repository":"missing/repo","tags":["1"]}"#,
+    ])
+    .await;
+    let router = router(store);
+    for uri in ["/summary", "/summary/"] {
+        let text = send(&router, get(uri)).await;
+        assert_eq!(text.status, StatusCode::OK);
+        assert_eq!(text.content_type, "text/plain; charset=utf-8");
+        assert_eq!(
+            text.body,
+            "Results for test/ubuntu:16.04 in us-west-2:\n HIGH: 1\n LOW: 1\n\n\
+             Results for test/ubuntu:latest in us-west-2:\n HIGH: 1\n LOW: 1\n\n\
+             Results for missing/repo:1 in eu-central-1:\n Status: REPOSITORY_NOT_FOUND (repository 123456789012/missing/repo in eu-central-1 not found)\n\n"
+        );
+    }
+    let by_query = send(&router, get("/summary?format=json")).await;
+    let by_accept = send(
+        &router,
+        Request::get("/summary")
+            .header(header::ACCEPT, "text/html, application/json;q=0.9")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    for answer in [by_query, by_accept] {
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.content_type, "application/json");
+        let json = answer.json();
+        assert_eq!(json["images"][0]["config_id"], configs[0].id.to_string());
+        assert_eq!(
+            json["images"][0]["severity_counts"],
+            serde_json::json!({"HIGH": 1, "LOW": 1})
+        );
+        assert_eq!(json["images"][2]["status"], "REPOSITORY_NOT_FOUND");
+        assert_eq!(json["totals"], serde_json::json!({"HIGH": 2, "LOW": 2}));
+    }
+    let bad = send(&router, get("/summary?format=xml")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.error().contains("xml"));
+}
+
+#[tokio::test]
+async fn findings_feed_with_severity_filter() {
+    let (store, configs) = with_configs(&[UBUNTU]).await;
+    let router = router(store);
+    let id = configs[0].id;
+    let feed = send(&router, get(&format!("/findings/{id}"))).await;
+    assert_eq!(feed.status, StatusCode::OK);
+    assert_eq!(feed.content_type, "application/atom+xml; charset=utf-8");
+    let doc = roxmltree::Document::parse(&feed.body).expect("well-formed XML");
+    let titles: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("entry"))
+        .filter_map(|e| e.children().find(|c| c.has_tag_name("title"))?.text())
+        .collect();
+    assert_eq!(titles.len(), 4, "two tags × two findings");
+    assert!(titles[0].starts_with("[HIGH] in image test/ubuntu:"));
+    assert!(
+        feed.body
+            .contains("runuser &lt;escape&gt; &amp; \"friends\"")
+            || feed
+                .body
+                .contains("runuser &lt;escape&gt; &amp; &quot;friends&quot;")
+    );
+    let self_link = doc
+        .descendants()
+        .find(|n| n.has_tag_name("link") && n.attribute("rel") == Some("self"))
+        .and_then(|n| n.attribute("href"));
+    assert_eq!(
+        self_link,
+        Some(format!("https://api.example.com/Prod/findings/{id}").as_str())
+    );
+
+    let high = send(&router, get(&format!("/findings/{id}?severity=HIGH"))).await;
+    assert_eq!(high.body.matches("<entry>").count(), 2);
+    let lower_case = send(&router, get(&format!("/findings/{id}?severity=high"))).await;
+    assert_eq!(lower_case.status, StatusCode::OK);
+    let bad = send(&router, get(&format!("/findings/{id}?severity=SEVERE"))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.error().contains("SEVERE"));
+    let unknown = send(&router, get(&format!("/findings/{}", uuid::Uuid::new_v4()))).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn store_failures_are_plain_5xx_without_internals() {
+    let mut store = MockConfigStore::new();
+    store.expect_list().returning(|| {
+        Err(StoreError::Backend {
+            store: "s3://secret-bucket/".into(),
+            message: "s3:ListBucket failed: AccessDenied: User arn:aws:iam::123456789012:user/x with AKIAEXAMPLEKEY".into(),
+            source: None,
+        })
+    });
+    store.expect_put().returning(|_| {
+        Err(StoreError::Backend {
+            store: "s3://secret-bucket/".into(),
+            message: "timeout".into(),
+            source: None,
+        })
+    });
+    let router = router(Arc::new(store));
+    for request in [
+        get("/configs"),
+        get("/summary"),
+        post_json("/configs", UBUNTU),
+    ] {
+        let answer = send(&router, request).await;
+        assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+        let error = answer.error();
+        assert_eq!(error, "the config store could not be reached");
+        assert!(!answer.body.contains("AKIA") && !answer.body.contains("secret-bucket"));
+    }
+}
+
+#[tokio::test]
+async fn serves_real_http_over_a_socket() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (store, _) = with_configs(&[UBUNTU]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, router(store)).into_future());
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /configs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("content-type: application/json")
+    );
+    assert!(response.contains(r#""repository":"test/ubuntu""#));
+    server.abort();
+}
