@@ -76,7 +76,7 @@ ROUTES = {
     ("/summary", "get"), ("/findings/{id}", "get"),
 }
 # Actions that support no resource-level permissions and so need Resource "*".
-STAR_RESOURCE_OK = {"ecr:GetRegistryScanningConfiguration"}
+STAR_RESOURCE_OK = {"ecr:GetRegistryScanningConfiguration", "inspector2:ListFindings"}
 BASIC_EXECUTION = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
 BASIC_EXECUTION_ARNS = [BASIC_EXECUTION, "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
 

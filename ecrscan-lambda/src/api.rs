@@ -18,7 +18,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -29,6 +29,7 @@ use ecrscan_core::{
     StoreError, collect_results, collect_summary,
 };
 use serde::Deserialize;
+use tower_http::cors::CorsLayer;
 use uuid::Uuid;
 
 /// The largest request body accepted.
@@ -46,11 +47,27 @@ pub struct AppState {
     /// The API's public base URL (e.g. `https://abc.execute-api.us-west-2.amazonaws.com/Prod`),
     /// for the feed's `self` link; `None` leaves the link out.
     pub public_url: Option<String>,
+    /// The one origin allowed by CORS (e.g. `https://dashboard.example.com`);
+    /// `None` sends no CORS headers.
+    pub cors_allow_origin: Option<HeaderValue>,
 }
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let cors = state.cors_allow_origin.clone().map(|origin| {
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-amz-date"),
+                HeaderName::from_static("x-amz-security-token"),
+                HeaderName::from_static("x-amz-content-sha256"),
+            ])
+            .expose_headers([header::LOCATION])
+    });
+    let router = Router::new()
         .route("/configs", get(list_configs).post(create_config))
         .route("/configs/", get(list_configs).post(create_config))
         .route("/configs/{id}", get(get_config).delete(delete_config))
@@ -60,7 +77,11 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// Every way a request can fail, and its status code.

@@ -65,6 +65,7 @@ fn router(store: Arc<dyn ConfigStore>) -> Router {
         backend: Arc::new(backend()),
         options: ScanOptions::default(),
         public_url: Some("https://api.example.com/Prod/".into()),
+        cors_allow_origin: None,
     })
 }
 
@@ -485,4 +486,54 @@ async fn serves_real_http_over_a_socket() {
     );
     assert!(response.contains(r#""repository":"test/ubuntu""#));
     server.abort();
+}
+
+#[tokio::test]
+async fn cors_only_for_the_configured_origin() {
+    let without = router(Arc::new(MemoryStore::new()));
+    let request = || {
+        Request::get("/configs")
+            .header(header::ORIGIN, "https://dash.example.com")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let response = without.clone().oneshot(request()).await.unwrap();
+    assert!(
+        response
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+
+    let with = app(AppState {
+        store: Arc::new(MemoryStore::new()),
+        backend: Arc::new(backend()),
+        options: ScanOptions::default(),
+        public_url: None,
+        cors_allow_origin: Some(header::HeaderValue::from_static("https://dash.example.com")),
+    });
+    let response = with.clone().oneshot(request()).await.unwrap();
+    assert_eq!(
+        response
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .map(|v| v.to_str().unwrap()),
+        Some("https://dash.example.com")
+    );
+    let preflight = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/configs")
+        .header(header::ORIGIN, "https://dash.example.com")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .body(Body::empty())
+        .unwrap();
+    let response = with.oneshot(preflight).await.unwrap();
+    assert!(response.status().is_success());
+    let methods = response
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_METHODS)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("POST"), "{methods}");
 }

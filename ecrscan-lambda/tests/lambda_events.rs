@@ -32,6 +32,7 @@ async fn setup() -> (Arc<MemoryStore>, ScanConfig, axum::Router) {
         backend: Arc::new(backend),
         options: ScanOptions::default(),
         public_url: None,
+        cors_allow_origin: None,
     });
     (store, config, router)
 }

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use axum::http::HeaderValue;
 use clap::Parser;
 use ecrscan_core::ScanOptions;
 use ecrscan_lambda::api::{AppState, app};
@@ -22,6 +23,9 @@ struct Args {
     /// The API's public base URL, for the feeds' self links.
     #[arg(long, env = "ECRSCAN_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The one origin allowed to call the API from a browser (CORS); none by default.
+    #[arg(long, env = "ECRSCAN_CORS_ALLOW_ORIGIN")]
+    cors_allow_origin: Option<String>,
 }
 
 #[tokio::main]
@@ -36,6 +40,12 @@ async fn main() -> anyhow::Result<()> {
             concurrency: args.concurrency.max(1),
         },
         public_url: args.public_url,
+        cors_allow_origin: args
+            .cors_allow_origin
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| HeaderValue::try_from(origin.as_str()))
+            .transpose()
+            .map_err(|_| anyhow::anyhow!("ECRSCAN_CORS_ALLOW_ORIGIN is not a valid origin"))?,
     };
     let router = app(state);
     if in_lambda() {
