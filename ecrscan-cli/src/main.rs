@@ -1,1 +1,23 @@
-fn main() {}
+//! `ecrscan`: continuous vulnerability scanning of Amazon ECR images, from a
+//! terminal, a cron job or a CI pipeline.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    output::init_logging(args.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => return output::report(&commands::Failure::Operation(format!("cannot start: {err}"))),
+    };
+    match runtime.block_on(commands::run(args)) {
+        Ok(code) => code,
+        Err(failure) => output::report(&failure),
+    }
+}

@@ -1,0 +1,187 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ecrscan_core::Severity;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  an operation failed (e.g. some scans failed, AWS unreachable, access denied)
+  2  invalid usage or input (unknown option, invalid config, unknown config id)
+  3  findings at or above --fail-on";
+
+const STORE_HELP: &str = "\
+Where scan configs are kept: s3://bucket[/prefix], file:///dir or a path. \
+Default: $ECR_SCAN_CONFIG_BUCKET (the AWS sample's bucket), else \
+$XDG_DATA_HOME/ecrscan/configs (~/.local/share/ecrscan/configs)";
+
+/// Keep Amazon ECR images under continuous vulnerability scanning.
+///
+/// ecrscan keeps a list of scan configs (a region, a registry, a repository
+/// and optionally tags), starts ECR image scans for them, and reports the
+/// findings as a summary or an Atom feed. AWS settings are the standard
+/// ones: the credential chain, AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL.
+#[derive(Debug, Parser)]
+#[command(name = "ecrscan", version, after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
+pub struct Cli {
+    #[arg(long, env = "ECRSCAN_STORE", value_name = "URI", help = STORE_HELP)]
+    pub store: Option<String>,
+    /// AWS profile to use.
+    #[arg(long, env = "AWS_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region of the S3 store (a config names its registry's region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// A custom AWS endpoint, e.g. a local emulator.
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Concurrent AWS calls.
+    #[arg(long, default_value_t = ecrscan_core::ScanOptions::DEFAULT_CONCURRENCY, value_name = "N")]
+    pub concurrency: usize,
+    /// More logging on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage scan configs.
+    #[command(subcommand)]
+    Configs(ConfigsCommand),
+    /// Start ECR image scans for every config (or the named ones).
+    ///
+    /// Prints one line per image: started, already_scanned (ECR allows one
+    /// scan per image per 24 hours), continuous (the registry uses enhanced
+    /// scanning) or failed: reason. Exits 1 if any image failed.
+    #[command(after_help = "Examples:\n  ecrscan scan\n  ecrscan scan 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a -o json")]
+    Scan {
+        /// Config ids; all configs when none is given.
+        ids: Vec<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ScanFormat::Text)]
+        output: ScanFormat,
+    },
+    /// Show the latest scan results of every image of every config.
+    #[command(after_help = "Examples:\n  ecrscan summary\n  ecrscan summary -o table --fail-on HIGH\n  ecrscan summary --wait 10m -o json")]
+    Summary {
+        /// Output format: text (the AWS sample's), json or table.
+        #[arg(short, long, value_enum, default_value_t = SummaryFormat::Text)]
+        output: SummaryFormat,
+        /// Exit with code 3 when any image has a finding of this severity or worse.
+        #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+        fail_on: Option<Severity>,
+        /// Wait until no scan is in progress, at most this long (e.g. 30s, 10m).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        wait: Option<std::time::Duration>,
+    },
+    /// Show one config's findings as an Atom feed or JSON.
+    #[command(after_help = "Examples:\n  ecrscan findings 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a --output findings.atom\n  ecrscan findings 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a --format json --min-severity HIGH")]
+    Findings {
+        /// The config id.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FindingsFormat::Atom)]
+        format: FindingsFormat,
+        /// Keep only findings of this severity or worse.
+        #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+        min_severity: Option<Severity>,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  ecrscan completions bash > /etc/bash_completion.d/ecrscan")]
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigsCommand {
+    /// Register scan configs from JSON files (like the AWS sample's scan-config-*.json) or from options.
+    ///
+    /// Prints the id of each new config. Every file is checked before any
+    /// config is stored, so invalid input stores nothing.
+    #[command(after_help = "Examples:\n  ecrscan configs add scan-config-ubuntu.json scan-config-centos.json\n  echo '{\"region\":\"us-west-2\",\"registry\":\"123456789012\",\"repository\":\"amazonlinux\"}' | ecrscan configs add -\n  ecrscan configs add --region us-west-2 --registry 123456789012 --repository test/ubuntu --tag 16.04 --tag latest")]
+    Add(AddArgs),
+    /// List scan configs.
+    #[command(after_help = "Examples:\n  ecrscan configs list\n  ecrscan configs list -o json")]
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+    },
+    /// Show one scan config as JSON.
+    #[command(after_help = "Example:\n  ecrscan configs show 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a")]
+    Show {
+        /// The config id.
+        id: String,
+    },
+    /// Delete scan configs.
+    #[command(after_help = "Example:\n  ecrscan configs rm 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a")]
+    Rm {
+        /// Config ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// JSON files to read (`-` for stdin).
+    #[arg(conflicts_with_all = ["region", "registry", "repository", "tags"])]
+    pub files: Vec<PathBuf>,
+    /// The registry's AWS region.
+    #[arg(long, requires_all = ["registry", "repository"])]
+    pub region: Option<String>,
+    /// The registry: a 12-digit AWS account ID.
+    #[arg(long, requires_all = ["region", "repository"])]
+    pub registry: Option<String>,
+    /// The repository name.
+    #[arg(long, requires_all = ["region", "registry"])]
+    pub repository: Option<String>,
+    /// A tag to scan (repeatable); none means every tagged image.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+    Table,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FindingsFormat {
+    Atom,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+fn parse_severity(value: &str) -> Result<Severity, String> {
+    value.parse().map_err(|err: ecrscan_core::severity::UnknownSeverity| err.to_string())
+}

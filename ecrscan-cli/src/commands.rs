@@ -1,0 +1,352 @@
+//! What each command does: read the arguments, call the core, print.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use clap::CommandFactory;
+use ecrscan_core::aws::AwsSettings;
+use ecrscan_core::render::{
+    FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
+};
+use ecrscan_core::scan::{Progress, collect_summary_with_progress, rescan_with_progress};
+use ecrscan_core::{
+    ConfigError, ConfigSpec, ConfigStore, EcrBackend, ScanBackend, ScanConfig, ScanOptions,
+    ScanOutcome, ScanStatus, StoreError, StoreLocation, Summary, collect_results, load_sdk_config,
+};
+use uuid::Uuid;
+
+use crate::cli::{
+    AddArgs, Cli, Command, ConfigsCommand, FindingsFormat, ListFormat, ScanFormat, Shell,
+    SummaryFormat,
+};
+use crate::output;
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Invalid usage or input: exit 2.
+    Usage(String),
+    /// An operation failed: exit 1.
+    Operation(String),
+    /// stdout was closed (`ecrscan summary | head -1`): end quietly.
+    BrokenPipe,
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Failure {
+        match err {
+            StoreError::NotFound { .. } => Failure::Usage(err.to_string()),
+            err => Failure::Operation(err.to_string()),
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Failure {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            Failure::BrokenPipe
+        } else {
+            Failure::Operation(format!("cannot write the output: {err}"))
+        }
+    }
+}
+
+/// Exit code 1: some operation failed, its output is printed.
+const SOME_FAILED: u8 = 1;
+/// Exit code 3: findings at or above `--fail-on`.
+const FINDINGS_FOUND: u8 = 3;
+
+struct Context {
+    store: Arc<dyn ConfigStore>,
+    settings: AwsSettings,
+    sdk_config: Option<aws_config::SdkConfig>,
+    options: ScanOptions,
+}
+
+impl Context {
+    async fn new(cli: &Cli) -> Result<Context, Failure> {
+        let location = match &cli.store {
+            Some(uri) => uri.parse().map_err(|err: ecrscan_core::store::InvalidStoreLocation| Failure::Usage(err.to_string()))?,
+            None => match StoreLocation::from_env().map_err(|err| Failure::Usage(err.to_string()))? {
+                Some(location) => location,
+                None => StoreLocation::Dir(default_store_dir()?),
+            },
+        };
+        let settings = AwsSettings {
+            profile: cli.profile.clone(),
+            region: cli.region.clone(),
+            endpoint_url: cli.endpoint_url.clone(),
+            ..AwsSettings::default()
+        };
+        let sdk_config = match location {
+            StoreLocation::S3 { .. } => Some(load_sdk_config(&settings).await),
+            _ => None,
+        };
+        let store = match &sdk_config {
+            Some(sdk_config) => location.open(sdk_config).await?,
+            None => location.open(&aws_config::SdkConfig::builder().build()).await?,
+        };
+        tracing::debug!(store = %location, "store");
+        Ok(Context {
+            store,
+            settings,
+            sdk_config,
+            options: ScanOptions { concurrency: cli.concurrency.max(1) },
+        })
+    }
+
+    async fn backend(&mut self) -> Arc<dyn ScanBackend> {
+        if self.sdk_config.is_none() {
+            self.sdk_config = Some(load_sdk_config(&self.settings).await);
+        }
+        let sdk_config = self.sdk_config.as_ref().expect("just loaded");
+        Arc::new(EcrBackend::new(sdk_config))
+    }
+}
+
+fn default_store_dir() -> Result<PathBuf, Failure> {
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .ok_or_else(|| Failure::Usage("no store: set --store, ECRSCAN_STORE or HOME".into()))?;
+    Ok(data_home.join("ecrscan/configs"))
+}
+
+/// Runs the command; `Ok` carries the exit code of a command that ran.
+pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    if let Command::Completions { shell } = cli.command {
+        return completions(shell);
+    }
+    let mut context = Context::new(&cli).await?;
+    match cli.command {
+        Command::Configs(ConfigsCommand::Add(args)) => configs_add(&context, args).await,
+        Command::Configs(ConfigsCommand::List { output }) => configs_list(&context, output).await,
+        Command::Configs(ConfigsCommand::Show { id }) => configs_show(&context, &id).await,
+        Command::Configs(ConfigsCommand::Rm { ids }) => configs_rm(&context, &ids).await,
+        Command::Scan { ids, output } => scan(&mut context, &ids, output).await,
+        Command::Summary { output, fail_on, wait } => summary(&mut context, output, fail_on, wait).await,
+        Command::Findings { id, format, min_severity, output } => {
+            findings(&mut context, &id, format, min_severity, output.as_deref()).await
+        }
+        Command::Completions { .. } => unreachable!("handled above"),
+    }
+}
+
+fn completions(shell: Shell) -> Result<ExitCode, Failure> {
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    output::stdout(|out| {
+        clap_complete::generate(shell, &mut Cli::command(), "ecrscan", out);
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_id(id: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(id).map_err(|_| Failure::Usage(format!("invalid config id {id:?}: a config id is a UUID")))
+}
+
+fn read_spec(path: &Path) -> Result<ConfigSpec, Failure> {
+    let (name, bytes) = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        io::stdin().read_to_end(&mut bytes).map_err(|err| Failure::Usage(format!("cannot read stdin: {err}")))?;
+        ("stdin".to_owned(), bytes)
+    } else {
+        let bytes = std::fs::read(path).map_err(|err| Failure::Usage(format!("cannot read {}: {err}", path.display())))?;
+        (path.display().to_string(), bytes)
+    };
+    ConfigSpec::from_json(&bytes).map_err(|err: ConfigError| Failure::Usage(format!("{name}: {err}")))
+}
+
+async fn configs_add(context: &Context, args: AddArgs) -> Result<ExitCode, Failure> {
+    let specs: Vec<ConfigSpec> = match (&args.region, &args.registry, &args.repository) {
+        (Some(region), Some(registry), Some(repository)) => {
+            vec![ConfigSpec::new(region.as_str(), registry.as_str(), repository.as_str(), args.tags.iter().map(String::as_str))
+                .map_err(|err| Failure::Usage(err.to_string()))?]
+        }
+        _ if args.files.is_empty() => {
+            return Err(Failure::Usage(
+                "nothing to add: give JSON files (or - for stdin), or --region, --registry and --repository".into(),
+            ));
+        }
+        _ => args.files.iter().map(|path| read_spec(path)).collect::<Result<_, _>>()?,
+    };
+    let now = Utc::now();
+    let configs: Vec<ScanConfig> = specs.into_iter().map(|spec| ScanConfig::create(spec, now)).collect();
+    for config in &configs {
+        context.store.put(config).await?;
+        output::stdout(|out| writeln!(out, "{}", config.id))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn configs_list(context: &Context, format: ListFormat) -> Result<ExitCode, Failure> {
+    let configs = context.store.list().await?;
+    output::stdout(|out| match format {
+        ListFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &configs)?;
+            writeln!(out)
+        }
+        ListFormat::Table => output::configs_table(&configs, out),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn configs_show(context: &Context, id: &str) -> Result<ExitCode, Failure> {
+    let config = context.store.get(parse_id(id)?).await?;
+    output::stdout(|out| {
+        serde_json::to_writer_pretty(&mut *out, &config)?;
+        writeln!(out)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn configs_rm(context: &Context, ids: &[String]) -> Result<ExitCode, Failure> {
+    let ids: Vec<Uuid> = ids.iter().map(|id| parse_id(id)).collect::<Result<_, _>>()?;
+    for id in ids {
+        context.store.delete(id).await?;
+        eprintln!("deleted {id}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The named configs, or all of them.
+async fn selected_configs(context: &Context, ids: &[String]) -> Result<Vec<ScanConfig>, Failure> {
+    if ids.is_empty() {
+        return Ok(context.store.list().await?);
+    }
+    let mut configs = Vec::new();
+    for id in ids {
+        configs.push(context.store.get(parse_id(id)?).await?);
+    }
+    Ok(configs)
+}
+
+async fn scan(context: &mut Context, ids: &[String], format: ScanFormat) -> Result<ExitCode, Failure> {
+    let configs = selected_configs(context, ids).await?;
+    let backend = context.backend().await;
+    let bar = output::progress_bar("starting scans");
+    let report = rescan_with_progress(&configs, backend.as_ref(), &context.options, &|p: Progress| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+    })
+    .await;
+    bar.finish_and_clear();
+    output::stdout(|out| match format {
+        ScanFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)
+        }
+        ScanFormat::Text => {
+            for image in &report.images {
+                let tag = image.tag.as_deref().unwrap_or("*");
+                let outcome = output::paint_outcome(image.outcome);
+                match (&image.outcome, &image.reason) {
+                    (ScanOutcome::Failed, Some(reason)) => {
+                        writeln!(out, "{}:{tag} {outcome}: {reason}", image.repository)?
+                    }
+                    _ => writeln!(out, "{}:{tag} {outcome}", image.repository)?,
+                }
+            }
+            Ok(())
+        }
+    })?;
+    eprintln!(
+        "{} started, {} already scanned, {} continuous, {} failed",
+        report.started, report.already_scanned, report.continuous, report.failed
+    );
+    Ok(if report.failed > 0 { ExitCode::from(SOME_FAILED) } else { ExitCode::SUCCESS })
+}
+
+async fn summary(
+    context: &mut Context,
+    format: SummaryFormat,
+    fail_on: Option<ecrscan_core::Severity>,
+    wait: Option<Duration>,
+) -> Result<ExitCode, Failure> {
+    let configs = context.store.list().await?;
+    let backend = context.backend().await;
+    let deadline = wait.map(|wait| Instant::now() + wait);
+    let summary = loop {
+        let bar = output::progress_bar("reading scan results");
+        let summary = collect_summary_with_progress(&configs, backend.as_ref(), &context.options, &|p: Progress| {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+        })
+        .await;
+        bar.finish_and_clear();
+        let pending = summary.rows.iter().filter(|row| row.result.status.is_pending()).count();
+        match deadline {
+            Some(deadline) if pending > 0 && Instant::now() < deadline => {
+                let pause = Duration::from_secs(10).min(deadline.saturating_duration_since(Instant::now()));
+                eprintln!("{pending} scans in progress; checking again in {}s", pause.as_secs().max(1));
+                tokio::time::sleep(pause).await;
+            }
+            _ => break summary,
+        }
+    };
+    output::stdout(|out| match format {
+        SummaryFormat::Text => write_text_summary(&summary, out),
+        SummaryFormat::Json => write_json_summary(&summary, Utc::now(), out),
+        SummaryFormat::Table => output::summary_table(&summary, out),
+    })?;
+    Ok(summary_exit_code(&summary, fail_on))
+}
+
+fn summary_exit_code(summary: &Summary, fail_on: Option<ecrscan_core::Severity>) -> ExitCode {
+    let over_threshold = fail_on.is_some_and(|threshold| {
+        summary
+            .rows
+            .iter()
+            .any(|row| row.result.severity_counts.highest().is_some_and(|worst| worst.is_at_least(threshold)))
+    });
+    if over_threshold {
+        ExitCode::from(FINDINGS_FOUND)
+    } else if summary.rows.iter().any(|row| row.result.status == ScanStatus::Failed) {
+        ExitCode::from(SOME_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn findings(
+    context: &mut Context,
+    id: &str,
+    format: FindingsFormat,
+    min_severity: Option<ecrscan_core::Severity>,
+    output_file: Option<&Path>,
+) -> Result<ExitCode, Failure> {
+    let config = context.store.get(parse_id(id)?).await?;
+    let backend = context.backend().await;
+    let results = collect_results(&config, backend.as_ref(), &context.options).await;
+    let render = |out: &mut dyn Write| match format {
+        FindingsFormat::Atom => {
+            let options = FeedOptions { self_url: None, min_severity };
+            write_atom_feed(&config, &results, Utc::now(), &options, out)
+        }
+        FindingsFormat::Json => write_json_findings(&results, min_severity, out),
+    };
+    match output_file {
+        None => output::stdout(render)?,
+        Some(path) => {
+            output::write_file_atomically(path, render)
+                .map_err(|err| Failure::Operation(format!("cannot write {}: {err}", path.display())))?;
+            let count: usize = results
+                .iter()
+                .flat_map(|r| &r.findings)
+                .filter(|f| min_severity.is_none_or(|min| f.severity.is_at_least(min)))
+                .count();
+            eprintln!("wrote {count} findings to {}", path.display());
+        }
+    }
+    let failed = results.iter().any(|r| r.status == ScanStatus::Failed);
+    Ok(if failed { ExitCode::from(SOME_FAILED) } else { ExitCode::SUCCESS })
+}

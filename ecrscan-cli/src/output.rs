@@ -1,0 +1,212 @@
+//! Terminal output: tables, colour, progress bars, logging, and errors.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use ecrscan_core::{ScanConfig, ScanOutcome, ScanStatus, Severity, Summary};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::commands::Failure;
+
+/// Logs go to stderr; warnings only unless `-v` or `RUST_LOG` asks for more.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(colour_on(&io::stderr()))
+        .init();
+}
+
+/// Prints a failure as one `error:` line and returns its exit code.
+pub fn report(failure: &Failure) -> ExitCode {
+    match failure {
+        Failure::BrokenPipe => ExitCode::SUCCESS,
+        Failure::Usage(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Failure::Operation(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes to stdout, flushing at the end; a closed pipe is [`Failure::BrokenPipe`].
+pub fn stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    write(&mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes a file through a temporary file in the same directory and a
+/// rename, so readers never see half a file.
+pub fn write_file_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| io::Error::other("not a file name"))?;
+    let temp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut file = io::BufWriter::new(std::fs::File::create(&temp)?);
+        write(&mut file)?;
+        file.into_inner().map_err(|err| err.into_error())?.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn colour_on(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn paint(text: &str, code: &str) -> String {
+    if colour_on(&io::stdout()) {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A scan outcome, coloured on a terminal.
+pub fn paint_outcome(outcome: ScanOutcome) -> String {
+    let code = match outcome {
+        ScanOutcome::Started => "32",
+        ScanOutcome::AlreadyScanned | ScanOutcome::Continuous => "36",
+        ScanOutcome::Failed => "31",
+    };
+    paint(outcome.as_str(), code)
+}
+
+/// A progress bar on stderr, shown only when stderr is a terminal.
+pub fn progress_bar(message: &'static str) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message);
+    bar
+}
+
+/// Writes rows as left-aligned columns separated by two spaces; the cells
+/// may carry colour codes, which don't count towards the width.
+fn table(header: &[&str], rows: &[Vec<(String, String)>], out: &mut dyn Write) -> io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, (plain, _)) in row.iter().enumerate() {
+            widths[i] = widths[i].max(plain.chars().count());
+        }
+    }
+    let line = |cells: Vec<(String, String)>, out: &mut dyn Write| -> io::Result<()> {
+        let last = cells.len().saturating_sub(1);
+        let mut text = String::new();
+        for (i, (plain, shown)) in cells.into_iter().enumerate() {
+            text.push_str(&shown);
+            if i < last {
+                text.push_str(&" ".repeat(widths[i] - plain.chars().count() + 2));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(header.iter().map(|h| (h.to_string(), h.to_string())).collect(), out)?;
+    for row in rows {
+        line(row.clone(), out)?;
+    }
+    Ok(())
+}
+
+fn plain(text: impl Into<String>) -> (String, String) {
+    let text = text.into();
+    (text.clone(), text)
+}
+
+/// The configs as a table for people.
+pub fn configs_table(configs: &[ScanConfig], out: &mut dyn Write) -> io::Result<()> {
+    if configs.is_empty() {
+        return writeln!(out, "no scan configs");
+    }
+    let rows: Vec<Vec<(String, String)>> = configs
+        .iter()
+        .map(|config| {
+            let tags = if config.tags.is_empty() { "(all tagged images)".to_owned() } else { config.tags.join(",") };
+            vec![
+                plain(config.id.to_string()),
+                plain(config.created.format("%Y-%m-%d %H:%M").to_string()),
+                plain(config.region.clone()),
+                plain(config.registry.clone()),
+                plain(config.repository.clone()),
+                plain(tags),
+            ]
+        })
+        .collect();
+    table(&["ID", "CREATED (UTC)", "REGION", "REGISTRY", "REPOSITORY", "TAGS"], &rows, out)
+}
+
+fn severity_cell(severity: Severity, count: u64) -> (String, String) {
+    let text = count.to_string();
+    let code = match severity {
+        _ if count == 0 => return plain(text),
+        Severity::Critical => "1;31",
+        Severity::High => "31",
+        Severity::Medium => "33",
+        _ => return plain(text),
+    };
+    (text.clone(), paint(&text, code))
+}
+
+fn status_cell(status: ScanStatus) -> (String, String) {
+    let text = status.as_str().to_owned();
+    let code = match status {
+        ScanStatus::Complete | ScanStatus::Active => "32",
+        ScanStatus::InProgress | ScanStatus::Pending | ScanStatus::NotScanned => "36",
+        _ => "31",
+    };
+    (text.clone(), paint(&text, code))
+}
+
+/// The summary as a table: one image a line, counts per severity.
+pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    if summary.rows.is_empty() {
+        return writeln!(out, "no images: add scan configs with `ecrscan configs add`");
+    }
+    let rows: Vec<Vec<(String, String)>> = summary
+        .rows
+        .iter()
+        .map(|row| {
+            let result = &row.result;
+            let counts = &result.severity_counts;
+            let mut cells = vec![
+                plain(format!("{}:{}", result.image.repository, result.image.tag.as_deref().unwrap_or("*"))),
+                plain(row.region.clone()),
+                status_cell(result.status),
+            ];
+            for severity in [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Informational] {
+                cells.push(severity_cell(severity, counts.get(severity)));
+            }
+            cells.push(plain(
+                (counts.get(Severity::Undefined) + counts.get(Severity::Untriaged)).to_string(),
+            ));
+            cells.push(plain(counts.total().to_string()));
+            cells
+        })
+        .collect();
+    table(
+        &["IMAGE", "REGION", "STATUS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "OTHER", "TOTAL"],
+        &rows,
+        out,
+    )
+}
