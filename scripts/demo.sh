@@ -12,9 +12,13 @@ cd "$root"
 bold() { if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 step() { echo; bold "\$ $*"; }
 
-echo "building ecrscan ..." >&2
-cargo build --quiet --locked -p ecrscan-cli
-ecrscan="$root/target/debug/ecrscan"
+if [ -n "${ECRSCAN_BIN:-}" ]; then
+  ecrscan="$ECRSCAN_BIN"
+else
+  echo "building ecrscan ..." >&2
+  cargo build --quiet --locked -p ecrscan-cli
+  ecrscan="$root/target/debug/ecrscan"
+fi
 moto_server="$(scripts/ensure-moto.sh)"
 python="$(dirname "$moto_server")/python"
 

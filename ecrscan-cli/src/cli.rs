@@ -57,7 +57,9 @@ pub enum Command {
     /// Prints one line per image: started, already_scanned (ECR allows one
     /// scan per image per 24 hours), continuous (the registry uses enhanced
     /// scanning) or failed: reason. Exits 1 if any image failed.
-    #[command(after_help = "Examples:\n  ecrscan scan\n  ecrscan scan 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a -o json")]
+    #[command(
+        after_help = "Examples:\n  ecrscan scan\n  ecrscan scan 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a -o json"
+    )]
     Scan {
         /// Config ids; all configs when none is given.
         ids: Vec<String>,
@@ -66,7 +68,9 @@ pub enum Command {
         output: ScanFormat,
     },
     /// Show the latest scan results of every image of every config.
-    #[command(after_help = "Examples:\n  ecrscan summary\n  ecrscan summary -o table --fail-on HIGH\n  ecrscan summary --wait 10m -o json")]
+    #[command(
+        after_help = "Examples:\n  ecrscan summary\n  ecrscan summary -o table --fail-on HIGH\n  ecrscan summary --wait 10m -o json"
+    )]
     Summary {
         /// Output format: text (the AWS sample's), json or table.
         #[arg(short, long, value_enum, default_value_t = SummaryFormat::Text)]
@@ -79,7 +83,9 @@ pub enum Command {
         wait: Option<std::time::Duration>,
     },
     /// Show one config's findings as an Atom feed or JSON.
-    #[command(after_help = "Examples:\n  ecrscan findings 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a --output findings.atom\n  ecrscan findings 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a --format json --min-severity HIGH")]
+    #[command(
+        after_help = "Examples:\n  ecrscan findings 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a --output findings.atom\n  ecrscan findings 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a --format json --min-severity HIGH"
+    )]
     Findings {
         /// The config id.
         id: String,
@@ -107,7 +113,9 @@ pub enum ConfigsCommand {
     ///
     /// Prints the id of each new config. Every file is checked before any
     /// config is stored, so invalid input stores nothing.
-    #[command(after_help = "Examples:\n  ecrscan configs add scan-config-ubuntu.json scan-config-centos.json\n  echo '{\"region\":\"us-west-2\",\"registry\":\"123456789012\",\"repository\":\"amazonlinux\"}' | ecrscan configs add -\n  ecrscan configs add --region us-west-2 --registry 123456789012 --repository test/ubuntu --tag 16.04 --tag latest")]
+    #[command(
+        after_help = "Examples:\n  ecrscan configs add scan-config-ubuntu.json scan-config-centos.json\n  echo '{\"region\":\"us-west-2\",\"registry\":\"123456789012\",\"repository\":\"amazonlinux\"}' | ecrscan configs add -\n  ecrscan configs add --region us-west-2 --registry 123456789012 --repository test/ubuntu --tag 16.04 --tag latest"
+    )]
     Add(AddArgs),
     /// List scan configs.
     #[command(after_help = "Examples:\n  ecrscan configs list\n  ecrscan configs list -o json")]
@@ -183,5 +191,7 @@ pub enum Shell {
 }
 
 fn parse_severity(value: &str) -> Result<Severity, String> {
-    value.parse().map_err(|err: ecrscan_core::severity::UnknownSeverity| err.to_string())
+    value
+        .parse()
+        .map_err(|err: ecrscan_core::severity::UnknownSeverity| err.to_string())
 }

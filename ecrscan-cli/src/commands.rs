@@ -70,11 +70,18 @@ struct Context {
 impl Context {
     async fn new(cli: &Cli) -> Result<Context, Failure> {
         let location = match &cli.store {
-            Some(uri) => uri.parse().map_err(|err: ecrscan_core::store::InvalidStoreLocation| Failure::Usage(err.to_string()))?,
-            None => match StoreLocation::from_env().map_err(|err| Failure::Usage(err.to_string()))? {
-                Some(location) => location,
-                None => StoreLocation::Dir(default_store_dir()?),
-            },
+            Some(uri) => {
+                uri.parse()
+                    .map_err(|err: ecrscan_core::store::InvalidStoreLocation| {
+                        Failure::Usage(err.to_string())
+                    })?
+            }
+            None => {
+                match StoreLocation::from_env().map_err(|err| Failure::Usage(err.to_string()))? {
+                    Some(location) => location,
+                    None => StoreLocation::Dir(default_store_dir()?),
+                }
+            }
         };
         let settings = AwsSettings {
             profile: cli.profile.clone(),
@@ -88,14 +95,20 @@ impl Context {
         };
         let store = match &sdk_config {
             Some(sdk_config) => location.open(sdk_config).await?,
-            None => location.open(&aws_config::SdkConfig::builder().build()).await?,
+            None => {
+                location
+                    .open(&aws_config::SdkConfig::builder().build())
+                    .await?
+            }
         };
         tracing::debug!(store = %location, "store");
         Ok(Context {
             store,
             settings,
             sdk_config,
-            options: ScanOptions { concurrency: cli.concurrency.max(1) },
+            options: ScanOptions {
+                concurrency: cli.concurrency.max(1),
+            },
         })
     }
 
@@ -129,10 +142,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Configs(ConfigsCommand::Show { id }) => configs_show(&context, &id).await,
         Command::Configs(ConfigsCommand::Rm { ids }) => configs_rm(&context, &ids).await,
         Command::Scan { ids, output } => scan(&mut context, &ids, output).await,
-        Command::Summary { output, fail_on, wait } => summary(&mut context, output, fail_on, wait).await,
-        Command::Findings { id, format, min_severity, output } => {
-            findings(&mut context, &id, format, min_severity, output.as_deref()).await
-        }
+        Command::Summary {
+            output,
+            fail_on,
+            wait,
+        } => summary(&mut context, output, fail_on, wait).await,
+        Command::Findings {
+            id,
+            format,
+            min_severity,
+            output,
+        } => findings(&mut context, &id, format, min_severity, output.as_deref()).await,
         Command::Completions { .. } => unreachable!("handled above"),
     }
 }
@@ -151,36 +171,55 @@ fn completions(shell: Shell) -> Result<ExitCode, Failure> {
 }
 
 fn parse_id(id: &str) -> Result<Uuid, Failure> {
-    Uuid::parse_str(id).map_err(|_| Failure::Usage(format!("invalid config id {id:?}: a config id is a UUID")))
+    Uuid::parse_str(id)
+        .map_err(|_| Failure::Usage(format!("invalid config id {id:?}: a config id is a UUID")))
 }
 
 fn read_spec(path: &Path) -> Result<ConfigSpec, Failure> {
     let (name, bytes) = if path == Path::new("-") {
         let mut bytes = Vec::new();
-        io::stdin().read_to_end(&mut bytes).map_err(|err| Failure::Usage(format!("cannot read stdin: {err}")))?;
+        io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|err| Failure::Usage(format!("cannot read stdin: {err}")))?;
         ("stdin".to_owned(), bytes)
     } else {
-        let bytes = std::fs::read(path).map_err(|err| Failure::Usage(format!("cannot read {}: {err}", path.display())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|err| Failure::Usage(format!("cannot read {}: {err}", path.display())))?;
         (path.display().to_string(), bytes)
     };
-    ConfigSpec::from_json(&bytes).map_err(|err: ConfigError| Failure::Usage(format!("{name}: {err}")))
+    ConfigSpec::from_json(&bytes)
+        .map_err(|err: ConfigError| Failure::Usage(format!("{name}: {err}")))
 }
 
 async fn configs_add(context: &Context, args: AddArgs) -> Result<ExitCode, Failure> {
     let specs: Vec<ConfigSpec> = match (&args.region, &args.registry, &args.repository) {
         (Some(region), Some(registry), Some(repository)) => {
-            vec![ConfigSpec::new(region.as_str(), registry.as_str(), repository.as_str(), args.tags.iter().map(String::as_str))
-                .map_err(|err| Failure::Usage(err.to_string()))?]
+            vec![
+                ConfigSpec::new(
+                    region.as_str(),
+                    registry.as_str(),
+                    repository.as_str(),
+                    args.tags.iter().map(String::as_str),
+                )
+                .map_err(|err| Failure::Usage(err.to_string()))?,
+            ]
         }
         _ if args.files.is_empty() => {
             return Err(Failure::Usage(
                 "nothing to add: give JSON files (or - for stdin), or --region, --registry and --repository".into(),
             ));
         }
-        _ => args.files.iter().map(|path| read_spec(path)).collect::<Result<_, _>>()?,
+        _ => args
+            .files
+            .iter()
+            .map(|path| read_spec(path))
+            .collect::<Result<_, _>>()?,
     };
     let now = Utc::now();
-    let configs: Vec<ScanConfig> = specs.into_iter().map(|spec| ScanConfig::create(spec, now)).collect();
+    let configs: Vec<ScanConfig> = specs
+        .into_iter()
+        .map(|spec| ScanConfig::create(spec, now))
+        .collect();
     for config in &configs {
         context.store.put(config).await?;
         output::stdout(|out| writeln!(out, "{}", config.id))?;
@@ -210,7 +249,10 @@ async fn configs_show(context: &Context, id: &str) -> Result<ExitCode, Failure> 
 }
 
 async fn configs_rm(context: &Context, ids: &[String]) -> Result<ExitCode, Failure> {
-    let ids: Vec<Uuid> = ids.iter().map(|id| parse_id(id)).collect::<Result<_, _>>()?;
+    let ids: Vec<Uuid> = ids
+        .iter()
+        .map(|id| parse_id(id))
+        .collect::<Result<_, _>>()?;
     for id in ids {
         context.store.delete(id).await?;
         eprintln!("deleted {id}");
@@ -230,14 +272,23 @@ async fn selected_configs(context: &Context, ids: &[String]) -> Result<Vec<ScanC
     Ok(configs)
 }
 
-async fn scan(context: &mut Context, ids: &[String], format: ScanFormat) -> Result<ExitCode, Failure> {
+async fn scan(
+    context: &mut Context,
+    ids: &[String],
+    format: ScanFormat,
+) -> Result<ExitCode, Failure> {
     let configs = selected_configs(context, ids).await?;
     let backend = context.backend().await;
     let bar = output::progress_bar("starting scans");
-    let report = rescan_with_progress(&configs, backend.as_ref(), &context.options, &|p: Progress| {
-        bar.set_length(p.total as u64);
-        bar.set_position(p.done as u64);
-    })
+    let report = rescan_with_progress(
+        &configs,
+        backend.as_ref(),
+        &context.options,
+        &|p: Progress| {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+        },
+    )
     .await;
     bar.finish_and_clear();
     output::stdout(|out| match format {
@@ -263,7 +314,11 @@ async fn scan(context: &mut Context, ids: &[String], format: ScanFormat) -> Resu
         "{} started, {} already scanned, {} continuous, {} failed",
         report.started, report.already_scanned, report.continuous, report.failed
     );
-    Ok(if report.failed > 0 { ExitCode::from(SOME_FAILED) } else { ExitCode::SUCCESS })
+    Ok(if report.failed > 0 {
+        ExitCode::from(SOME_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn summary(
@@ -277,17 +332,30 @@ async fn summary(
     let deadline = wait.map(|wait| Instant::now() + wait);
     let summary = loop {
         let bar = output::progress_bar("reading scan results");
-        let summary = collect_summary_with_progress(&configs, backend.as_ref(), &context.options, &|p: Progress| {
-            bar.set_length(p.total as u64);
-            bar.set_position(p.done as u64);
-        })
+        let summary = collect_summary_with_progress(
+            &configs,
+            backend.as_ref(),
+            &context.options,
+            &|p: Progress| {
+                bar.set_length(p.total as u64);
+                bar.set_position(p.done as u64);
+            },
+        )
         .await;
         bar.finish_and_clear();
-        let pending = summary.rows.iter().filter(|row| row.result.status.is_pending()).count();
+        let pending = summary
+            .rows
+            .iter()
+            .filter(|row| row.result.status.is_pending())
+            .count();
         match deadline {
             Some(deadline) if pending > 0 && Instant::now() < deadline => {
-                let pause = Duration::from_secs(10).min(deadline.saturating_duration_since(Instant::now()));
-                eprintln!("{pending} scans in progress; checking again in {}s", pause.as_secs().max(1));
+                let pause =
+                    Duration::from_secs(10).min(deadline.saturating_duration_since(Instant::now()));
+                eprintln!(
+                    "{pending} scans in progress; checking again in {}s",
+                    pause.as_secs().max(1)
+                );
                 tokio::time::sleep(pause).await;
             }
             _ => break summary,
@@ -298,22 +366,30 @@ async fn summary(
         SummaryFormat::Json => write_json_summary(&summary, Utc::now(), out),
         SummaryFormat::Table => output::summary_table(&summary, out),
     })?;
-    Ok(summary_exit_code(&summary, fail_on))
+    Ok(ExitCode::from(summary_exit_code(&summary, fail_on)))
 }
 
-fn summary_exit_code(summary: &Summary, fail_on: Option<ecrscan_core::Severity>) -> ExitCode {
+/// 3 when an image has a finding at or above `fail_on`, else 1 when an
+/// image could not be read or its scan failed, else 0.
+fn summary_exit_code(summary: &Summary, fail_on: Option<ecrscan_core::Severity>) -> u8 {
     let over_threshold = fail_on.is_some_and(|threshold| {
-        summary
-            .rows
-            .iter()
-            .any(|row| row.result.severity_counts.highest().is_some_and(|worst| worst.is_at_least(threshold)))
+        summary.rows.iter().any(|row| {
+            row.result
+                .severity_counts
+                .highest()
+                .is_some_and(|worst| worst.is_at_least(threshold))
+        })
     });
     if over_threshold {
-        ExitCode::from(FINDINGS_FOUND)
-    } else if summary.rows.iter().any(|row| row.result.status == ScanStatus::Failed) {
-        ExitCode::from(SOME_FAILED)
+        FINDINGS_FOUND
+    } else if summary
+        .rows
+        .iter()
+        .any(|row| row.result.status == ScanStatus::Failed)
+    {
+        SOME_FAILED
     } else {
-        ExitCode::SUCCESS
+        0
     }
 }
 
@@ -329,7 +405,10 @@ async fn findings(
     let results = collect_results(&config, backend.as_ref(), &context.options).await;
     let render = |out: &mut dyn Write| match format {
         FindingsFormat::Atom => {
-            let options = FeedOptions { self_url: None, min_severity };
+            let options = FeedOptions {
+                self_url: None,
+                min_severity,
+            };
             write_atom_feed(&config, &results, Utc::now(), &options, out)
         }
         FindingsFormat::Json => write_json_findings(&results, min_severity, out),
@@ -337,8 +416,9 @@ async fn findings(
     match output_file {
         None => output::stdout(render)?,
         Some(path) => {
-            output::write_file_atomically(path, render)
-                .map_err(|err| Failure::Operation(format!("cannot write {}: {err}", path.display())))?;
+            output::write_file_atomically(path, render).map_err(|err| {
+                Failure::Operation(format!("cannot write {}: {err}", path.display()))
+            })?;
             let count: usize = results
                 .iter()
                 .flat_map(|r| &r.findings)
@@ -348,5 +428,60 @@ async fn findings(
         }
     }
     let failed = results.iter().any(|r| r.status == ScanStatus::Failed);
-    Ok(if failed { ExitCode::from(SOME_FAILED) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(SOME_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use ecrscan_core::{ImageRef, ImageScanResult, Severity, SummaryRow};
+
+    use super::*;
+
+    fn row(status: ScanStatus, counts: &[(Severity, u64)]) -> SummaryRow {
+        let mut result = ImageScanResult::without_scan(
+            ImageRef {
+                repository: "a/b".into(),
+                tag: Some("1".into()),
+                digest: None,
+            },
+            status,
+            None,
+        );
+        result.severity_counts = counts.iter().copied().collect();
+        SummaryRow {
+            config_id: Uuid::nil(),
+            region: "us-west-2".into(),
+            registry: "123456789012".into(),
+            result,
+        }
+    }
+
+    #[test]
+    fn exit_codes_of_summary() {
+        let medium = Summary {
+            rows: vec![row(ScanStatus::Complete, &[(Severity::Medium, 3)])],
+        };
+        assert_eq!(summary_exit_code(&medium, None), 0);
+        assert_eq!(summary_exit_code(&medium, Some(Severity::High)), 0);
+        assert_eq!(summary_exit_code(&medium, Some(Severity::Medium)), 3);
+        assert_eq!(summary_exit_code(&medium, Some(Severity::Low)), 3);
+        let failed = Summary {
+            rows: vec![
+                row(ScanStatus::Complete, &[(Severity::Critical, 1)]),
+                row(ScanStatus::Failed, &[]),
+            ],
+        };
+        assert_eq!(summary_exit_code(&failed, None), 1);
+        assert_eq!(
+            summary_exit_code(&failed, Some(Severity::High)),
+            3,
+            "findings over the threshold win"
+        );
+        let empty = Summary::default();
+        assert_eq!(summary_exit_code(&empty, Some(Severity::Informational)), 0);
+    }
 }

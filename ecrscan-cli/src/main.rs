@@ -12,9 +12,16 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     output::init_logging(args.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(err) => return output::report(&commands::Failure::Operation(format!("cannot start: {err}"))),
+        Err(err) => {
+            return output::report(&commands::Failure::Operation(format!(
+                "cannot start: {err}"
+            )));
+        }
     };
     match runtime.block_on(commands::run(args)) {
         Ok(code) => code,

@@ -51,14 +51,28 @@ pub fn stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()
 
 /// Writes a file through a temporary file in the same directory and a
 /// rename, so readers never see half a file.
-pub fn write_file_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| io::Error::other("not a file name"))?;
-    let temp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+pub fn write_file_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("not a file name"))?;
+    let temp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut file = io::BufWriter::new(std::fs::File::create(&temp)?);
         write(&mut file)?;
-        file.into_inner().map_err(|err| err.into_error())?.sync_all()?;
+        file.into_inner()
+            .map_err(|err| err.into_error())?
+            .sync_all()?;
         std::fs::rename(&temp, path)
     })();
     if result.is_err() {
@@ -122,7 +136,13 @@ fn table(header: &[&str], rows: &[Vec<(String, String)>], out: &mut dyn Write) -
         }
         writeln!(out, "{}", text.trim_end())
     };
-    line(header.iter().map(|h| (h.to_string(), h.to_string())).collect(), out)?;
+    line(
+        header
+            .iter()
+            .map(|h| (h.to_string(), h.to_string()))
+            .collect(),
+        out,
+    )?;
     for row in rows {
         line(row.clone(), out)?;
     }
@@ -142,7 +162,11 @@ pub fn configs_table(configs: &[ScanConfig], out: &mut dyn Write) -> io::Result<
     let rows: Vec<Vec<(String, String)>> = configs
         .iter()
         .map(|config| {
-            let tags = if config.tags.is_empty() { "(all tagged images)".to_owned() } else { config.tags.join(",") };
+            let tags = if config.tags.is_empty() {
+                "(all tagged images)".to_owned()
+            } else {
+                config.tags.join(",")
+            };
             vec![
                 plain(config.id.to_string()),
                 plain(config.created.format("%Y-%m-%d %H:%M").to_string()),
@@ -153,7 +177,18 @@ pub fn configs_table(configs: &[ScanConfig], out: &mut dyn Write) -> io::Result<
             ]
         })
         .collect();
-    table(&["ID", "CREATED (UTC)", "REGION", "REGISTRY", "REPOSITORY", "TAGS"], &rows, out)
+    table(
+        &[
+            "ID",
+            "CREATED (UTC)",
+            "REGION",
+            "REGISTRY",
+            "REPOSITORY",
+            "TAGS",
+        ],
+        &rows,
+        out,
+    )
 }
 
 fn severity_cell(severity: Severity, count: u64) -> (String, String) {
@@ -181,7 +216,10 @@ fn status_cell(status: ScanStatus) -> (String, String) {
 /// The summary as a table: one image a line, counts per severity.
 pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
     if summary.rows.is_empty() {
-        return writeln!(out, "no images: add scan configs with `ecrscan configs add`");
+        return writeln!(
+            out,
+            "no images: add scan configs with `ecrscan configs add`"
+        );
     }
     let rows: Vec<Vec<(String, String)>> = summary
         .rows
@@ -190,11 +228,21 @@ pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
             let result = &row.result;
             let counts = &result.severity_counts;
             let mut cells = vec![
-                plain(format!("{}:{}", result.image.repository, result.image.tag.as_deref().unwrap_or("*"))),
+                plain(format!(
+                    "{}:{}",
+                    result.image.repository,
+                    result.image.tag.as_deref().unwrap_or("*")
+                )),
                 plain(row.region.clone()),
                 status_cell(result.status),
             ];
-            for severity in [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Informational] {
+            for severity in [
+                Severity::Critical,
+                Severity::High,
+                Severity::Medium,
+                Severity::Low,
+                Severity::Informational,
+            ] {
                 cells.push(severity_cell(severity, counts.get(severity)));
             }
             cells.push(plain(
@@ -205,7 +253,10 @@ pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
         })
         .collect();
     table(
-        &["IMAGE", "REGION", "STATUS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "OTHER", "TOTAL"],
+        &[
+            "IMAGE", "REGION", "STATUS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "OTHER",
+            "TOTAL",
+        ],
         &rows,
         out,
     )

@@ -1,0 +1,596 @@
+//! The `ecrscan` binary, command by command: output, stdout/stderr
+//! separation and exit codes, against the local-directory store and moto
+//! server.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+
+use assert_cmd::Command;
+use ecrscan_core::testing::MotoServer;
+use serde_json::json;
+
+fn ecrscan(store: &Path) -> Command {
+    let mut command = Command::cargo_bin("ecrscan").unwrap();
+    command
+        .env("ECRSCAN_STORE", store)
+        .env_remove("ECR_SCAN_CONFIG_BUCKET")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env("NO_COLOR", "1");
+    command
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("{}: {err} (UPDATE_GOLDEN=1 creates it)", path.display()));
+    assert_eq!(actual, expected, "{name} differs from its golden file");
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(command: &mut Command) -> Run {
+    let output = command.output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+const UBUNTU: &str = r#"{"region":"us-west-2","registry":"123456789012","repository":"test/ubuntu","tags":["16.04","latest"]}"#;
+
+#[test]
+fn configs_add_list_show_rm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("configs");
+    let file = dir.path().join("scan-config-ubuntu.json");
+    std::fs::write(&file, UBUNTU).unwrap();
+
+    let added = run(ecrscan(&store).args(["configs", "add"]).arg(&file));
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    assert!(added.stderr.is_empty(), "{}", added.stderr);
+    let ubuntu_id = added.stdout.trim().to_owned();
+    assert!(
+        uuid::Uuid::parse_str(&ubuntu_id).is_ok(),
+        "stdout is the id alone: {:?}",
+        added.stdout
+    );
+
+    let flags = run(ecrscan(&store).args([
+        "configs",
+        "add",
+        "--region",
+        "eu-central-1",
+        "--registry",
+        "123456789012",
+        "--repository",
+        "test/centos",
+        "--tag",
+        "7",
+    ]));
+    assert_eq!(flags.code, 0, "{}", flags.stderr);
+    let stdin = run(ecrscan(&store)
+        .args(["configs", "add", "-"])
+        .write_stdin(r#"{"region":"us-west-2","registry":"123456789012","repository":"amazonlinux","tags":null}"#));
+    assert_eq!(stdin.code, 0, "{}", stdin.stderr);
+
+    let listed = run(ecrscan(&store).args(["configs", "list", "-o", "json"]));
+    assert_eq!(listed.code, 0);
+    let configs: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(configs.as_array().unwrap().len(), 3);
+    assert!(
+        configs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["created"].is_string())
+    );
+
+    let table = run(ecrscan(&store).args(["configs", "list"]));
+    assert_eq!(table.code, 0);
+    assert!(table.stdout.starts_with("ID  "), "{}", table.stdout);
+    assert_eq!(table.stdout.lines().count(), 4);
+    assert!(
+        !table.stdout.contains('\u{1b}'),
+        "no colour when not a terminal"
+    );
+
+    let shown = run(ecrscan(&store).args(["configs", "show", &ubuntu_id]));
+    assert_eq!(shown.code, 0);
+    let config: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(config["tags"], json!(["16.04", "latest"]));
+
+    let removed = run(ecrscan(&store).args(["configs", "rm", &ubuntu_id]));
+    assert_eq!(removed.code, 0);
+    assert!(removed.stdout.is_empty());
+    let again = run(ecrscan(&store).args(["configs", "rm", &ubuntu_id]));
+    assert_eq!(again.code, 2);
+    assert!(again.stdout.is_empty());
+    assert_eq!(
+        again.stderr,
+        format!("error: no scan config with id {ubuntu_id}\n")
+    );
+}
+
+#[test]
+fn configs_list_golden() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    for (id, created, repository, tags) in [
+        (
+            "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+            "1569927812",
+            "amazonlinux",
+            "null",
+        ),
+        (
+            "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            "1569927900",
+            "test/ubuntu",
+            r#"["16.04","latest"]"#,
+        ),
+        (
+            "0f4e1d2c-3b4a-4958-8776-655443322110",
+            "1569928000",
+            "test/centos",
+            r#"["7"]"#,
+        ),
+    ] {
+        std::fs::write(
+            store.join(format!("{id}.json")),
+            format!(r#"{{"id":"{id}","created":"{created}","region":"us-west-2","registry":"123456789012","repository":"{repository}","tags":{tags}}}"#),
+        )
+        .unwrap();
+    }
+    let table = run(ecrscan(store).args(["configs", "list"]));
+    assert_eq!(table.code, 0);
+    golden("configs-list.txt", &table.stdout);
+    let json = run(ecrscan(store).args(["configs", "list", "-o", "json"]));
+    golden("configs-list.json", &json.stdout);
+}
+
+#[test]
+fn invalid_input_exits_2_with_one_error_line_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("configs");
+    let good = dir.path().join("good.json");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&good, UBUNTU).unwrap();
+    std::fs::write(
+        &bad,
+        r#"{"region":"us-west-2","registry":"123456789012","repository":"Test/Ubuntu"}"#,
+    )
+    .unwrap();
+
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "configs".into(),
+                "add".into(),
+                good.display().to_string(),
+                bad.display().to_string(),
+            ],
+            "invalid repository",
+        ),
+        (
+            vec![
+                "configs".into(),
+                "add".into(),
+                dir.path().join("missing.json").display().to_string(),
+            ],
+            "cannot read",
+        ),
+        (vec!["configs".into(), "add".into()], "nothing to add"),
+        (
+            vec!["configs".into(), "show".into(), "../../etc/passwd".into()],
+            "a config id is a UUID",
+        ),
+        (
+            vec![
+                "configs".into(),
+                "show".into(),
+                "6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a".into(),
+            ],
+            "no scan config with id",
+        ),
+        (
+            vec![
+                "findings".into(),
+                "6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a".into(),
+                "--min-severity".into(),
+                "SEVERE".into(),
+            ],
+            "unknown severity",
+        ),
+        (
+            vec!["summary".into(), "--wait".into(), "soon".into()],
+            "invalid value",
+        ),
+        (
+            vec![
+                "--store".into(),
+                "s3://Bad_Bucket".into(),
+                "configs".into(),
+                "list".into(),
+            ],
+            "invalid store location",
+        ),
+        (vec!["frobnicate".into()], "unrecognized subcommand"),
+    ];
+    for (args, expected) in cases {
+        let result = run(ecrscan(&store).args(&args));
+        assert_eq!(result.code, 2, "{args:?}: {}", result.stderr);
+        assert!(result.stdout.is_empty(), "{args:?}: {}", result.stdout);
+        let first = result.stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("error:"), "{args:?}: {}", result.stderr);
+        assert!(
+            result.stderr.contains(expected),
+            "{args:?}: {}",
+            result.stderr
+        );
+        assert!(!result.stderr.contains("panicked"), "{args:?}");
+    }
+    let listed = run(ecrscan(&store).args(["configs", "list", "-o", "json"]));
+    assert_eq!(
+        listed.stdout.trim(),
+        "[]",
+        "an invalid file among valid ones stores nothing"
+    );
+}
+
+#[test]
+fn completions_for_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let result = run(ecrscan(dir.path()).args(["completions", shell]));
+        assert_eq!(result.code, 0, "{shell}");
+        assert!(result.stdout.contains("ecrscan"), "{shell}");
+        assert!(result.stdout.contains("summary"), "{shell}");
+    }
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = run(ecrscan(dir.path()).arg("--help"));
+    assert_eq!(result.code, 0);
+    assert!(result.stdout.contains("3  findings at or above --fail-on"));
+    for command in ["configs add", "scan", "summary", "findings"] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let help = run(ecrscan(dir.path()).args(&args));
+        assert_eq!(help.code, 0, "{command}");
+        assert!(help.stdout.contains("Example"), "{command} has examples");
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..1500 {
+        let id = uuid::Uuid::from_u128(0x4000_8000_0000_0000_0000 + i);
+        std::fs::write(
+            dir.path().join(format!("{id}.json")),
+            format!(r#"{{"id":"{id}","created":"{i}","region":"us-west-2","registry":"123456789012","repository":"repo/number-{i}","tags":["a","b","c"]}}"#),
+        )
+        .unwrap();
+    }
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("ecrscan"))
+        .args(["configs", "list"])
+        .env("ECRSCAN_STORE", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: like `ecrscan configs list | head -1`.
+    let output = child.wait_with_output().unwrap();
+    assert!(first.starts_with("ID"));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+/// The AWS sample's walkthrough on moto, with known findings.
+async fn walkthrough(moto: &MotoServer) {
+    moto.create_repository("test/ubuntu").await;
+    moto.create_repository("test/centos").await;
+    let ubuntu = moto
+        .push_image("test/ubuntu", "ubuntu", &["16.04", "latest"])
+        .await;
+    let centos = moto.push_image("test/centos", "centos", &["7"]).await;
+    let result = |repository: &str,
+                  digest: &str,
+                  findings: serde_json::Value,
+                  counts: serde_json::Value| {
+        json!({
+            "registryId": "123456789012", "repositoryName": repository, "imageId": {"imageDigest": digest},
+            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            "imageScanFindings": {"imageScanCompletedAt": 1764230400, "vulnerabilitySourceUpdatedAt": 1764200000,
+                                  "findingSeverityCounts": counts, "findings": findings}
+        })
+    };
+    let ubuntu_findings = json!([
+        {"name": "CVE-2019-3462", "severity": "CRITICAL", "description": "apt redirect injection",
+         "uri": "https://people.canonical.com/~ubuntu-security/cve/2019/CVE-2019-3462.html",
+         "attributes": [{"key": "package_name", "value": "apt"}, {"key": "package_version", "value": "1.2.29"}]},
+        {"name": "CVE-2016-2779", "severity": "HIGH", "description": "runuser escape",
+         "uri": "https://people.canonical.com/~ubuntu-security/cve/2016/CVE-2016-2779.html",
+         "attributes": [{"key": "package_name", "value": "util-linux"}]}
+    ]);
+    let centos_findings = json!([
+        {"name": "CVE-2019-5188", "severity": "MEDIUM", "description": "e2fsck rehash",
+         "uri": "https://access.redhat.com/security/cve/CVE-2019-5188", "attributes": []}
+    ]);
+    let mut results = Vec::new();
+    for _ in 0..4 {
+        results.push(result(
+            "test/ubuntu",
+            &ubuntu,
+            ubuntu_findings.clone(),
+            json!({"CRITICAL": 1, "HIGH": 1}),
+        ));
+        results.push(result(
+            "test/centos",
+            &centos,
+            centos_findings.clone(),
+            json!({"MEDIUM": 1}),
+        ));
+    }
+    moto.set_scan_findings("us-west-2", &json!(results));
+}
+
+fn with_moto(command: &mut Command, moto: &MotoServer) -> Command {
+    let mut command = std::mem::replace(command, Command::cargo_bin("ecrscan").unwrap());
+    command.envs(moto.env());
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_summary_findings_against_moto() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    walkthrough(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("configs");
+    let cli = |args: &[&str]| run(&mut with_moto(ecrscan(&store).args(args), &moto));
+
+    let before = cli(&["summary"]);
+    assert_eq!(before.code, 0);
+    assert_eq!(before.stdout, "", "no configs, no images");
+
+    let ubuntu_file = dir.path().join("ubuntu.json");
+    std::fs::write(&ubuntu_file, UBUNTU).unwrap();
+    let ubuntu_id = cli(&["configs", "add", ubuntu_file.to_str().unwrap()])
+        .stdout
+        .trim()
+        .to_owned();
+    // `created` has whole seconds; a second apart keeps the listing order fixed.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    cli(&[
+        "configs",
+        "add",
+        "--region",
+        "us-west-2",
+        "--registry",
+        "123456789012",
+        "--repository",
+        "test/centos",
+        "--tag",
+        "7",
+    ]);
+
+    let not_scanned = cli(&["summary"]);
+    assert_eq!(not_scanned.code, 0);
+    assert!(
+        not_scanned
+            .stdout
+            .contains("Results for test/ubuntu:16.04 in us-west-2:\n Status: NOT_SCANNED\n")
+    );
+
+    let scanned = cli(&["scan"]);
+    assert_eq!(scanned.code, 0, "{}", scanned.stderr);
+    assert_eq!(
+        scanned.stdout,
+        "test/ubuntu:16.04 started\ntest/ubuntu:latest started\ntest/centos:7 started\n"
+    );
+    assert_eq!(
+        scanned.stderr,
+        "3 started, 0 already scanned, 0 continuous, 0 failed\n"
+    );
+
+    let again = cli(&["scan", "-o", "json"]);
+    assert_eq!(again.code, 0);
+    let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(report["already_scanned"], 3);
+    assert_eq!(report["images"][0]["outcome"], "already_scanned");
+    assert_eq!(report["images"][0]["config_id"], ubuntu_id);
+    assert!(
+        report["images"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(
+        report["images"][0]
+            .as_object()
+            .unwrap()
+            .contains_key("reason")
+    );
+
+    let text = cli(&["summary"]);
+    assert_eq!(text.code, 0);
+    golden("summary.txt", &text.stdout);
+    let table = cli(&["summary", "-o", "table"]);
+    golden("summary-table.txt", &table.stdout);
+    let json = cli(&["summary", "-o", "json", "--wait", "5s"]);
+    let summary: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        summary["totals"],
+        json!({"CRITICAL": 2, "HIGH": 2, "MEDIUM": 1})
+    );
+
+    assert_eq!(cli(&["summary", "--fail-on", "HIGH"]).code, 3);
+    assert_eq!(cli(&["summary", "--fail-on", "critical"]).code, 3);
+
+    let feed = cli(&["findings", &ubuntu_id]);
+    assert_eq!(feed.code, 0);
+    assert!(roxmltree::Document::parse(&feed.stdout).is_ok());
+    assert_eq!(
+        feed.stdout.matches("<entry>").count(),
+        4,
+        "2 tags x 2 findings"
+    );
+    let high_json = cli(&[
+        "findings",
+        &ubuntu_id,
+        "--format",
+        "json",
+        "--min-severity",
+        "CRITICAL",
+    ]);
+    let images: serde_json::Value = serde_json::from_str(&high_json.stdout).unwrap();
+    assert_eq!(images[0]["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(images[0]["findings"][0]["name"], "CVE-2019-3462");
+    let out = dir.path().join("feed.atom");
+    let written = cli(&["findings", &ubuntu_id, "--output", out.to_str().unwrap()]);
+    assert_eq!(written.code, 0);
+    assert!(written.stdout.is_empty(), "data went to the file");
+    assert!(written.stderr.contains("wrote 4 findings"));
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("CVE-2016-2779")
+    );
+}
+
+#[tokio::test]
+async fn failed_scans_exit_1_with_reasons() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    moto.create_repository("test/ubuntu").await;
+    moto.push_image("test/ubuntu", "u", &["16.04"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("configs");
+    let cli = |args: &[&str]| run(&mut with_moto(ecrscan(&store).args(args), &moto));
+    cli(&[
+        "configs",
+        "add",
+        "--region",
+        "us-west-2",
+        "--registry",
+        "123456789012",
+        "--repository",
+        "test/ubuntu",
+        "--tag",
+        "16.04",
+        "--tag",
+        "gone",
+    ]);
+    cli(&[
+        "configs",
+        "add",
+        "--region",
+        "us-west-2",
+        "--registry",
+        "123456789012",
+        "--repository",
+        "no/such-repo",
+    ]);
+    let result = cli(&["scan"]);
+    assert_eq!(result.code, 1);
+    // Both configs were created in the same second: their order is by id.
+    let mut lines: Vec<&str> = result.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "no/such-repo:* failed: repository 123456789012/no/such-repo in us-west-2 not found",
+            "test/ubuntu:16.04 started",
+            "test/ubuntu:gone failed: tag gone not found in test/ubuntu",
+        ]
+    );
+    assert_eq!(
+        result.stderr,
+        "1 started, 0 already scanned, 0 continuous, 2 failed\n"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_one_clear_error() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let endpoint = moto.endpoint();
+    let env = moto.env();
+    drop(moto);
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = ecrscan(dir.path());
+    command.envs(env).env("AWS_ENDPOINT_URL", &endpoint).args([
+        "--store",
+        "s3://ecrscan-configs",
+        "summary",
+    ]);
+    let result = run(&mut command);
+    assert_eq!(result.code, 1);
+    assert!(result.stdout.is_empty());
+    assert_eq!(result.stderr.lines().count(), 1, "{}", result.stderr);
+    assert!(result.stderr.starts_with("error: "), "{}", result.stderr);
+    assert!(
+        result.stderr.contains("could not reach the AWS endpoint"),
+        "{}",
+        result.stderr
+    );
+}
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    if MotoServer::start().is_none() {
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = StdCommand::new("bash")
+        .arg(root.join("scripts/demo.sh"))
+        .env("ECRSCAN_BIN", assert_cmd::cargo::cargo_bin("ecrscan"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for expected in [
+        "$ ecrscan configs add scan-config-amazonlinux.json scan-config-centos.json scan-config-ubuntu.json",
+        "test/ubuntu:16.04 started",
+        "test/ubuntu:latest already_scanned",
+        "Results for test/ubuntu:16.04 in us-west-2:\n CRITICAL: 1\n",
+        "Results for amazonlinux:2018.03 in us-west-2:\n MEDIUM: 2\n",
+        "exit code 3",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    let feed = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("Done. The Atom feed of test/ubuntu's findings is in "))
+        .expect("the demo says where the feed is");
+    let xml = std::fs::read_to_string(feed).unwrap();
+    assert!(roxmltree::Document::parse(&xml).is_ok());
+    let _ = std::fs::remove_dir_all(Path::new(feed).parent().unwrap());
+}
