@@ -86,3 +86,8 @@ pub use aws::ecr::{EcrBackend, EcrBackendOptions};
 
 #[cfg(feature = "aws")]
 pub use aws::{AwsSettings, load_sdk_config};
+
+/// The README's Rust examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
