@@ -53,6 +53,7 @@ fn results(findings: usize) -> (ScanConfig, Vec<ImageScanResult>) {
                 vulnerability_source_updated_at: None,
                 severity_counts: findings.iter().map(|f| (f.severity, 1)).collect::<SeverityCounts>(),
                 findings,
+                recorded_at: None,
             }
         })
         .collect();

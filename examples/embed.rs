@@ -97,6 +97,7 @@ impl ScanBackend for FakeRegistry {
                 .map(|f| (f.severity, 1))
                 .collect::<SeverityCounts>(),
             findings,
+            recorded_at: None,
         })
     }
 }

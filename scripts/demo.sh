@@ -80,4 +80,4 @@ echo "exit code $code (3: findings at or above CRITICAL)"
 
 echo
 bold "Done. The Atom feed of test/ubuntu's findings is in $feed"
-echo "(the scan configs stay in $ECRSCAN_STORE; the emulator has been stopped)"
+echo "(the scan configs stay in $ECRSCAN_STORE; the emulator stops now)"

@@ -13,7 +13,7 @@ scan findings through moto's `POST /moto-api/static/ecr/scan-finding-results`
 so that a later StartImageScan + DescribeImageScanFindings (done by ecrscan,
 not by this script) returns them instead of moto's fake CVE-9999-9999.
 
-How moto delivers these results (moto 5.x, see scripts/moto_notes.md):
+How moto delivers these results (moto 5.x, see docs/moto-emulator.md):
   * a registered result is returned *verbatim* (moto computes nothing, so
     findingSeverityCounts is computed here);
   * it is matched to an image by repositoryName + imageDigest (we never match

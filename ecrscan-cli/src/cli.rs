@@ -68,6 +68,11 @@ pub enum Command {
         output: ScanFormat,
     },
     /// Show the latest scan results of every image of every config.
+    ///
+    /// Finished results recorded in the store (by earlier runs, or by the
+    /// deployed ecrscan-record-result function) are used as they are, with
+    /// the time they were recorded; the rest is read from ECR and recorded.
+    /// --live reads everything from ECR.
     #[command(
         after_help = "Examples:\n  ecrscan summary\n  ecrscan summary -o table --fail-on HIGH\n  ecrscan summary --wait 10m -o json"
     )]
@@ -81,6 +86,9 @@ pub enum Command {
         /// Wait until no scan is in progress, at most this long (e.g. 30s, 10m).
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         wait: Option<std::time::Duration>,
+        /// Read every result from ECR rather than from the results recorded in the store.
+        #[arg(long)]
+        live: bool,
     },
     /// Show one config's findings as an Atom feed or JSON.
     #[command(
@@ -98,6 +106,9 @@ pub enum Command {
         /// Write to this file instead of stdout.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Read every result from ECR rather than from the results recorded in the store.
+        #[arg(long)]
+        live: bool,
     },
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  ecrscan completions bash > /etc/bash_completion.d/ecrscan")]

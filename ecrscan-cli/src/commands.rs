@@ -14,8 +14,9 @@ use ecrscan_core::render::{
 };
 use ecrscan_core::scan::{Progress, collect_summary_with_progress, rescan_with_progress};
 use ecrscan_core::{
-    ConfigError, ConfigSpec, ConfigStore, EcrBackend, ScanBackend, ScanConfig, ScanOptions,
-    ScanOutcome, ScanStatus, StoreError, StoreLocation, Summary, collect_results, load_sdk_config,
+    ConfigError, ConfigSpec, EcrBackend, ReadFrom, RecordingBackend, ResultStore, ScanBackend,
+    ScanConfig, ScanOptions, ScanOutcome, ScanStatus, Store, StoreError, StoreLocation, Summary,
+    collect_results, load_sdk_config,
 };
 use uuid::Uuid;
 
@@ -61,7 +62,7 @@ const SOME_FAILED: u8 = 1;
 const FINDINGS_FOUND: u8 = 3;
 
 struct Context {
-    store: Arc<dyn ConfigStore>,
+    store: Arc<dyn Store>,
     settings: AwsSettings,
     sdk_config: Option<aws_config::SdkConfig>,
     options: ScanOptions,
@@ -112,12 +113,20 @@ impl Context {
         })
     }
 
-    async fn backend(&mut self) -> Arc<dyn ScanBackend> {
-        if self.sdk_config.is_none() {
-            self.sdk_config = Some(load_sdk_config(&self.settings).await);
-        }
-        let sdk_config = self.sdk_config.as_ref().expect("just loaded");
-        Arc::new(EcrBackend::new(sdk_config))
+    /// ECR, through the store's recorded results: everything read is
+    /// recorded; with [`ReadFrom::Recorded`] finished results come from the store.
+    async fn backend(&mut self, read_from: ReadFrom) -> Arc<dyn ScanBackend> {
+        let sdk_config = match &self.sdk_config {
+            Some(sdk_config) => sdk_config.clone(),
+            None => {
+                let sdk_config = load_sdk_config(&self.settings).await;
+                self.sdk_config = Some(sdk_config.clone());
+                sdk_config
+            }
+        };
+        let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::new(&sdk_config));
+        let results: Arc<dyn ResultStore> = self.store.clone();
+        Arc::new(RecordingBackend::new(ecr, results, read_from))
     }
 }
 
@@ -146,14 +155,35 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             output,
             fail_on,
             wait,
-        } => summary(&mut context, output, fail_on, wait).await,
+            live,
+        } => summary(&mut context, output, fail_on, wait, read_from(live)).await,
         Command::Findings {
             id,
             format,
             min_severity,
             output,
-        } => findings(&mut context, &id, format, min_severity, output.as_deref()).await,
+            live,
+        } => {
+            let file = output.as_deref();
+            findings(
+                &mut context,
+                &id,
+                format,
+                min_severity,
+                file,
+                read_from(live),
+            )
+            .await
+        }
         Command::Completions { .. } => unreachable!("handled above"),
+    }
+}
+
+fn read_from(live: bool) -> ReadFrom {
+    if live {
+        ReadFrom::Live
+    } else {
+        ReadFrom::Recorded
     }
 }
 
@@ -278,7 +308,7 @@ async fn scan(
     format: ScanFormat,
 ) -> Result<ExitCode, Failure> {
     let configs = selected_configs(context, ids).await?;
-    let backend = context.backend().await;
+    let backend = context.backend(ReadFrom::Live).await;
     let bar = output::progress_bar("starting scans");
     let report = rescan_with_progress(
         &configs,
@@ -310,10 +340,16 @@ async fn scan(
             Ok(())
         }
     })?;
-    eprintln!(
-        "{} started, {} already scanned, {} continuous, {} failed",
-        report.started, report.already_scanned, report.continuous, report.failed
-    );
+    match report.images.first() {
+        Some(first) if report.failed == report.images.len() => {
+            let reason = first.reason.as_deref().unwrap_or("unknown");
+            eprintln!("error: no image could be scanned; the first failure: {reason}");
+        }
+        _ => eprintln!(
+            "{} started, {} already scanned, {} continuous, {} failed",
+            report.started, report.already_scanned, report.continuous, report.failed
+        ),
+    }
     Ok(if report.failed > 0 {
         ExitCode::from(SOME_FAILED)
     } else {
@@ -326,9 +362,10 @@ async fn summary(
     format: SummaryFormat,
     fail_on: Option<ecrscan_core::Severity>,
     wait: Option<Duration>,
+    read_from: ReadFrom,
 ) -> Result<ExitCode, Failure> {
     let configs = context.store.list().await?;
-    let backend = context.backend().await;
+    let backend = context.backend(read_from).await;
     let deadline = wait.map(|wait| Instant::now() + wait);
     let summary = loop {
         let bar = output::progress_bar("reading scan results");
@@ -366,6 +403,19 @@ async fn summary(
         SummaryFormat::Json => write_json_summary(&summary, Utc::now(), out),
         SummaryFormat::Table => output::summary_table(&summary, out),
     })?;
+    if !summary.rows.is_empty()
+        && summary
+            .rows
+            .iter()
+            .all(|row| row.result.status == ScanStatus::Failed)
+    {
+        let reason = summary.rows[0]
+            .result
+            .status_description
+            .as_deref()
+            .unwrap_or("unknown");
+        eprintln!("error: no scan result could be read; the first failure: {reason}");
+    }
     Ok(ExitCode::from(summary_exit_code(&summary, fail_on)))
 }
 
@@ -399,9 +449,10 @@ async fn findings(
     format: FindingsFormat,
     min_severity: Option<ecrscan_core::Severity>,
     output_file: Option<&Path>,
+    read_from: ReadFrom,
 ) -> Result<ExitCode, Failure> {
     let config = context.store.get(parse_id(id)?).await?;
-    let backend = context.backend().await;
+    let backend = context.backend(read_from).await;
     let results = collect_results(&config, backend.as_ref(), &context.options).await;
     let render = |out: &mut dyn Write| match format {
         FindingsFormat::Atom => {

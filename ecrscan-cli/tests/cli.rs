@@ -594,3 +594,86 @@ fn the_demo_runs_end_to_end() {
     assert!(roxmltree::Document::parse(&xml).is_ok());
     let _ = std::fs::remove_dir_all(Path::new(feed).parent().unwrap());
 }
+
+#[tokio::test]
+async fn ecr_unreachable_with_the_local_store_is_a_clear_error() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let env = moto.env();
+    drop(moto);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("configs");
+    run(ecrscan(&store).args([
+        "configs",
+        "add",
+        "--region",
+        "us-west-2",
+        "--registry",
+        "123456789012",
+        "--repository",
+        "test/ubuntu",
+    ]));
+    let scan = run(ecrscan(&store).envs(env.clone()).arg("scan"));
+    assert_eq!(scan.code, 1);
+    assert!(
+        scan.stdout
+            .starts_with("test/ubuntu:* failed: could not reach AWS"),
+        "{}",
+        scan.stdout
+    );
+    assert_eq!(scan.stderr.lines().count(), 1, "{}", scan.stderr);
+    assert!(scan.stderr.starts_with("error: no image could be scanned; the first failure: could not reach AWS for ecr:ListImages"), "{}", scan.stderr);
+    let summary = run(ecrscan(&store).envs(env).arg("summary"));
+    assert_eq!(summary.code, 1);
+    assert_eq!(
+        summary.stderr,
+        "error: no scan result could be read; the first failure: could not reach AWS for ecr:ListImages\n"
+    );
+}
+
+#[tokio::test]
+async fn the_s3_store_through_the_cli() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let s3 = moto.create_bucket("team-configs").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut command = ecrscan(dir.path());
+        command
+            .envs(moto.env())
+            .env_remove("ECRSCAN_STORE")
+            .env("ECR_SCAN_CONFIG_BUCKET", "team-configs")
+            .args(args);
+        run(&mut command)
+    };
+    let added = cli(&[
+        "configs",
+        "add",
+        "--region",
+        "us-west-2",
+        "--registry",
+        "123456789012",
+        "--repository",
+        "test/ubuntu",
+        "--tag",
+        "16.04",
+    ]);
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let id = added.stdout.trim().to_owned();
+    let listed = cli(&["configs", "list", "-o", "json"]);
+    assert!(listed.stdout.contains(&id));
+    let object = s3
+        .head_object()
+        .bucket("team-configs")
+        .key(format!("{id}.json"))
+        .send()
+        .await;
+    assert!(
+        object.is_ok(),
+        "stored at <id>.json at the bucket's root, as the sample does"
+    );
+    assert_eq!(cli(&["configs", "rm", &id]).code, 0);
+    assert_eq!(cli(&["configs", "show", &id]).code, 2);
+}

@@ -42,6 +42,10 @@ pub struct DigestScan {
     pub severity_counts: SeverityCounts,
     /// Every finding (all pages), most severe first.
     pub findings: Vec<Finding>,
+    /// When the result was recorded, for a result served from a
+    /// [`ResultStore`](crate::results::ResultStore); `None` when just read from ECR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 impl DigestScan {
@@ -54,6 +58,7 @@ impl DigestScan {
             vulnerability_source_updated_at: None,
             severity_counts: SeverityCounts::new(),
             findings: Vec::new(),
+            recorded_at: None,
         }
     }
 }
@@ -109,14 +114,45 @@ pub enum BackendError {
         /// The API action that timed out.
         action: String,
     },
-    /// Anything else: AWS errors with their code, connection failures.
+    /// AWS could not be reached: DNS, connection refused, TLS.
+    #[error("could not reach AWS for {action}: {message}")]
+    Unreachable {
+        /// The API action.
+        action: String,
+        /// The transport's explanation.
+        message: String,
+    },
+    /// Anything else, with the AWS error code when there is one.
     #[error("{action} failed: {message}")]
     Other {
         /// The API action that failed.
         action: String,
-        /// What went wrong, with the AWS error code when there is one.
+        /// The AWS error code, e.g. `ValidationException`.
+        code: Option<String>,
+        /// What went wrong, as AWS or the SDK said it.
         message: String,
     },
+}
+
+impl BackendError {
+    /// A one-line description safe to show to API clients: the action and
+    /// the AWS error code, without AWS's message (which can name the
+    /// caller's role, account or resources). [`Display`](std::fmt::Display)
+    /// gives the full details, for logs and the CLI.
+    pub fn public_message(&self) -> String {
+        match self {
+            BackendError::AccessDenied { action, .. } => format!("access denied to {action}"),
+            BackendError::UnsupportedImage { .. } => "ECR cannot scan this image type".to_owned(),
+            BackendError::Unreachable { action, .. } => format!("could not reach AWS for {action}"),
+            BackendError::Other {
+                action,
+                code: Some(code),
+                ..
+            } => format!("{action} failed ({code})"),
+            BackendError::Other { action, .. } => format!("{action} failed"),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Where images, scans and findings come from: Amazon ECR in production

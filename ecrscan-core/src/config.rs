@@ -168,7 +168,14 @@ impl ConfigSpec {
     /// Parses and validates a JSON object such as the sample's
     /// `scan-config-*.json` files.
     pub fn from_json(bytes: &[u8]) -> Result<ConfigSpec, ConfigError> {
-        let raw: RawConfigSpec = serde_json::from_slice(bytes).map_err(ConfigError::Json)?;
+        let raw: RawConfigSpec = serde_json::from_slice(bytes).map_err(|err| {
+            // serde names unknown, duplicate and missing fields, but not the
+            // field of a value of the wrong type: find it.
+            serde_json::from_slice::<serde_json::Value>(bytes)
+                .ok()
+                .and_then(|value| mistyped_field(&value))
+                .map_or(ConfigError::Json(err), ConfigError::Invalid)
+        })?;
         let region = raw.region.ok_or(ValidationError::missing("region"))?;
         let registry = raw.registry.ok_or(ValidationError::missing("registry"))?;
         let repository = raw
@@ -198,12 +205,57 @@ impl ConfigSpec {
     }
 }
 
+/// The first field of a config object whose value has the wrong JSON type.
+fn mistyped_field(value: &serde_json::Value) -> Option<ValidationError> {
+    use serde_json::Value;
+    fn kind(value: &Value) -> &'static str {
+        match value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "a list",
+            Value::Object(_) => "an object",
+        }
+    }
+    let object = value.as_object()?;
+    for field in ["region", "registry", "repository"] {
+        match object.get(field) {
+            Some(value) if !value.is_string() => {
+                return Some(ValidationError::new(
+                    field,
+                    format!("expected a string, found {}", kind(value)),
+                ));
+            }
+            _ => {}
+        }
+    }
+    match object.get("tags") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => items.iter().find(|item| !item.is_string()).map(|item| {
+            ValidationError::new(
+                "tags",
+                format!("expected a list of strings, found {} in it", kind(item)),
+            )
+        }),
+        Some(other) => Some(ValidationError::new(
+            "tags",
+            format!(
+                "expected a list of strings (or null), found {}",
+                kind(other)
+            ),
+        )),
+    }
+}
+
 /// Why a config could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The input is not a JSON object of the expected shape (serde's message
-    /// names the line, column and field).
+    /// The input is not a JSON object of the expected shape: serde's message
+    /// names the line and column, and the field when it is unknown,
+    /// duplicated or missing. (A field of the wrong type is
+    /// [`ConfigError::Invalid`].)
     #[error("invalid JSON: {0}")]
     Json(#[source] serde_json::Error),
     /// A field breaks a rule.
@@ -460,7 +512,25 @@ mod tests {
         let err = error_of(r#"{"region":"us-west-2","repository":"ab"}"#);
         assert_eq!(err.field(), Some("registry"));
         let err = error_of(r#"{"region":"us-west-2","registry":123456789012,"repository":"ab"}"#);
-        assert!(err.to_string().starts_with("invalid JSON"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "invalid registry: expected a string, found a number"
+        );
+        let err = error_of(
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"ab","tags":"latest"}"#,
+        );
+        assert_eq!(err.field(), Some("tags"));
+        let err = error_of(
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"ab","tags":["a",1]}"#,
+        );
+        assert!(err.to_string().contains("found a number in it"), "{err}");
+        let err = error_of(
+            r#"{"region":"us-west-2","region":"eu-west-1","registry":"123456789012","repository":"ab"}"#,
+        );
+        assert!(
+            err.to_string().contains("duplicate field `region`"),
+            "{err}"
+        );
         assert!(error_of("[1,2]").to_string().starts_with("invalid JSON"));
         assert!(error_of("{").to_string().starts_with("invalid JSON"));
     }

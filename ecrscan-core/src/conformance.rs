@@ -181,3 +181,129 @@ pub async fn concurrent_puts_and_deletes(store: Arc<dyn ConfigStore>) {
         store.delete(id).await.expect("delete");
     }
 }
+
+/// The [`ResultStore`](crate::results::ResultStore) contract: records round
+/// trip, replace each other by key, are absent until put, and invalid
+/// digests are refused rather than turned into keys.
+pub async fn results_round_trip(store: &dyn crate::results::ResultStore) {
+    use crate::backend::{DigestScan, Image, Resolution};
+    use crate::config::RepositoryRef;
+    use crate::finding::{Finding, ScanStatus};
+    use crate::results::{RecordedResolution, RecordedScan};
+    use crate::severity::Severity;
+
+    let repository = RepositoryRef {
+        region: "us-west-2".into(),
+        registry: "123456789012".into(),
+        repository: "test/ubuntu".into(),
+    };
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let at = |seconds| {
+        Utc.timestamp_opt(seconds, 0)
+            .single()
+            .expect("a valid timestamp")
+    };
+    assert_eq!(
+        store
+            .get_scan(&repository, &digest)
+            .await
+            .expect("get_scan"),
+        None
+    );
+    let mut scan = DigestScan::without_findings(ScanStatus::Complete, Some("done".into()));
+    scan.findings
+        .push(Finding::new("CVE-2019-5188", Severity::Medium));
+    scan.severity_counts.add(Severity::Medium, 1);
+    let first = RecordedScan {
+        recorded_at: at(100),
+        scan,
+    };
+    store
+        .put_scan(&repository, &digest, &first)
+        .await
+        .expect("put_scan");
+    assert_eq!(
+        store
+            .get_scan(&repository, &digest)
+            .await
+            .expect("get_scan"),
+        Some(first.clone())
+    );
+    let second = RecordedScan {
+        recorded_at: at(200),
+        scan: DigestScan::without_findings(ScanStatus::InProgress, None),
+    };
+    store
+        .put_scan(&repository, &digest, &second)
+        .await
+        .expect("put_scan");
+    assert_eq!(
+        store
+            .get_scan(&repository, &digest)
+            .await
+            .expect("get_scan"),
+        Some(second)
+    );
+    let other_repository = RepositoryRef {
+        repository: "test/centos".into(),
+        ..repository.clone()
+    };
+    assert_eq!(
+        store
+            .get_scan(&other_repository, &digest)
+            .await
+            .expect("get_scan"),
+        None
+    );
+    for hostile in [
+        "../../etc/passwd",
+        "sha256:../../x",
+        "sha256:",
+        ":abc",
+        "sha256:zz",
+    ] {
+        assert!(
+            store.put_scan(&repository, hostile, &first).await.is_err(),
+            "{hostile}"
+        );
+    }
+
+    let tags = vec!["latest".to_owned(), "16.04".to_owned()];
+    let resolution = RecordedResolution {
+        recorded_at: at(300),
+        resolution: Resolution {
+            images: vec![Image {
+                digest: digest.clone(),
+                tags: vec!["16.04".into(), "latest".into()],
+            }],
+            missing_tags: vec![],
+        },
+    };
+    assert_eq!(
+        store
+            .get_resolution(&repository, &tags)
+            .await
+            .expect("get_resolution"),
+        None
+    );
+    store
+        .put_resolution(&repository, &tags, &resolution)
+        .await
+        .expect("put_resolution");
+    let same_tags_other_order = vec!["16.04".to_owned(), "latest".to_owned()];
+    assert_eq!(
+        store
+            .get_resolution(&repository, &same_tags_other_order)
+            .await
+            .expect("get_resolution"),
+        Some(resolution)
+    );
+    assert_eq!(
+        store
+            .get_resolution(&repository, &[])
+            .await
+            .expect("get_resolution"),
+        None,
+        "all tags is another selection"
+    );
+}

@@ -227,6 +227,10 @@ pub struct ImageScanResult {
     pub severity_counts: SeverityCounts,
     /// The findings, most severe first.
     pub findings: Vec<Finding>,
+    /// When the result was recorded, for a result read from stored results;
+    /// `None` when read from ECR just now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 impl ImageScanResult {
@@ -244,6 +248,7 @@ impl ImageScanResult {
             vulnerability_source_updated_at: None,
             severity_counts: SeverityCounts::new(),
             findings: Vec::new(),
+            recorded_at: None,
         }
     }
 }

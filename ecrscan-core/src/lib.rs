@@ -51,6 +51,7 @@ pub mod backend;
 pub mod config;
 pub mod finding;
 pub mod render;
+pub mod results;
 pub mod scan;
 pub mod severity;
 pub mod store;
@@ -66,6 +67,7 @@ pub mod aws;
 pub use backend::{BackendError, DigestScan, Image, Resolution, ScanBackend};
 pub use config::{ConfigError, ConfigSpec, RepositoryRef, ScanConfig, ValidationError};
 pub use finding::{Finding, FindingKind, ImageRef, ImageScanResult, ScanStatus};
+pub use results::{ReadFrom, RecordingBackend, ResultStore, Store};
 pub use scan::{
     ImageScanReport, RescanReport, ScanOptions, ScanOutcome, Summary, SummaryRow, collect_results,
     collect_summary, rescan,
@@ -75,6 +77,8 @@ pub use store::{ConfigStore, DirStore, MemoryStore, StoreError, StoreLocation};
 
 #[cfg(feature = "mocks")]
 pub use backend::MockScanBackend;
+#[cfg(feature = "mocks")]
+pub use results::MockResultStore;
 #[cfg(feature = "mocks")]
 pub use store::MockConfigStore;
 

@@ -27,10 +27,12 @@ use crate::severity::{Severity, SeverityCounts};
 ///
 /// ```
 ///
-/// with one line per non-zero severity, most severe first. An image whose
-/// findings are not known shows its status (` Status: NOT_SCANNED`, with
-/// ECR's explanation when there is one); a finished scan without findings
-/// shows ` No findings`.
+/// with one line per non-zero severity, most severe first (so a finished
+/// scan without findings has no line), exactly as the sample prints it. An
+/// image whose findings are not known shows its status instead:
+/// ` Status: NOT_SCANNED`. (The JSON summary also carries ECR's or
+/// ecrscan's explanation of a status.) A result read from stored results
+/// rather than from ECR says how fresh it is: ` Recorded at: <RFC 3339>`.
 pub fn write_text_summary(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
     for row in &summary.rows {
         let result = &row.result;
@@ -41,22 +43,14 @@ pub fn write_text_summary(summary: &Summary, out: &mut dyn Write) -> io::Result<
             result.image.repository, tag, row.region
         )?;
         if result.status.has_findings() {
-            if result.severity_counts.is_empty() {
-                writeln!(out, " No findings")?;
-            }
             for (severity, count) in result.severity_counts.iter() {
                 writeln!(out, " {severity}: {count}")?;
             }
         } else {
-            match &result.status_description {
-                Some(description) => writeln!(
-                    out,
-                    " Status: {} ({})",
-                    result.status,
-                    one_line(description)
-                )?,
-                None => writeln!(out, " Status: {}", result.status)?,
-            }
+            writeln!(out, " Status: {}", result.status)?;
+        }
+        if let Some(recorded_at) = result.recorded_at {
+            writeln!(out, " Recorded at: {}", rfc3339(recorded_at))?;
         }
         writeln!(out)?;
     }
@@ -69,16 +63,6 @@ pub fn text_summary(summary: &Summary) -> String {
     // Writing to a Vec cannot fail.
     let _ = write_text_summary(summary, &mut out);
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Collapses control characters (newlines included) so untrusted text
-/// stays on one line of a line-based format.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_owned()
 }
 
 /// The JSON summary.
@@ -97,7 +81,8 @@ fn one_line(text: &str) -> String {
 ///       "status": "COMPLETE",
 ///       "scan_completed_at": "2026-11-27T09:58:12Z",
 ///       "severity_counts": {"HIGH": 2, "LOW": 5},
-///       "total": 7
+///       "total": 7,
+///       "recorded_at": "2026-11-27T09:58:40Z"
 ///     }
 ///   ],
 ///   "totals": {"HIGH": 2, "LOW": 5}
@@ -111,6 +96,8 @@ fn one_line(text: &str) -> String {
 ///   or ecrscan explains it, `status_description` is present too.
 /// - `severity_counts` and `totals` list only non-zero severities, most
 ///   severe first; `totals` adds up every image row.
+/// - `recorded_at` says how fresh a result read from stored results is;
+///   it is `null` for a result read from ECR for this summary.
 /// - Times are RFC 3339 in UTC, to the second.
 #[derive(Debug, Serialize)]
 pub struct JsonSummary<'a> {
@@ -148,6 +135,9 @@ pub struct JsonSummaryImage<'a> {
     pub severity_counts: &'a SeverityCounts,
     /// All findings.
     pub total: u64,
+    /// When the result was recorded, for a result read from stored
+    /// results; `null` when read from ECR for this summary.
+    pub recorded_at: Option<String>,
 }
 
 impl<'a> JsonSummary<'a> {
@@ -172,6 +162,7 @@ impl<'a> JsonSummary<'a> {
                     scan_completed_at: result.scan_completed_at.map(rfc3339),
                     severity_counts: &result.severity_counts,
                     total: result.severity_counts.total(),
+                    recorded_at: result.recorded_at.map(rfc3339),
                 }
             })
             .collect();

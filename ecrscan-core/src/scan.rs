@@ -90,6 +90,9 @@ pub struct ImageScanReport {
 
 /// The result of [`rescan`]: one row per image, and counts per outcome.
 ///
+/// The counts are of rows, i.e. of (config, tag) pairs: two tags of one
+/// digest are one StartImageScan call but two `started` rows.
+///
 /// Its JSON is
 /// `{"images":[{"config_id","repository","tag","digest","outcome","reason"}],"started":N,"already_scanned":N,"continuous":N,"failed":N}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -432,6 +435,7 @@ pub async fn collect_summary_with_progress(
                             vulnerability_source_updated_at: scan.vulnerability_source_updated_at,
                             severity_counts: scan.severity_counts.clone(),
                             findings: scan.findings.clone(),
+                            recorded_at: scan.recorded_at,
                         },
                         Some(Err(err)) => {
                             let (status, description) = status_of_error(err);
@@ -465,14 +469,19 @@ pub async fn collect_results(
         .collect()
 }
 
+/// The status of an image that could not be read, and a description safe
+/// to show to API clients; the full error goes to the log.
 fn status_of_error(err: &BackendError) -> (ScanStatus, String) {
     let status = match err {
         BackendError::RepositoryNotFound { .. } => ScanStatus::RepositoryNotFound,
         BackendError::ImageNotFound { .. } => ScanStatus::TagNotFound,
         BackendError::UnsupportedImage { .. } => ScanStatus::UnsupportedImage,
-        _ => ScanStatus::Failed,
+        _ => {
+            tracing::info!(error = %err, "cannot read a scan result");
+            ScanStatus::Failed
+        }
     };
-    (status, err.to_string())
+    (status, err.public_message())
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ fn complete(counts: &[(Severity, u64)]) -> DigestScan {
         vulnerability_source_updated_at: None,
         severity_counts: counts.iter().copied().collect::<SeverityCounts>(),
         findings,
+        recorded_at: None,
     }
 }
 

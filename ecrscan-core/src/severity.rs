@@ -106,7 +106,8 @@ impl fmt::Display for Severity {
 /// The error of parsing a string that names no severity.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown severity {0:?}: expected one of CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED, UNTRIAGED"
+    "unknown severity {:?}: expected one of CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED, UNTRIAGED",
+    self.0.chars().take(40).collect::<String>()
 )]
 pub struct UnknownSeverity(pub String);
 

@@ -10,7 +10,10 @@ use std::str::FromStr;
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
-use crate::config::ScanConfig;
+use crate::config::{RepositoryRef, ScanConfig};
+use crate::results::{
+    RecordedResolution, RecordedScan, ResultStore, checked_scan_key, decode, encode, resolution_key,
+};
 
 /// What can go wrong in a [`ConfigStore`].
 #[derive(Debug, thiserror::Error)]
@@ -60,9 +63,9 @@ pub enum StoreError {
 ///   [`StoreError::NotFound`] if there was none.
 /// - [`list`](ConfigStore::list) returns every readable config, sorted by
 ///   `created` then `id` (so the order is deterministic). An object that is
-///   corrupt or not a config (a foreign file, a stray key) is skipped and
-///   its key logged with `tracing::warn!`: one bad object never fails the
-///   listing.
+///   corrupt or not a config (a foreign file, a stray key, a config stored
+///   under another id's name) is skipped and its key logged with
+///   `tracing::warn!`: one bad object never fails the listing.
 /// - All methods are safe to call concurrently.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait::async_trait]
@@ -86,6 +89,62 @@ pub fn sort_configs(configs: &mut [ScanConfig]) {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     configs: RwLock<BTreeMap<Uuid, ScanConfig>>,
+    records: RwLock<BTreeMap<String, Vec<u8>>>,
+}
+
+#[async_trait::async_trait]
+impl ResultStore for MemoryStore {
+    async fn put_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        scan: &RecordedScan,
+    ) -> Result<(), StoreError> {
+        let key = checked_scan_key(repository, digest)?;
+        self.records.write().await.insert(key, encode(scan));
+        Ok(())
+    }
+
+    async fn get_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<Option<RecordedScan>, StoreError> {
+        let key = checked_scan_key(repository, digest)?;
+        Ok(self
+            .records
+            .read()
+            .await
+            .get(&key)
+            .and_then(|bytes| decode(&key, bytes)))
+    }
+
+    async fn put_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+        resolution: &RecordedResolution,
+    ) -> Result<(), StoreError> {
+        self.records
+            .write()
+            .await
+            .insert(resolution_key(repository, tags), encode(resolution));
+        Ok(())
+    }
+
+    async fn get_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Option<RecordedResolution>, StoreError> {
+        let key = resolution_key(repository, tags);
+        Ok(self
+            .records
+            .read()
+            .await
+            .get(&key)
+            .and_then(|bytes| decode(&key, bytes)))
+    }
 }
 
 impl MemoryStore {
@@ -166,6 +225,47 @@ impl DirStore {
         }
     }
 
+    /// Writes a file through a synced temporary file in the same directory
+    /// and a rename, so a crash leaves the old file or the new one.
+    async fn write_atomically(&self, target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let dir = target.parent().unwrap_or(&self.dir);
+        let name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record");
+        let temp = dir.join(format!("{TEMP_PREFIX}{name}-{}", Uuid::new_v4()));
+        let written = async {
+            tokio::fs::create_dir_all(dir).await?;
+            let mut file = tokio::fs::File::create(&temp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+            file.sync_all().await?;
+            drop(file);
+            tokio::fs::rename(&temp, target).await
+        }
+        .await;
+        if let Err(err) = written {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(self.io_error(&format!("cannot write {}", target.display()), err));
+        }
+        // Make the rename itself durable; not every platform can open a directory.
+        if let Ok(dir) = tokio::fs::File::open(dir).await {
+            let _ = dir.sync_all().await;
+        }
+        Ok(())
+    }
+
+    async fn read_record<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let path = self.dir.join(key);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(decode(key, &bytes)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(self.io_error(&format!("cannot read {}", path.display()), err)),
+        }
+    }
+
     /// Reads and parses one config file; `Ok(None)` if it does not exist.
     async fn read_config(&self, path: &Path) -> Result<Option<ScanConfig>, StoreError> {
         let bytes = match tokio::fs::read(path).await {
@@ -187,28 +287,8 @@ impl DirStore {
 #[async_trait::async_trait]
 impl ConfigStore for DirStore {
     async fn put(&self, config: &ScanConfig) -> Result<(), StoreError> {
-        let bytes = config.to_json();
-        let target = self.path_of(config.id);
-        let temp = self
-            .dir
-            .join(format!("{TEMP_PREFIX}{}-{}", config.id, Uuid::new_v4()));
-        let written = async {
-            let mut file = tokio::fs::File::create(&temp).await?;
-            tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
-            file.sync_all().await?;
-            drop(file);
-            tokio::fs::rename(&temp, &target).await
-        }
-        .await;
-        if let Err(err) = written {
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(self.io_error(&format!("cannot write {}", target.display()), err));
-        }
-        // Make the rename itself durable; not every platform can open a directory.
-        if let Ok(dir) = tokio::fs::File::open(&self.dir).await {
-            let _ = dir.sync_all().await;
-        }
-        Ok(())
+        self.write_atomically(&self.path_of(config.id), &config.to_json())
+            .await
     }
 
     async fn get(&self, id: Uuid) -> Result<ScanConfig, StoreError> {
@@ -243,11 +323,17 @@ impl ConfigStore for DirStore {
             if name.starts_with(TEMP_PREFIX) {
                 continue;
             }
+            if entry.file_type().await.is_ok_and(|kind| kind.is_dir()) {
+                continue;
+            }
             if !name.ends_with(".json") {
                 tracing::warn!(key = %path.display(), "skipping a file that is not a scan config (*.json)");
                 continue;
             }
             match self.read_config(&path).await {
+                Ok(Some(config)) if path != self.path_of(config.id) => {
+                    tracing::warn!(key = %path.display(), id = %config.id, "skipping a scan config stored under another id's name");
+                }
                 Ok(Some(config)) => configs.push(config),
                 // Deleted between listing and reading.
                 Ok(None) => {}
@@ -266,6 +352,48 @@ impl ConfigStore for DirStore {
             Err(err) if err.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound { id }),
             Err(err) => Err(self.io_error(&format!("cannot delete {id}.json"), err)),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl ResultStore for DirStore {
+    async fn put_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        scan: &RecordedScan,
+    ) -> Result<(), StoreError> {
+        let key = checked_scan_key(repository, digest)?;
+        self.write_atomically(&self.dir.join(key), &encode(scan))
+            .await
+    }
+
+    async fn get_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<Option<RecordedScan>, StoreError> {
+        self.read_record(&checked_scan_key(repository, digest)?)
+            .await
+    }
+
+    async fn put_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+        resolution: &RecordedResolution,
+    ) -> Result<(), StoreError> {
+        let key = resolution_key(repository, tags);
+        self.write_atomically(&self.dir.join(key), &encode(resolution))
+            .await
+    }
+
+    async fn get_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Option<RecordedResolution>, StoreError> {
+        self.read_record(&resolution_key(repository, tags)).await
     }
 }
 
@@ -381,13 +509,13 @@ impl StoreLocation {
         Ok(None)
     }
 
-    /// Opens the store. S3 locations use `sdk_config` and need the `s3`
-    /// feature.
+    /// Opens the store of configs and results. S3 locations use
+    /// `sdk_config` and need the `s3` feature.
     #[cfg(feature = "aws")]
     pub async fn open(
         &self,
         sdk_config: &aws_config::SdkConfig,
-    ) -> Result<std::sync::Arc<dyn ConfigStore>, StoreError> {
+    ) -> Result<std::sync::Arc<dyn crate::results::Store>, StoreError> {
         Ok(match self {
             #[cfg(feature = "s3")]
             StoreLocation::S3 { bucket, prefix } => {

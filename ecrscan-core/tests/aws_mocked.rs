@@ -541,7 +541,12 @@ async fn start_scan_errors_are_typed() {
             BackendError::AccessDenied { action, .. } => {
                 check == "AccessDenied" && action == "ecr:StartImageScan"
             }
-            BackendError::Other { action, message } => {
+            BackendError::Other {
+                action,
+                code,
+                message,
+            } => {
+                assert_eq!(code.as_deref(), Some("ValidationException"));
                 check == "Other"
                     && action == "ecr:StartImageScan"
                     && message.contains("ValidationException: not allowed here")

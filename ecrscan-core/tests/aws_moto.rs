@@ -9,7 +9,7 @@ use aws_sdk_ecr::types::{
     ScanningRepositoryFilterType,
 };
 use chrono::Utc;
-use ecrscan_core::conformance::run_all_shared;
+use ecrscan_core::conformance::{results_round_trip, run_all_shared};
 use ecrscan_core::testing::MotoServer;
 use ecrscan_core::{
     ConfigSpec, ConfigStore, EcrBackend, RepositoryRef, S3Store, ScanBackend, ScanConfig,
@@ -24,12 +24,16 @@ async fn s3_store_conforms_with_and_without_prefix() {
     };
     moto.create_bucket("configs").await;
     run_all_shared(Arc::new(S3Store::new(&moto.sdk_config(), "configs", ""))).await;
-    run_all_shared(Arc::new(S3Store::new(
-        &moto.sdk_config(),
-        "configs",
-        "team-a/scan",
-    )))
-    .await;
+    let prefixed = S3Store::new(&moto.sdk_config(), "configs", "team-a/scan");
+    run_all_shared(Arc::new(prefixed.clone())).await;
+    results_round_trip(&prefixed).await;
+    let config = ecrscan_core::conformance::sample_config("test/ubuntu", &[], 1);
+    prefixed.put(&config).await.unwrap();
+    assert_eq!(
+        prefixed.list().await.unwrap(),
+        vec![config],
+        "results are not listed as configs"
+    );
 }
 
 #[tokio::test]

@@ -3,12 +3,28 @@
 
 use std::sync::Arc;
 
-use ecrscan_core::conformance::{run_all_shared, sample_config};
+use ecrscan_core::conformance::{results_round_trip, run_all_shared, sample_config};
 use ecrscan_core::{ConfigStore, DirStore, MemoryStore, StoreError};
 
 #[tokio::test]
 async fn memory_store_conforms() {
     run_all_shared(Arc::new(MemoryStore::new())).await;
+    results_round_trip(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn dir_store_keeps_results_beside_configs_without_listing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStore::open(dir.path()).await.unwrap();
+    results_round_trip(&store).await;
+    assert!(
+        dir.path()
+            .join("results/scans/us-west-2/123456789012/test/ubuntu")
+            .is_dir()
+    );
+    let config = sample_config("test/ubuntu", &[], 1);
+    store.put(&config).await.unwrap();
+    assert_eq!(store.list().await.unwrap(), vec![config]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,13 +123,33 @@ async fn dir_store_reports_an_unwritable_directory_and_keeps_the_old_config() {
     let mut config = sample_config("test/ubuntu", &["1"], 1);
     store.put(&config).await.unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o500)).unwrap();
+    if std::fs::write(dir.path().join("probe"), "x").is_ok() {
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        eprintln!(
+            "SKIPPED: permissions are not enforced for this user (root); the write-failure path is not exercised"
+        );
+        return;
+    }
     config.tags = vec!["2".into()];
     let result = store.put(&config).await;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    // Root ignores permissions; the check is only meaningful for other users.
-    if let Err(err) = result {
-        assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
-        assert!(err.to_string().contains("cannot write"), "{err}");
-        assert_eq!(store.get(config.id).await.unwrap().tags, ["1"]);
-    }
+    let err = result.unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot write"), "{err}");
+    assert_eq!(store.get(config.id).await.unwrap().tags, ["1"]);
+}
+
+#[tokio::test]
+async fn dir_store_skips_a_config_stored_under_another_ids_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStore::open(dir.path()).await.unwrap();
+    let config = sample_config("test/ubuntu", &[], 1);
+    store.put(&config).await.unwrap();
+    std::fs::write(dir.path().join("backup.json"), config.to_json()).unwrap();
+    std::fs::write(
+        dir.path().join(format!("{}.json", uuid::Uuid::new_v4())),
+        config.to_json(),
+    )
+    .unwrap();
+    assert_eq!(store.list().await.unwrap(), vec![config]);
 }

@@ -69,6 +69,7 @@ fn complete(repository: &str, tag: &str, digest: &str, findings: Vec<Finding>) -
         vulnerability_source_updated_at: Some(at(1_764_200_000)),
         severity_counts: counts,
         findings,
+        recorded_at: None,
     }
 }
 
@@ -125,7 +126,10 @@ fn summary() -> Summary {
             ),
             row(
                 &ubuntu,
-                complete("test/ubuntu", "latest", "sha256:2222", vec![]),
+                ImageScanResult {
+                    recorded_at: Some(at(1_764_232_000)),
+                    ..complete("test/ubuntu", "latest", "sha256:2222", vec![])
+                },
             ),
             row(
                 &centos,

@@ -9,6 +9,10 @@
 //! | `GET /summary` | 200 `text/plain` in the sample's format; the JSON summary with `Accept: application/json` or `?format=json` |
 //! | `GET /findings/{id}` | 200 `application/atom+xml`; 404 unknown; 400 not a UUID; `?severity=HIGH` keeps that severity and above |
 //!
+//! `GET /summary` and `GET /findings/{id}` answer from stored results where
+//! they can (each result says when it was recorded); `?fresh=true` reads
+//! ECR instead.
+//!
 //! Each route also answers with a trailing slash (`/configs/`). Every error
 //! is JSON `{"error": "…"}`; 5xx errors say what failed in plain words and
 //! log the details.
@@ -40,8 +44,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     /// Where configs are kept.
     pub store: Arc<dyn ConfigStore>,
-    /// Where scan results come from.
+    /// Where scan results come from: stored results where they are fresh
+    /// enough, ECR for the rest.
     pub backend: Arc<dyn ScanBackend>,
+    /// Where `?fresh=true` reads scan results: ECR itself.
+    pub live_backend: Arc<dyn ScanBackend>,
     /// Concurrency of backend calls.
     pub options: ScanOptions,
     /// The API's public base URL (e.g. `https://abc.execute-api.us-west-2.amazonaws.com/Prod`),
@@ -51,6 +58,11 @@ pub struct AppState {
     /// `None` sends no CORS headers.
     pub cors_allow_origin: Option<HeaderValue>,
 }
+
+/// The API's public base URL as the platform reports it (API Gateway's
+/// domain and stage), set as a request extension by the Lambda adapter.
+#[derive(Debug, Clone)]
+pub struct PublicBaseUrl(pub String);
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
@@ -230,6 +242,18 @@ async fn delete_config(
 #[derive(Debug, Deserialize)]
 struct SummaryQuery {
     format: Option<String>,
+    #[serde(default)]
+    fresh: bool,
+}
+
+impl AppState {
+    fn backend(&self, fresh: bool) -> &dyn ScanBackend {
+        if fresh {
+            self.live_backend.as_ref()
+        } else {
+            self.backend.as_ref()
+        }
+    }
 }
 
 async fn summary(
@@ -250,7 +274,7 @@ async fn summary(
         None => accepts_json(&headers),
     };
     let configs = state.store.list().await?;
-    let summary = collect_summary(&configs, state.backend.as_ref(), &state.options).await;
+    let summary = collect_summary(&configs, state.backend(query.fresh), &state.options).await;
     let mut body = Vec::new();
     let content_type = if json {
         write_json_summary(&summary, Utc::now(), &mut body).map_err(render_error)?;
@@ -284,10 +308,13 @@ fn render_error(err: std::io::Error) -> ApiError {
 #[derive(Debug, Deserialize)]
 struct FindingsQuery {
     severity: Option<String>,
+    #[serde(default)]
+    fresh: bool,
 }
 
 async fn findings(
     State(state): State<AppState>,
+    platform_url: Option<axum::Extension<PublicBaseUrl>>,
     Path(id): Path<String>,
     query: Result<Query<FindingsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -302,11 +329,11 @@ async fn findings(
         })
         .transpose()?;
     let config = state.store.get(id).await?;
-    let results = collect_results(&config, state.backend.as_ref(), &state.options).await;
+    let results = collect_results(&config, state.backend(query.fresh), &state.options).await;
     let options = FeedOptions {
         self_url: state
             .public_url
-            .as_deref()
+            .or(platform_url.map(|axum::Extension(PublicBaseUrl(url))| url))
             .map(|base| format!("{}/findings/{id}", base.trim_end_matches('/'))),
         min_severity,
     };

@@ -6,7 +6,11 @@
 //!   with `axum::serve` elsewhere.
 //! - [`scheduled::start_scans`] is the scheduled re-scan; the
 //!   `ecrscan-start-scan` binary runs it for EventBridge schedule events.
+//! - [`events::record_finished_scan`] records a finished scan; the
+//!   `ecrscan-record-result` binary runs it for ECR's and Amazon
+//!   Inspector's scan events.
 
 pub mod api;
+pub mod events;
 pub mod runtime;
 pub mod scheduled;

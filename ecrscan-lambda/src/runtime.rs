@@ -5,8 +5,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use ecrscan_core::aws::AwsSettings;
-use ecrscan_core::{ConfigStore, EcrBackend, ScanBackend, StoreLocation, load_sdk_config};
+use ecrscan_core::{
+    ConfigStore, EcrBackend, ReadFrom, RecordingBackend, ResultStore, ScanBackend, StoreLocation,
+    load_sdk_config,
+};
 use lambda_http::RequestExt;
+
+use crate::api::PublicBaseUrl;
 use tower::ServiceExt;
 
 /// Whether the process runs inside AWS Lambda.
@@ -33,31 +38,79 @@ pub fn init_tracing() {
     }
 }
 
+/// Why the binaries cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Neither `ECRSCAN_STORE` nor `ECR_SCAN_CONFIG_BUCKET` is set.
+    #[error(
+        "no config store: set ECRSCAN_STORE (s3://bucket/prefix, file:///dir or a path) or ECR_SCAN_CONFIG_BUCKET"
+    )]
+    NoStore,
+    /// The store location is invalid.
+    #[error(transparent)]
+    InvalidStore(#[from] ecrscan_core::store::InvalidStoreLocation),
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] ecrscan_core::StoreError),
+}
+
 /// The store and backend from the environment: `ECRSCAN_STORE`
 /// (`s3://bucket/prefix`, `file:///dir` or a path) or the sample's
 /// `ECR_SCAN_CONFIG_BUCKET`, and the standard AWS configuration.
-pub async fn store_and_backend() -> anyhow::Result<(Arc<dyn ConfigStore>, Arc<dyn ScanBackend>)> {
-    let location = StoreLocation::from_env()?.ok_or_else(|| {
-        anyhow::anyhow!("no config store: set ECRSCAN_STORE (s3://bucket/prefix, file:///dir or a path) or ECR_SCAN_CONFIG_BUCKET")
-    })?;
+pub async fn store_and_backend() -> Result<Runtime, StartupError> {
+    let location = StoreLocation::from_env()?.ok_or(StartupError::NoStore)?;
     let sdk_config = load_sdk_config(&AwsSettings::default()).await;
     let store = location.open(&sdk_config).await?;
-    let backend: Arc<dyn ScanBackend> = Arc::new(EcrBackend::new(&sdk_config));
+    let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::new(&sdk_config));
+    let results: Arc<dyn ResultStore> = store.clone();
     tracing::info!(store = %location, "ready");
-    Ok((store, backend))
+    Ok(Runtime {
+        configs: store,
+        recorded: Arc::new(RecordingBackend::new(
+            Arc::clone(&ecr),
+            Arc::clone(&results),
+            ReadFrom::Recorded,
+        )),
+        live: Arc::new(RecordingBackend::new(ecr, results, ReadFrom::Live)),
+    })
+}
+
+/// The store and the two ways of reading scan results.
+pub struct Runtime {
+    /// The configs.
+    pub configs: Arc<dyn ConfigStore>,
+    /// Stored results where they are fresh enough, ECR for the rest; records what it reads.
+    pub recorded: Arc<dyn ScanBackend>,
+    /// ECR; records what it reads.
+    pub live: Arc<dyn ScanBackend>,
 }
 
 /// Removes an API Gateway stage (`/Prod`) from the start of a request's
 /// path, so the router sees `/configs` whether or not
 /// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set (REST APIs, and HTTP APIs
 /// with a named stage).
+///
+/// It also records the API's public URL (`https://DOMAIN/STAGE`) as a
+/// [`PublicBaseUrl`] extension, for the feeds' `self` links.
 pub fn strip_stage(mut request: lambda_http::Request) -> lambda_http::Request {
-    let stage = match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV1(context)) => context.stage.clone(),
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context.stage.clone(),
-        _ => None,
+    let (stage, domain) = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(context)) => {
+            (context.stage.clone(), context.domain_name.clone())
+        }
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            (context.stage.clone(), context.domain_name.clone())
+        }
+        _ => (None, None),
     };
-    let Some(stage) = stage.filter(|stage| stage != "$default") else {
+    let stage = stage.filter(|stage| stage != "$default");
+    if let Some(domain) = domain {
+        let base = match &stage {
+            Some(stage) => format!("https://{domain}/{stage}"),
+            None => format!("https://{domain}"),
+        };
+        request.extensions_mut().insert(PublicBaseUrl(base));
+    }
+    let Some(stage) = stage else {
         return request;
     };
     let prefix = format!("/{stage}");

@@ -54,6 +54,7 @@ fn backend() -> MockScanBackend {
                 .into_iter()
                 .collect::<SeverityCounts>(),
             findings: vec![high, low],
+            recorded_at: None,
         })
     });
     backend
@@ -63,6 +64,7 @@ fn router(store: Arc<dyn ConfigStore>) -> Router {
     app(AppState {
         store,
         backend: Arc::new(backend()),
+        live_backend: Arc::new(backend()),
         options: ScanOptions::default(),
         public_url: Some("https://api.example.com/Prod/".into()),
         cors_allow_origin: None,
@@ -227,7 +229,7 @@ async fn invalid_configs_are_400_naming_the_field_and_nothing_is_stored() {
         ),
         (
             r#"{"region":"us-west-2","registry":123456789012,"repository":"a/b"}"#,
-            "invalid JSON",
+            "invalid registry: expected a string, found a number",
         ),
         (r#"{"region":"us-west-2""#, "invalid JSON"),
         ("", "invalid JSON"),
@@ -361,7 +363,7 @@ async fn summary_as_text_and_as_json() {
             text.body,
             "Results for test/ubuntu:16.04 in us-west-2:\n HIGH: 1\n LOW: 1\n\n\
              Results for test/ubuntu:latest in us-west-2:\n HIGH: 1\n LOW: 1\n\n\
-             Results for missing/repo:1 in eu-central-1:\n Status: REPOSITORY_NOT_FOUND (repository 123456789012/missing/repo in eu-central-1 not found)\n\n"
+             Results for missing/repo:1 in eu-central-1:\n Status: REPOSITORY_NOT_FOUND\n\n"
         );
     }
     let by_query = send(&router, get("/summary?format=json")).await;
@@ -508,6 +510,7 @@ async fn cors_only_for_the_configured_origin() {
     let with = app(AppState {
         store: Arc::new(MemoryStore::new()),
         backend: Arc::new(backend()),
+        live_backend: Arc::new(backend()),
         options: ScanOptions::default(),
         public_url: None,
         cors_allow_origin: Some(header::HeaderValue::from_static("https://dash.example.com")),

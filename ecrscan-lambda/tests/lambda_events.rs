@@ -30,6 +30,7 @@ async fn setup() -> (Arc<MemoryStore>, ScanConfig, axum::Router) {
     let router = app(AppState {
         store: store.clone(),
         backend: Arc::new(backend),
+        live_backend: Arc::new(MockScanBackend::new()),
         options: ScanOptions::default(),
         public_url: None,
         cors_allow_origin: None,
@@ -91,4 +92,26 @@ async fn http_api_named_stage_delete() {
     let (status, body) = invoke(&router, "http-v2-delete-config-named-stage.json", &config).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert!(store.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_feed_links_to_itself_through_api_gateway() {
+    let (_, config, router) = setup().await;
+    let event = std::fs::read_to_string(format!(
+        "{}/tests/events/rest-v1-get-config.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("/configs/CONFIG_ID", "/findings/CONFIG_ID")
+    .replace("CONFIG_ID", &config.id.to_string());
+    let request = lambda_http::request::from_str(&event).unwrap();
+    let response = handle_lambda_request(router, request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let feed = String::from_utf8_lossy(&body);
+    let expected = format!(
+        r#"<link href="https://abc123defg.execute-api.us-west-2.amazonaws.com/Prod/findings/{}" rel="self""#,
+        config.id
+    );
+    assert!(feed.contains(&expected), "{feed}");
 }

@@ -128,30 +128,35 @@ impl EcrBackend {
                     .or_default(),
             )
         };
-        *cell
-            .get_or_init(|| async {
+        let lookup = cell
+            .get_or_try_init(|| async {
                 let client = self.client(&repository.region);
                 match client.get_registry_scanning_configuration().send().await {
-                    Ok(output) if output.registry_id() == Some(repository.registry.as_str()) => {
+                    Ok(output) if output.registry_id() == Some(repository.registry.as_str()) => Ok(
                         match output.scanning_configuration().and_then(|c| c.scan_type()) {
                             Some(ScanType::Enhanced) => RegistryScanType::Enhanced,
                             _ => RegistryScanType::Basic,
-                        }
-                    }
+                        },
+                    ),
                     // Another account's registry: its settings aren't visible; StartImageScan will tell.
-                    Ok(_) => RegistryScanType::Basic,
-                    Err(err) => {
-                        tracing::warn!(
-                            region = %repository.region,
-                            registry = %repository.registry,
-                            error = %describe(&err),
-                            "cannot read the registry's scanning configuration; assuming basic scanning"
-                        );
-                        RegistryScanType::Basic
-                    }
+                    Ok(_) => Ok(RegistryScanType::Basic),
+                    Err(err) => Err(describe(&err)),
                 }
             })
-            .await
+            .await;
+        match lookup {
+            Ok(scan_type) => *scan_type,
+            Err(error) => {
+                // Not cached: the next scan in this registry asks again.
+                tracing::warn!(
+                    region = %repository.region,
+                    registry = %repository.registry,
+                    %error,
+                    "cannot read the registry's scanning configuration; assuming basic scanning"
+                );
+                RegistryScanType::Basic
+            }
+        }
     }
 
     async fn images_by_tags(
@@ -435,6 +440,7 @@ fn first_page(page: &DescribeImageScanFindingsOutput) -> DigestScan {
             .and_then(chrono_time),
         severity_counts: SeverityCounts::new(),
         findings: Vec::new(),
+        recorded_at: None,
     }
 }
 
@@ -539,8 +545,13 @@ where
             action: action.to_owned(),
             message: err.message().unwrap_or(code).to_owned(),
         },
-        _ => BackendError::Other {
+        _ if matches!(err, SdkError::DispatchFailure(_)) => BackendError::Unreachable {
             action: action.to_owned(),
+            message: describe(&err),
+        },
+        code => BackendError::Other {
+            action: action.to_owned(),
+            code: code.map(str::to_owned),
             message: describe(&err),
         },
     }

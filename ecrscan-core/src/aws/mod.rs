@@ -33,7 +33,10 @@ pub struct AwsSettings {
     /// A custom endpoint (`--endpoint-url`), e.g. a local emulator; else
     /// `AWS_ENDPOINT_URL`.
     pub endpoint_url: Option<String>,
-    /// Attempts per call, retries included (default 3, adaptive backoff).
+    /// Attempts per call, retries included, with adaptive backoff. `None`
+    /// keeps the standard configuration: `AWS_MAX_ATTEMPTS` and
+    /// `AWS_RETRY_MODE`, the profile's `max_attempts` and `retry_mode`, else
+    /// 3 attempts in standard mode.
     pub max_attempts: Option<u32>,
     /// The time limit of one call, retries included (default 60 s).
     pub operation_timeout: Option<Duration>,
@@ -41,8 +44,6 @@ pub struct AwsSettings {
     pub attempt_timeout: Option<Duration>,
 }
 
-/// The default number of attempts per AWS call.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// The default time limit of one AWS call, retries included.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// The default time limit of one attempt of an AWS call.
@@ -53,24 +54,23 @@ pub const FALLBACK_REGION: &str = "us-east-1";
 /// Loads the standard AWS configuration with `settings` applied: bounded
 /// adaptive retries and time limits on every call.
 pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::adaptive()
-                .with_max_attempts(settings.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(
-                    settings
-                        .operation_timeout
-                        .unwrap_or(DEFAULT_OPERATION_TIMEOUT),
-                )
-                .operation_attempt_timeout(
-                    settings.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
-                )
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        );
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        TimeoutConfig::builder()
+            .operation_timeout(
+                settings
+                    .operation_timeout
+                    .unwrap_or(DEFAULT_OPERATION_TIMEOUT),
+            )
+            .operation_attempt_timeout(settings.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT))
+            .connect_timeout(Duration::from_secs(5))
+            .build(),
+    );
+    // Without an explicit setting, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE and the
+    // profile's settings apply (the SDK's default: standard mode, 3 attempts).
+    if let Some(max_attempts) = settings.max_attempts {
+        loader =
+            loader.retry_config(RetryConfig::adaptive().with_max_attempts(max_attempts.max(1)));
+    }
     if let Some(profile) = &settings.profile {
         loader = loader.profile_name(profile);
     }

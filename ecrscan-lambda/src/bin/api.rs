@@ -32,10 +32,11 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     init_tracing();
     let args = Args::parse();
-    let (store, backend) = store_and_backend().await?;
+    let runtime = store_and_backend().await?;
     let state = AppState {
-        store,
-        backend,
+        store: runtime.configs,
+        backend: runtime.recorded,
+        live_backend: runtime.live,
         options: ScanOptions {
             concurrency: args.concurrency.max(1),
         },

@@ -12,7 +12,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_tracing();
-    let (store, backend) = store_and_backend().await?;
+    let runtime = store_and_backend().await?;
+    // Scans go to ECR; what the run learns (images, scans started) is recorded.
+    let (store, backend) = (runtime.configs, runtime.live);
     let options = ScanOptions::default();
     if !in_lambda() {
         let counts = start_scans(store.as_ref(), backend.as_ref(), &options).await?;
