@@ -38,8 +38,14 @@ pub struct Cli {
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Concurrent AWS calls.
-    #[arg(long, default_value_t = ecrscan_core::ScanOptions::DEFAULT_CONCURRENCY, value_name = "N")]
+    #[arg(long, env = "ECRSCAN_CONCURRENCY", default_value_t = ecrscan_core::ScanOptions::DEFAULT_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
+    /// Client-side limit of calls a second to each ECR API action in each region.
+    #[arg(long, env = "ECRSCAN_CALLS_PER_SECOND", default_value_t = ecrscan_core::aws::ecr::DEFAULT_CALLS_PER_SECOND, value_name = "N")]
+    pub calls_per_second: std::num::NonZeroU32,
+    /// Attempts per AWS call, retries included (default: AWS_MAX_ATTEMPTS, else 3).
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
     /// More logging on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,

@@ -14,9 +14,9 @@ use ecrscan_core::render::{
 };
 use ecrscan_core::scan::{Progress, collect_summary_with_progress, rescan_with_progress};
 use ecrscan_core::{
-    ConfigError, ConfigSpec, EcrBackend, ReadFrom, RecordingBackend, ResultStore, ScanBackend,
-    ScanConfig, ScanOptions, ScanOutcome, ScanStatus, Store, StoreError, StoreLocation, Summary,
-    collect_results, load_sdk_config,
+    ConfigError, ConfigSpec, EcrBackend, EcrBackendOptions, ReadFrom, RecordingBackend,
+    ResultStore, ScanBackend, ScanConfig, ScanOptions, ScanOutcome, ScanStatus, Store, StoreError,
+    StoreLocation, Summary, collect_results, load_sdk_config,
 };
 use uuid::Uuid;
 
@@ -64,6 +64,7 @@ const FINDINGS_FOUND: u8 = 3;
 struct Context {
     store: Arc<dyn Store>,
     settings: AwsSettings,
+    ecr_options: EcrBackendOptions,
     sdk_config: Option<aws_config::SdkConfig>,
     options: ScanOptions,
 }
@@ -88,6 +89,7 @@ impl Context {
             profile: cli.profile.clone(),
             region: cli.region.clone(),
             endpoint_url: cli.endpoint_url.clone(),
+            max_attempts: cli.max_attempts,
             ..AwsSettings::default()
         };
         let sdk_config = match location {
@@ -107,6 +109,10 @@ impl Context {
             store,
             settings,
             sdk_config,
+            ecr_options: EcrBackendOptions {
+                calls_per_second: cli.calls_per_second,
+                ..EcrBackendOptions::default()
+            },
             options: ScanOptions {
                 concurrency: cli.concurrency.max(1),
             },
@@ -124,7 +130,10 @@ impl Context {
                 sdk_config
             }
         };
-        let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::new(&sdk_config));
+        let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::with_options(
+            &sdk_config,
+            self.ecr_options.clone(),
+        ));
         let results: Arc<dyn ResultStore> = self.store.clone();
         Arc::new(RecordingBackend::new(ecr, results, read_from))
     }

@@ -50,6 +50,7 @@
 pub mod backend;
 pub mod config;
 pub mod finding;
+pub mod ratelimit;
 pub mod render;
 pub mod results;
 pub mod scan;

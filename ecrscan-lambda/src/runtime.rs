@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::Router;
 use ecrscan_core::aws::AwsSettings;
 use ecrscan_core::{
-    ConfigStore, EcrBackend, ReadFrom, RecordingBackend, ResultStore, ScanBackend, StoreLocation,
-    load_sdk_config,
+    ConfigStore, EcrBackend, EcrBackendOptions, ReadFrom, RecordingBackend, ResultStore,
+    ScanBackend, StoreLocation, load_sdk_config,
 };
 use lambda_http::RequestExt;
 
@@ -61,7 +61,15 @@ pub async fn store_and_backend() -> Result<Runtime, StartupError> {
     let location = StoreLocation::from_env()?.ok_or(StartupError::NoStore)?;
     let sdk_config = load_sdk_config(&AwsSettings::default()).await;
     let store = location.open(&sdk_config).await?;
-    let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::new(&sdk_config));
+    let calls_per_second = std::env::var("ECRSCAN_CALLS_PER_SECOND")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(ecrscan_core::aws::ecr::DEFAULT_CALLS_PER_SECOND);
+    let options = EcrBackendOptions {
+        calls_per_second,
+        ..EcrBackendOptions::default()
+    };
+    let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::with_options(&sdk_config, options));
     let results: Arc<dyn ResultStore> = store.clone();
     tracing::info!(store = %location, "ready");
     Ok(Runtime {

@@ -1,6 +1,7 @@
 //! The Amazon ECR scan backend.
 
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
@@ -24,6 +25,7 @@ use super::{code, describe, is_access_denied_code, is_throttling_code, is_timeou
 use crate::backend::{BackendError, DigestScan, Image, Resolution, ScanBackend};
 use crate::config::RepositoryRef;
 use crate::finding::{Finding, FindingKind, ScanStatus};
+use crate::ratelimit::RateLimits;
 use crate::severity::{Severity, SeverityCounts};
 
 /// Options of the [`EcrBackend`].
@@ -31,11 +33,24 @@ use crate::severity::{Severity, SeverityCounts};
 pub struct EcrBackendOptions {
     /// `maxResults` of ListImages and DescribeImageScanFindings (1–1000).
     pub page_size: i32,
+    /// Client-side limit of calls a second to each ECR API action in each
+    /// region (a token bucket, on top of the SDK's retries). Set it under
+    /// your account's ECR API quotas.
+    pub calls_per_second: NonZeroU32,
 }
+
+/// The default client-side limit of calls a second per ECR API action and region.
+pub const DEFAULT_CALLS_PER_SECOND: NonZeroU32 = match NonZeroU32::new(20) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
 
 impl Default for EcrBackendOptions {
     fn default() -> Self {
-        EcrBackendOptions { page_size: 1000 }
+        EcrBackendOptions {
+            page_size: 1000,
+            calls_per_second: DEFAULT_CALLS_PER_SECOND,
+        }
     }
 }
 
@@ -56,11 +71,14 @@ impl Default for EcrBackendOptions {
 ///   otherwise retry it as throttling.
 /// - Findings come from every page of DescribeImageScanFindings, basic and
 ///   enhanced.
+/// - Every call (every page) waits for a token of its action and region
+///   ([`EcrBackendOptions::calls_per_second`]).
 #[derive(Debug)]
 pub struct EcrBackend {
     sdk_config: SdkConfig,
     options: EcrBackendOptions,
     clients: Mutex<HashMap<String, Client>>,
+    limits: RateLimits,
     scan_types: Mutex<HashMap<RegistryKey, Arc<OnceCell<RegistryScanType>>>>,
 }
 
@@ -83,6 +101,7 @@ impl EcrBackend {
     pub fn with_options(sdk_config: &SdkConfig, options: EcrBackendOptions) -> EcrBackend {
         EcrBackend {
             sdk_config: sdk_config.clone(),
+            limits: RateLimits::new(options.calls_per_second),
             options,
             clients: Mutex::new(HashMap::new()),
             scan_types: Mutex::new(HashMap::new()),
@@ -131,6 +150,9 @@ impl EcrBackend {
         let lookup = cell
             .get_or_try_init(|| async {
                 let client = self.client(&repository.region);
+                self.limits
+                    .acquire("ecr:GetRegistryScanningConfiguration", &repository.region)
+                    .await;
                 match client.get_registry_scanning_configuration().send().await {
                     Ok(output) if output.registry_id() == Some(repository.registry.as_str()) => Ok(
                         match output.scanning_configuration().and_then(|c| c.scan_type()) {
@@ -225,6 +247,9 @@ impl EcrBackend {
             .iter()
             .map(|tag| ImageIdentifier::builder().image_tag(tag).build())
             .collect();
+        self.limits
+            .acquire("ecr:DescribeImages", &repository.region)
+            .await;
         let output = client
             .describe_images()
             .registry_id(&repository.registry)
@@ -265,7 +290,13 @@ impl EcrBackend {
             .into_paginator()
             .send();
         let mut digest_tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        while let Some(page) = pages.next().await {
+        loop {
+            self.limits
+                .acquire("ecr:ListImages", &repository.region)
+                .await;
+            let Some(page) = pages.next().await else {
+                break;
+            };
             let page =
                 page.map_err(|err| map_error("ecr:ListImages", repository, String::new(), err))?;
             for id in page.image_ids() {
@@ -317,6 +348,9 @@ impl ScanBackend for EcrBackend {
             return Err(BackendError::ContinuousScanning);
         }
         let client = self.client(&repository.region);
+        self.limits
+            .acquire("ecr:StartImageScan", &repository.region)
+            .await;
         client
             .start_image_scan()
             .registry_id(&repository.registry)
@@ -357,7 +391,13 @@ impl ScanBackend for EcrBackend {
             .send();
         let mut scan: Option<DigestScan> = None;
         let mut counted_by_ecr = false;
-        while let Some(page) = pages.next().await {
+        loop {
+            self.limits
+                .acquire("ecr:DescribeImageScanFindings", &repository.region)
+                .await;
+            let Some(page) = pages.next().await else {
+                break;
+            };
             let page = match page {
                 Ok(page) => page,
                 Err(err) => {
