@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Lint the SAM template, transform it offline to plain CloudFormation with
 # aws-sam-translator, lint the result, and assert the properties cfn-lint
-# cannot see (Lambda runtime/architecture, least-privilege IAM, API auth).
+# cannot see (Lambda runtime/architecture/build, least-privilege IAM per
+# function on the config bucket's configs and results/, API auth, the
+# EventBridge rules and their patterns against AWS's documented events).
 #
 # Usage: scripts/check-template.sh            (PYTHON=python3.12 to pick another interpreter)
 set -euo pipefail
@@ -87,7 +89,17 @@ for resource in sam["Resources"].values():
         props["CodeUri"] = "s3://ecrscan-artifacts/ecrscan-lambda.zip"
 
 API_FUNCTIONS = {"ConfigsFunc", "SummaryFunc", "FindingsFunc"}
-ALL_FUNCTIONS = API_FUNCTIONS | {"StartScanFunc"}
+ALL_FUNCTIONS = API_FUNCTIONS | {"StartScanFunc", "RecordResultFunc"}
+# How `sam build` builds each function (cargo-lambda binary) and its timeout.
+BINARIES = {
+    "ConfigsFunc": "ecrscan-api",
+    "SummaryFunc": "ecrscan-api",
+    "FindingsFunc": "ecrscan-api",
+    "StartScanFunc": "ecrscan-start-scan",
+    "RecordResultFunc": "ecrscan-record-result",
+}
+TIMEOUTS = {"ConfigsFunc": 60, "SummaryFunc": 60, "FindingsFunc": 60,
+            "StartScanFunc": 300, "RecordResultFunc": 60}
 ANY = "x-amazon-apigateway-any-method"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # (path, method) -> the function its Lambda proxy integration invokes. API
@@ -124,6 +136,143 @@ INTEGRATION_URI = re.compile(
 STAR_RESOURCE_OK = {"ecr:GetRegistryScanningConfiguration", "inspector2:ListFindings"}
 BASIC_EXECUTION = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
 BASIC_EXECUTION_ARNS = [BASIC_EXECUTION, "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+
+# Each function's inline IAM statements, exactly, as (effect, action,
+# resource) with the template's ${...} resolved for partition aws, account
+# ACCOUNT and ConfigBucketName BUCKET_NAME. The config bucket holds the
+# configs at its root (<id>.json) and the recorded scan results below results/.
+ACCOUNT = "111122223333"
+BUCKET_NAME = "ecrscan-config-example"
+BUCKET = f"arn:aws:s3:::{BUCKET_NAME}"
+OBJECTS = f"{BUCKET}/*"
+RESULTS = f"{BUCKET}/results/*"
+REPOSITORIES = f"arn:aws:ecr:*:{ACCOUNT}:repository/*"
+GET, PUT, DELETE, LIST = "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"
+ALLOW, DENY = "Allow", "Deny"
+EXPECTED_STATEMENTS = {
+    # Configs: read, write, delete, list; recorded results: carved out.
+    "ConfigsFunc": {
+        (ALLOW, GET, OBJECTS), (ALLOW, PUT, OBJECTS), (ALLOW, DELETE, OBJECTS), (ALLOW, LIST, BUCKET),
+        (DENY, GET, RESULTS), (DENY, PUT, RESULTS), (DENY, DELETE, RESULTS),
+    },
+    # Configs and results: read; results: write (what they read from ECR).
+    "SummaryFunc": {
+        (ALLOW, GET, OBJECTS), (ALLOW, LIST, BUCKET), (ALLOW, PUT, RESULTS),
+        (ALLOW, "ecr:DescribeImages", REPOSITORIES), (ALLOW, "ecr:ListImages", REPOSITORIES),
+        (ALLOW, "ecr:DescribeImageScanFindings", REPOSITORIES), (ALLOW, "inspector2:ListFindings", "*"),
+    },
+    # Configs: read; results: write only (resolved images, started scans).
+    "StartScanFunc": {
+        (ALLOW, GET, OBJECTS), (ALLOW, LIST, BUCKET), (ALLOW, PUT, RESULTS), (DENY, GET, RESULTS),
+        (ALLOW, "ecr:DescribeImages", REPOSITORIES), (ALLOW, "ecr:ListImages", REPOSITORIES),
+        (ALLOW, "ecr:StartImageScan", REPOSITORIES), (ALLOW, "ecr:GetRegistryScanningConfiguration", "*"),
+    },
+    # Results: write only (no config reads, no listing).
+    "RecordResultFunc": {
+        (ALLOW, "ecr:DescribeImageScanFindings", REPOSITORIES), (ALLOW, "inspector2:ListFindings", "*"),
+        (ALLOW, PUT, RESULTS),
+    },
+}
+EXPECTED_STATEMENTS["FindingsFunc"] = EXPECTED_STATEMENTS["SummaryFunc"]
+
+# What each function may do, checked by evaluating its policy (an explicit
+# Deny wins) for every (action, resource) pair of PROBES: exactly the pairs of
+# ALLOWED[function] are allowed. The sample keys follow ecrscan's layout.
+CONFIG_KEY = f"{BUCKET}/0f8fad5b-d9cb-469f-a165-70867728950e.json"
+SCAN_KEY = f"{BUCKET}/results/scans/us-east-1/{ACCOUNT}/team/app/sha256-ab12cd34.json"
+IMAGES_KEY = f"{BUCKET}/results/images/eu-west-1/{ACCOUNT}/team/app/all.json"
+OTHER_BUCKET_KEY = f"arn:aws:s3:::other-bucket/results/scans/x.json"
+REPOSITORY = f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/team/app"
+OTHER_ACCOUNT_REPOSITORY = "arn:aws:ecr:eu-west-1:444455556666:repository/team/app"
+S3_PROBES = [(a, r) for a in (GET, PUT, DELETE) for r in (CONFIG_KEY, SCAN_KEY, IMAGES_KEY, OTHER_BUCKET_KEY)]
+S3_PROBES += [(LIST, BUCKET), (LIST, "arn:aws:s3:::other-bucket")]
+ECR_ACTIONS = ("ecr:DescribeImages", "ecr:ListImages", "ecr:DescribeImageScanFindings", "ecr:StartImageScan",
+               "ecr:BatchGetImage", "ecr:PutImage", "ecr:BatchDeleteImage")
+PROBES = S3_PROBES + [(a, r) for a in ECR_ACTIONS for r in (REPOSITORY, OTHER_ACCOUNT_REPOSITORY)]
+PROBES += [("ecr:GetRegistryScanningConfiguration", "*"), ("inspector2:ListFindings", "*"),
+           ("ecr:PutRegistryScanningConfiguration", "*")]
+READ_IMAGES_AND_FINDINGS = {("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages", REPOSITORY),
+                            ("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*")}
+ALLOWED = {
+    "ConfigsFunc": {(GET, CONFIG_KEY), (PUT, CONFIG_KEY), (DELETE, CONFIG_KEY), (LIST, BUCKET)},
+    "SummaryFunc": {(GET, CONFIG_KEY), (LIST, BUCKET), (GET, SCAN_KEY), (GET, IMAGES_KEY),
+                    (PUT, SCAN_KEY), (PUT, IMAGES_KEY)} | READ_IMAGES_AND_FINDINGS,
+    "StartScanFunc": {(GET, CONFIG_KEY), (LIST, BUCKET), (PUT, SCAN_KEY), (PUT, IMAGES_KEY),
+                      ("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages", REPOSITORY),
+                      ("ecr:StartImageScan", REPOSITORY), ("ecr:GetRegistryScanningConfiguration", "*")},
+    "RecordResultFunc": {("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*"),
+                         (PUT, SCAN_KEY), (PUT, IMAGES_KEY)},
+}
+ALLOWED["FindingsFunc"] = ALLOWED["SummaryFunc"]
+
+# EventBridge rules: the schedule starts scans; ECR's "ECR Image Scan" (basic
+# scanning) and Amazon Inspector's "Inspector2 Scan" (enhanced scanning)
+# events are recorded. Patterns exactly; the default event bus.
+ECR_SCAN_PATTERN = {
+    "source": ["aws.ecr"],
+    "detail-type": ["ECR Image Scan"],
+    "detail": {"scan-status": ["COMPLETE"]},
+}
+INSPECTOR_SCAN_PATTERN = {
+    "source": ["aws.inspector2"],
+    "detail-type": ["Inspector2 Scan"],
+    "detail": {"scan-status": ["INITIAL_SCAN_COMPLETE"],
+               "repository-name": [{"exists": True}], "image-digest": [{"exists": True}]},
+}
+# Sample events as documented (ECR user guide "Amazon ECR events and
+# EventBridge" and "EventBridge events sent for enhanced scanning", Inspector
+# user guide "EventBridge integration"), each with the rule that must match it
+# (None: no rule may).
+DIGEST = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"
+SAMPLE_EVENTS = {
+    "ECR basic scan complete": ("ecr", {
+        "version": "0", "id": "85fc3613-e913-7fc4-a80c-a3753e4aa9ae", "detail-type": "ECR Image Scan",
+        "source": "aws.ecr", "account": ACCOUNT, "time": "2019-10-29T02:36:48Z", "region": "us-east-1",
+        "resources": [f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/my-repo"],
+        "detail": {"scan-status": "COMPLETE", "repository-name": "my-repo",
+                   "finding-severity-counts": {"CRITICAL": 10, "MEDIUM": 9},
+                   "image-digest": DIGEST, "image-tags": []}}),
+    "Inspector ECR image initial scan": ("inspector", {
+        "version": "0", "id": "739c0d3c-4f02-85c7-5a88-94a9EXAMPLE", "detail-type": "Inspector2 Scan",
+        "source": "aws.inspector2", "account": ACCOUNT, "time": "2021-12-03T18:03:16Z", "region": "us-east-2",
+        "resources": [f"arn:aws:ecr:us-east-2:{ACCOUNT}:repository/amazon/amazon-ecs-sample"],
+        "detail": {"scan-status": "INITIAL_SCAN_COMPLETE",
+                   "repository-name": f"arn:aws:ecr:us-east-2:{ACCOUNT}:repository/amazon/amazon-ecs-sample",
+                   "finding-severity-counts": {"CRITICAL": 7, "HIGH": 61, "MEDIUM": 62, "TOTAL": 158},
+                   "image-digest": DIGEST, "image-tags": ["latest"], "version": "1.0"}}),
+    "Inspector EC2 instance initial scan": (None, {
+        "version": "0", "id": "28a46762-6ac8-6cc4-4f55-bc9ab99af928", "detail-type": "Inspector2 Scan",
+        "source": "aws.inspector2", "account": ACCOUNT, "time": "2023-01-20T22:52:35Z", "region": "us-east-1",
+        "resources": ["i-087d63509b8c97098"],
+        "detail": {"scan-status": "INITIAL_SCAN_COMPLETE",
+                   "finding-severity-counts": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "TOTAL": 0},
+                   "instance-id": "i-087d63509b8c97098", "version": "1.0"}}),
+    "Inspector Lambda function initial scan": (None, {
+        "version": "0", "id": "4f290a7c-361b-c442-03c8-a629f6f20d6c", "detail-type": "Inspector2 Scan",
+        "source": "aws.inspector2", "account": ACCOUNT, "time": "2023-02-23T18:06:03Z", "region": "us-west-2",
+        "resources": [f"arn:aws:lambda:us-west-2:{ACCOUNT}:function:lambda-example:$LATEST"],
+        "detail": {"scan-status": "INITIAL_SCAN_COMPLETE",
+                   "finding-severity-counts": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "TOTAL": 0},
+                   "version": "1.0"}}),
+    "ECR image push": (None, {
+        "version": "0", "id": "13cde686-328b-6117-af20-0e5566167482", "detail-type": "ECR Image Action",
+        "source": "aws.ecr", "account": ACCOUNT, "time": "2019-11-16T01:54:34Z", "region": "us-west-2",
+        "resources": [],
+        "detail": {"result": "SUCCESS", "repository-name": "my-repository-name", "image-digest": DIGEST,
+                   "action-type": "PUSH", "image-tag": "latest"}}),
+    "ECR scan resource change": (None, {
+        "version": "0", "id": "0c18352a-a4d4-6853-ef53-0abEXAMPLE", "detail-type": "ECR Scan Resource Change",
+        "source": "aws.ecr", "account": ACCOUNT, "time": "2021-10-14T20:53:46Z", "region": "us-east-1",
+        "resources": [],
+        "detail": {"action-type": "SCAN_FREQUENCY_CHANGE", "repositories": [],
+                   "resource-type": "REPOSITORY", "scan-type": "ENHANCED"}}),
+    "Inspector finding (abbreviated)": (None, {
+        "version": "0", "id": "42c1e6f1-2bd1-0a2a-7d80-bd5cEXAMPLE", "detail-type": "Inspector2 Finding",
+        "source": "aws.inspector2", "account": ACCOUNT, "time": "2021-12-03T18:02:30Z", "region": "us-east-2",
+        "resources": [f"arn:aws:ecr:us-east-2:{ACCOUNT}:repository/amazon/amazon-ecs-sample/{DIGEST}"],
+        "detail": {"awsAccountId": ACCOUNT, "severity": "HIGH", "status": "ACTIVE",
+                   "type": "PACKAGE_VULNERABILITY"}}),
+}
 
 variants = {
     "defaults": {},
@@ -174,8 +323,95 @@ def resolve_conditions(node, conditions):
     return node
 
 
+def concrete(resource, params):
+    """An IAM resource as a plain string: the template's ${...} resolved for
+    partition aws, account ACCOUNT and the parameters (None if it can't be)."""
+    if isinstance(resource, str):
+        return resource
+    if isinstance(resource, dict) and set(resource) == {"Fn::Sub"} and isinstance(resource["Fn::Sub"], str):
+        known = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, **params}
+        out = re.sub(r"\$\{([\w:]+)\}", lambda m: known.get(m.group(1), m.group(0)), resource["Fn::Sub"])
+        return None if "${" in out else out
+    return None
+
+
+def iam_matches(pattern, value):
+    """IAM's wildcards: * any run of characters (also /), ? one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+def is_allowed(statements, action, resource):
+    """IAM evaluation of (effect, action, resource) statements: allowed by a
+    matching Allow and not denied by a matching Deny."""
+    hits = {effect for effect, act, res in statements
+            if iam_matches(act, action) and iam_matches(res, resource)}
+    return ALLOW in hits and DENY not in hits
+
+
+def pattern_matches(pattern, event):
+    """EventBridge pattern matching for the forms used here: exact values,
+    {"exists": bool} and {"prefix": str}, nested objects."""
+    for key, want in pattern.items():
+        present = isinstance(event, dict) and key in event
+        value = event.get(key) if present else None
+        if isinstance(want, dict):
+            if not (present and isinstance(value, dict) and pattern_matches(want, value)):
+                return False
+            continue
+        values = value if isinstance(value, list) else [value]
+
+        def one(matcher):
+            if isinstance(matcher, dict) and set(matcher) == {"exists"}:
+                return matcher["exists"] == (present and not isinstance(value, (dict, list)))
+            if not present:
+                return False
+            if isinstance(matcher, dict) and set(matcher) == {"prefix"}:
+                return any(isinstance(v, str) and v.startswith(matcher["prefix"]) for v in values)
+            if isinstance(matcher, dict):
+                raise ValueError(f"pattern form not supported here: {matcher!r}")
+            return matcher in values
+        if not any(one(m) for m in want):
+            return False
+    return True
+
+
+def event_image(event):
+    """What ecrscan-record-result reads from a scan event (see
+    ecrscan-lambda/src/events.rs): region, account, repository, digest."""
+    detail = event.get("detail", {})
+    repository = detail.get("repository-name")
+    if event.get("detail-type") == "Inspector2 Scan":
+        # Inspector names the repository by ARN.
+        m = re.fullmatch(r"arn:[^:]+:ecr:([^:]+):(\d{12}):repository/(.+)", repository or "")
+        if not m or (m.group(1), m.group(2)) != (event.get("region"), event.get("account")):
+            return None
+        repository = m.group(3)
+    if not all(isinstance(v, str) and v for v in
+               (event.get("region"), event.get("account"), repository, detail.get("image-digest"))):
+        return None
+    return event["region"], event["account"], repository, detail["image-digest"]
+
+
+def target_function(target):
+    arn = target.get("Arn")
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn and as_list(arn["Fn::GetAtt"])[1:] == ["Arn"]:
+        return arn["Fn::GetAtt"][0]
+    return None
+
+
+# The SAM template as written: every function built by cargo-lambda from the
+# workspace root, its own binary.
+for name, res in sam["Resources"].items():
+    if res.get("Type") != "AWS::Serverless::Function":
+        continue
+    meta = res.get("Metadata", {})
+    check(meta.get("BuildMethod") == "rust-cargolambda", f"{name}: BuildMethod {meta.get('BuildMethod')!r}")
+    check(meta.get("BuildProperties") == {"Binary": BINARIES.get(name)},
+          f"{name}: BuildProperties {meta.get('BuildProperties')!r}, expected binary {BINARIES.get(name)!r}")
+
 for variant, params in variants.items():
-    params = dict(params, ConfigBucketName="ecrscan-config-example")
+    params = dict(params, ConfigBucketName=BUCKET_NAME)
     cfn = transform(copy.deepcopy(sam), params, ManagedPolicies())
     resources = cfn["Resources"]
     tag = f"[{variant}]"
@@ -188,13 +424,22 @@ for variant, params in variants.items():
         check(p.get("Runtime") == "provided.al2023", f"{tag} {name}: Runtime {p.get('Runtime')!r}")
         check(p.get("Architectures") == ["arm64"], f"{tag} {name}: Architectures {p.get('Architectures')!r}")
         check(p.get("Handler") == "bootstrap", f"{tag} {name}: Handler {p.get('Handler')!r}")
+        check(p.get("Timeout") == TIMEOUTS.get(name), f"{tag} {name}: Timeout {p.get('Timeout')!r}")
+        check(p.get("Role") == {"Fn::GetAtt": [f"{name}Role", "Arn"]}, f"{tag} {name}: Role {p.get('Role')!r}")
+        # The deployed package (sam build) is the one of its binary.
+        check(fn.get("Metadata", {}).get("BuildProperties") == {"Binary": BINARIES.get(name)},
+              f"{tag} {name}: Metadata {fn.get('Metadata')!r}")
+        # Asynchronous invocations (EventBridge) keep Lambda's default retries: no DLQ.
+        check("DeadLetterConfig" not in p, f"{tag} {name}: DeadLetterConfig {p.get('DeadLetterConfig')!r}")
         env = p.get("Environment", {}).get("Variables", {})
-        check(env.get("ECR_SCAN_CONFIG_BUCKET") == {"Ref": "ConfigBucketName"},
-              f"{tag} {name}: ECR_SCAN_CONFIG_BUCKET {env.get('ECR_SCAN_CONFIG_BUCKET')!r}")
-        check(env.get("RUST_LOG") == "info", f"{tag} {name}: RUST_LOG {env.get('RUST_LOG')!r}")
+        expected_env = {"ECR_SCAN_CONFIG_BUCKET": {"Ref": "ConfigBucketName"}, "RUST_LOG": "info"}
         if name in API_FUNCTIONS:
-            check(env.get("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH") == "true",
-                  f"{tag} {name}: AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH missing")
+            expected_env.update({"AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
+                                 "ECRSCAN_CORS_ALLOW_ORIGIN": {"Ref": "CorsAllowOrigin"}})
+        check(env == expected_env, f"{tag} {name}: environment {env!r}")
+    for kind in ("AWS::Lambda::EventInvokeConfig", "AWS::SQS::Queue", "AWS::SNS::Topic"):
+        found = sorted(k for k, v in resources.items() if v["Type"] == kind)
+        check(not found, f"{tag} unexpected {kind}: {found}")
 
     # IAM: inline statements only, no service wildcards, "*" only where unavoidable.
     for name, res in resources.items():
@@ -215,6 +460,35 @@ for variant, params in variants.items():
                 if "*" in as_list(st.get("Resource", [])):
                     bad = [a for a in actions if a not in STAR_RESOURCE_OK]
                     check(not bad, f"{tag} {name}: Resource '*' for {bad}")
+
+    # IAM per function: exactly the expected statements (nothing conditional),
+    # the basic execution role, and what that allows on sample resources.
+    roles = {k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
+    check(set(roles) == {f"{fn}Role" for fn in ALL_FUNCTIONS}, f"{tag} IAM roles are {sorted(roles)}")
+    for fn_name in sorted(ALL_FUNCTIONS):
+        p = roles.get(f"{fn_name}Role", {}).get("Properties", {})
+        check(len(p.get("ManagedPolicyArns", [])) == 1 and p["ManagedPolicyArns"][0] in BASIC_EXECUTION_ARNS,
+              f"{tag} {fn_name}: managed policies {p.get('ManagedPolicyArns')!r}")
+        statements = set()
+        for policy in p.get("Policies", []):
+            doc = policy.get("PolicyDocument", {})
+            check(doc.get("Version") == "2012-10-17", f"{tag} {fn_name}: policy version {doc.get('Version')!r}")
+            for st in iter_statements(doc):
+                extra = set(st) - {"Sid", "Effect", "Action", "Resource"}
+                check(not extra, f"{tag} {fn_name}: statement {st.get('Sid')!r} has {sorted(extra)}")
+                for action in as_list(st.get("Action", [])):
+                    for resource in as_list(st.get("Resource", [])):
+                        statements.add((st.get("Effect"), action, concrete(resource, params)))
+        expected = EXPECTED_STATEMENTS[fn_name]
+        for missing in sorted(expected - statements, key=str):
+            failures.append(f"{tag} {fn_name}: missing IAM statement {missing}")
+        for extra in sorted(statements - expected, key=str):
+            failures.append(f"{tag} {fn_name}: unexpected IAM statement {extra}")
+        for action, resource in PROBES:
+            want = (action, resource) in ALLOWED[fn_name]
+            got = is_allowed(statements, action, resource)
+            check(got == want, f"{tag} {fn_name}: {action} on {resource} is "
+                               f"{'allowed' if got else 'denied'}, expected {'allowed' if want else 'denied'}")
 
     # Any s3:* / ecr:* anywhere (e.g. a bucket policy) may only ever deny.
     def walk(node):
@@ -266,16 +540,27 @@ for variant, params in variants.items():
     check(seen == set(ROUTES), f"{tag} API routes {sorted(seen)}")
     check(preflights == (CORS_PATHS if has_cors else set()), f"{tag} CORS preflights on {sorted(preflights)}")
 
-    # Lambda invoke permissions: from EcrScanApi only, per function exactly the
-    # routes integrated with it.
+    # Lambda invoke permissions: the API functions from EcrScanApi only, per
+    # function exactly the routes integrated with it; the others from their
+    # EventBridge rules only (checked with the rules below).
     permissions = {}
+    rule_permissions = {}
     for name, res in resources.items():
         if res["Type"] != "AWS::Lambda::Permission":
             continue
         p = res["Properties"]
         fn = p.get("FunctionName")
         fn = fn.get("Ref") if isinstance(fn, dict) else fn
+        check(fn in ALL_FUNCTIONS, f"{tag} {name}: permission for {fn!r}")
         if fn not in API_FUNCTIONS:
+            source = p.get("SourceArn")
+            rule = source.get("Fn::GetAtt") if isinstance(source, dict) else None
+            ok = (p.get("Action") == "lambda:InvokeFunction" and p.get("Principal") == "events.amazonaws.com"
+                  and set(p) == {"Action", "FunctionName", "Principal", "SourceArn"}
+                  and isinstance(rule, list) and len(rule) == 2 and rule[1] == "Arn")
+            check(ok, f"{tag} {name}: {p!r}")
+            if ok:
+                rule_permissions.setdefault(fn, set()).add(rule[0])
             continue
         check(p.get("Action") == "lambda:InvokeFunction" and p.get("Principal") == "apigateway.amazonaws.com",
               f"{tag} {name}: {p.get('Action')!r} for {p.get('Principal')!r}")
@@ -335,10 +620,53 @@ for variant, params in variants.items():
     stages = [v for v in resources.values() if v["Type"] == "AWS::ApiGateway::Stage"]
     check([s["Properties"].get("StageName") for s in stages] == ["Prod"], f"{tag} stage is not Prod")
 
-    # Schedule.
-    rules = [v for v in resources.values() if v["Type"] == "AWS::Events::Rule"]
-    check(len(rules) == 1 and rules[0]["Properties"].get("ScheduleExpression") == {"Ref": "ScanSchedule"},
-          f"{tag} schedule rule missing or not driven by ScanSchedule")
+    # EventBridge rules, on the default bus, each invoking one function
+    # (plain targets: no input rewriting, no retry policy, no DLQ): the
+    # schedule StartScanFunc, the two scan events RecordResultFunc.
+    rules = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::Events::Rule"}
+    rule_targets = {}
+    for name, p in rules.items():
+        check(p.get("State") == "ENABLED", f"{tag} {name}: State {p.get('State')!r}")
+        check(p.get("EventBusName") in (None, "default"), f"{tag} {name}: EventBusName {p.get('EventBusName')!r}")
+        check("RoleArn" not in p, f"{tag} {name}: RoleArn {p.get('RoleArn')!r}")
+        targets = p.get("Targets", [])
+        check(len(targets) == 1 and all(set(t) == {"Arn", "Id"} for t in targets),
+              f"{tag} {name}: Targets {targets!r}")
+        rule_targets[name] = {target_function(t) for t in targets}
+    schedules = {k for k, p in rules.items() if "ScheduleExpression" in p}
+    patterns = {k: p["EventPattern"] for k, p in rules.items() if "EventPattern" in p}
+    check(len(rules) == 3 and len(schedules) == 1 and len(patterns) == 2 and not (schedules & set(patterns)),
+          f"{tag} EventBridge rules {sorted(rules)}: expected one schedule and two event patterns")
+    for name in schedules:
+        check(rules[name]["ScheduleExpression"] == {"Ref": "ScanSchedule"},
+              f"{tag} {name}: ScheduleExpression {rules[name]['ScheduleExpression']!r}")
+        check(rule_targets[name] == {"StartScanFunc"}, f"{tag} {name}: targets {rule_targets[name]}")
+    by_kind = {}
+    for name, pattern in patterns.items():
+        kind = ("ecr" if pattern == ECR_SCAN_PATTERN else "inspector" if pattern == INSPECTOR_SCAN_PATTERN
+                else None)
+        check(kind is not None, f"{tag} {name}: unexpected EventPattern {pattern!r}")
+        check(rule_targets[name] == {"RecordResultFunc"}, f"{tag} {name}: targets {rule_targets[name]}")
+        if kind:
+            by_kind[kind] = name
+    check(set(by_kind) == {"ecr", "inspector"}, f"{tag} scan event rules {by_kind!r}")
+    # The documented events: each scan-complete event of an ECR image matches
+    # exactly its rule and carries what the function reads; no other event
+    # (pushes, EC2/Lambda scans, findings, ...) matches any rule.
+    for label, (kind, event) in SAMPLE_EVENTS.items():
+        matched = {name for name, pattern in patterns.items() if pattern_matches(pattern, event)}
+        want = {by_kind[kind]} if kind in by_kind else set()
+        check(matched == want, f"{tag} event {label!r} matches rules {sorted(matched)}, expected {sorted(want)}")
+        if kind:
+            check(event_image(event) is not None, f"{tag} event {label!r}: no image for the function")
+    # Invoke permissions: per function, exactly its rules.
+    expected_rule_permissions = {}
+    for name, fns in rule_targets.items():
+        for fn in fns:
+            expected_rule_permissions.setdefault(fn, set()).add(name)
+    check(rule_permissions == expected_rule_permissions
+          and set(rule_permissions) == ALL_FUNCTIONS - API_FUNCTIONS,
+          f"{tag} EventBridge invoke permissions {rule_permissions!r}, rules {rule_targets!r}")
 
     with open(f"{out_dir}/{variant}.json", "w", encoding="utf-8") as f:
         json.dump(cfn, f, indent=2, sort_keys=True)
