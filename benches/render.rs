@@ -1,9 +1,48 @@
 //! Renderer benchmarks: the text summary, the JSON summary and the Atom feed
-//! at growing numbers of findings.
+//! at 100, 10,000 and 100,000 findings: time (criterion), and the peak heap
+//! memory of one render against the size of its output (printed first).
 //!
 //! `cargo bench -p ecrscan-core --bench render`
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts live heap bytes and their peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is the system allocator's.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `render` once; returns (output bytes, peak heap bytes above the start).
+fn peak_of(render: impl FnOnce() -> usize) -> (usize, usize) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let output = render();
+    (output, PEAK.load(Ordering::Relaxed) - base)
+}
 
 use chrono::{TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -64,7 +103,7 @@ fn renderers(c: &mut Criterion) {
     let now = Utc.timestamp_opt(1_764_234_000, 0).unwrap();
     let mut group = c.benchmark_group("render");
     group.sample_size(10);
-    for findings in [100usize, 10_000] {
+    for findings in [100usize, 10_000, 100_000] {
         let (config, results) = results(findings);
         let summary = Summary {
             rows: results
@@ -77,6 +116,30 @@ fn renderers(c: &mut Criterion) {
                 })
                 .collect(),
         };
+        let renders: [(&str, &dyn Fn() -> usize); 3] = [
+            ("atom_feed", &|| {
+                let mut out = Vec::new();
+                write_atom_feed(&config, &results, now, &FeedOptions::default(), &mut out).unwrap();
+                out.len()
+            }),
+            ("text_summary", &|| {
+                let mut out = Vec::new();
+                write_text_summary(&summary, &mut out).unwrap();
+                out.len()
+            }),
+            ("json_summary", &|| {
+                let mut out = Vec::new();
+                write_json_summary(&summary, now, &mut out).unwrap();
+                out.len()
+            }),
+        ];
+        for (name, render) in renders {
+            let (output, peak) = peak_of(render);
+            eprintln!(
+                "{name} of {findings} findings: output {output} bytes, peak heap {peak} bytes ({:.2}x the output)",
+                peak as f64 / output as f64
+            );
+        }
         group.throughput(Throughput::Elements(findings as u64));
         group.bench_with_input(
             BenchmarkId::new("atom_feed", findings),

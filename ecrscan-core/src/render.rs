@@ -232,32 +232,35 @@ pub fn atom_feed(
     };
     let subtitle: String = tags.iter().map(|tag| format!("[{tag}] ")).collect();
 
-    let mut entries: Vec<(Severity, usize, &Finding, Entry)> = Vec::new();
-    let mut seen_ids = std::collections::HashSet::new();
+    // Sort small keys, then build the (large) entries in order.
+    let mut selected: Vec<(Severity, usize, &Finding, &ImageScanResult)> = Vec::new();
     for (position, result) in results.iter().enumerate() {
-        let updated = result.scan_completed_at.unwrap_or(now);
-        let tag = result.image.tag.as_deref().unwrap_or("");
         for finding in &result.findings {
             if options
                 .min_severity
-                .is_some_and(|min| !finding.severity.is_at_least(min))
+                .is_none_or(|min| finding.severity.is_at_least(min))
             {
-                continue;
+                selected.push((finding.severity, position, finding, result));
             }
-            let id = entry_id(config, result, finding);
-            if !seen_ids.insert(id.clone()) {
-                continue;
-            }
-            let entry = feed_entry(config, tag, result, finding, id, updated);
-            entries.push((finding.severity, position, finding, entry));
         }
     }
-    entries.sort_by(|a, b| {
+    selected.sort_by(|a, b| {
         b.0.cmp(&a.0)
             .then(a.1.cmp(&b.1))
             .then_with(|| a.2.name.cmp(&b.2.name))
             .then_with(|| a.2.package_name.cmp(&b.2.package_name))
     });
+    let mut seen_ids = std::collections::HashSet::with_capacity(selected.len());
+    let mut entries = Vec::with_capacity(selected.len());
+    for (_, _, finding, result) in selected {
+        let id = entry_id(config, result, finding);
+        if !seen_ids.insert(id.clone()) {
+            continue;
+        }
+        let tag = result.image.tag.as_deref().unwrap_or("");
+        let updated = result.scan_completed_at.unwrap_or(now);
+        entries.push(feed_entry(config, tag, result, finding, id, updated));
+    }
 
     let updated = results
         .iter()
@@ -302,7 +305,7 @@ pub fn atom_feed(
             version: Some(env!("CARGO_PKG_VERSION").into()),
         }),
         links,
-        entries: entries.into_iter().map(|(_, _, _, entry)| entry).collect(),
+        entries,
         ..Feed::default()
     }
 }
@@ -431,13 +434,16 @@ fn http_url(candidate: &str) -> Option<String> {
 /// Replaces characters XML 1.0 forbids (C0 controls other than tab, line
 /// feed and carriage return; U+FFFE; U+FFFF) by U+FFFD.
 fn xml_safe(text: &str) -> String {
+    if !text.contains(forbidden_in_xml) {
+        return text.to_owned();
+    }
     text.chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => c,
-            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => '\u{fffd}',
-            _ => c,
-        })
+        .map(|c| if forbidden_in_xml(c) { '\u{fffd}' } else { c })
         .collect()
+}
+
+fn forbidden_in_xml(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
 /// Atom dates, to the second.

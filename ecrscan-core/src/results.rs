@@ -13,6 +13,8 @@
 //!   scanned (`NOT_SCANNED`) are always read again from ECR;
 //! - starting a scan records the digest as `IN_PROGRESS`, so the next read
 //!   goes to ECR for the new result;
+//! - records older than the maximum age (24 hours by default) are read
+//!   again, so a result is never staler than that even without events;
 //! - anything missing from the store, or a store that fails, falls back to
 //!   ECR.
 //!
@@ -185,7 +187,11 @@ pub struct RecordingBackend {
     live: Arc<dyn ScanBackend>,
     results: Arc<dyn ResultStore>,
     read_from: ReadFrom,
+    max_age: chrono::Duration,
 }
+
+/// How old a record may be and still be served: 24 hours.
+pub const DEFAULT_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
 
 impl std::fmt::Debug for RecordingBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -206,7 +212,18 @@ impl RecordingBackend {
             live,
             results,
             read_from,
+            max_age: DEFAULT_MAX_AGE,
         }
+    }
+
+    /// Serves records only while younger than `max_age`.
+    pub fn with_max_age(mut self, max_age: chrono::Duration) -> RecordingBackend {
+        self.max_age = max_age;
+        self
+    }
+
+    fn fresh(&self, recorded_at: DateTime<Utc>) -> bool {
+        Utc::now() - recorded_at <= self.max_age
     }
 
     async fn record_scan(&self, repository: &RepositoryRef, digest: &str, scan: &DigestScan) {
@@ -237,8 +254,8 @@ impl ScanBackend for RecordingBackend {
     ) -> Result<Resolution, BackendError> {
         if self.read_from == ReadFrom::Recorded {
             match self.results.get_resolution(repository, tags).await {
-                Ok(Some(record)) => return Ok(record.resolution),
-                Ok(None) => {}
+                Ok(Some(record)) if self.fresh(record.recorded_at) => return Ok(record.resolution),
+                Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(error = %err, %repository, "cannot read recorded images; asking ECR")
                 }
@@ -273,7 +290,9 @@ impl ScanBackend for RecordingBackend {
     ) -> Result<DigestScan, BackendError> {
         if self.read_from == ReadFrom::Recorded {
             match self.results.get_scan(repository, digest).await {
-                Ok(Some(record)) if worth_serving(record.scan.status) => {
+                Ok(Some(record))
+                    if worth_serving(record.scan.status) && self.fresh(record.recorded_at) =>
+                {
                     let mut scan = record.scan;
                     scan.recorded_at = Some(record.recorded_at);
                     return Ok(scan);
@@ -400,6 +419,52 @@ mod tests {
                 .unwrap()
                 .recorded_at,
             None
+        );
+    }
+
+    #[tokio::test]
+    async fn records_older_than_the_maximum_age_are_read_again() {
+        let store = Arc::new(MemoryStore::new());
+        let old = RecordedScan {
+            recorded_at: Utc::now() - chrono::Duration::hours(25),
+            scan: complete(),
+        };
+        store.put_scan(&repository(), DIGEST, &old).await.unwrap();
+        let mut live = MockScanBackend::new();
+        live.expect_scan_result()
+            .times(1)
+            .returning(|_, _| Ok(complete()));
+        let backend = RecordingBackend::new(Arc::new(live), store.clone(), ReadFrom::Recorded);
+        assert_eq!(
+            backend
+                .scan_result(&repository(), DIGEST)
+                .await
+                .unwrap()
+                .recorded_at,
+            None
+        );
+        // Now recorded afresh: served from the store.
+        assert!(
+            backend
+                .scan_result(&repository(), DIGEST)
+                .await
+                .unwrap()
+                .recorded_at
+                .is_some()
+        );
+        let strict = RecordingBackend::new(
+            Arc::new(MockScanBackend::new()),
+            store.clone(),
+            ReadFrom::Recorded,
+        )
+        .with_max_age(chrono::Duration::hours(1));
+        assert!(
+            strict
+                .scan_result(&repository(), DIGEST)
+                .await
+                .unwrap()
+                .recorded_at
+                .is_some()
         );
     }
 

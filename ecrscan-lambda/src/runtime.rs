@@ -22,8 +22,14 @@ pub fn in_lambda() -> bool {
 /// Logs to stderr: JSON lines under Lambda (for CloudWatch Logs Insights),
 /// human-readable text elsewhere. `RUST_LOG` sets the level (default `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The AWS SDK's debug and trace events carry access key ids and signing details.
+    for target in ecrscan_core::aws::SENSITIVE_LOG_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use ecrscan_core::{
-    DigestScan, MemoryStore, MockScanBackend, ReadFrom, RecordingBackend, ResultStore,
-    ScanStatus,
+    DigestScan, MemoryStore, MockScanBackend, ReadFrom, RecordingBackend, ResultStore, ScanStatus,
 };
 use ecrscan_lambda::events::{EventError, FinishedScan, finished_scan, record_finished_scan};
 
@@ -19,12 +18,16 @@ fn an_ecr_image_scan_event_names_its_image() {
     assert_eq!(repository.region, "us-east-1");
     assert_eq!(repository.registry, "123456789012");
     assert_eq!(repository.repository, "my-repository-name");
-    assert_eq!(digest, "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234");
+    assert_eq!(
+        digest,
+        "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"
+    );
 }
 
 #[test]
 fn an_inspector_scan_event_names_its_image_by_arn() {
-    let FinishedScan { repository, digest } = finished_scan(&event("inspector2-scan.json")).unwrap();
+    let FinishedScan { repository, digest } =
+        finished_scan(&event("inspector2-scan.json")).unwrap();
     assert_eq!(repository.region, "us-east-2");
     assert_eq!(repository.repository, "amazon/amazon-ecs-sample");
     assert!(digest.starts_with("sha256:36c7b2"));
@@ -34,11 +37,17 @@ fn an_inspector_scan_event_names_its_image_by_arn() {
 fn other_and_hostile_events_are_refused_clearly() {
     let mut other = event("ecr-image-scan.json");
     other["detail-type"] = "ECR Image Action".into();
-    assert!(matches!(finished_scan(&other), Err(EventError::Unrecognized(_))));
+    assert!(matches!(
+        finished_scan(&other),
+        Err(EventError::Unrecognized(_))
+    ));
 
     let mut traversal = event("ecr-image-scan.json");
     traversal["detail"]["repository-name"] = "../../etc".into();
-    assert!(matches!(finished_scan(&traversal), Err(EventError::Invalid(_))));
+    assert!(matches!(
+        finished_scan(&traversal),
+        Err(EventError::Invalid(_))
+    ));
 
     let mut not_arn = event("inspector2-scan.json");
     not_arn["detail"]["repository-name"] = "amazon/amazon-ecs-sample".into();
@@ -46,7 +55,10 @@ fn other_and_hostile_events_are_refused_clearly() {
     assert!(err.to_string().contains("ARN"), "{err}");
 
     let mut no_digest = event("ecr-image-scan.json");
-    no_digest["detail"].as_object_mut().unwrap().remove("image-digest");
+    no_digest["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("image-digest");
     assert!(finished_scan(&no_digest).is_err());
     assert!(finished_scan(&serde_json::json!([1, 2])).is_err());
 }
@@ -55,15 +67,22 @@ fn other_and_hostile_events_are_refused_clearly() {
 async fn the_announced_result_is_read_once_and_recorded() {
     let store = Arc::new(MemoryStore::new());
     let mut live = MockScanBackend::new();
-    live.expect_scan_result().times(1).returning(|repository, digest| {
-        assert_eq!(repository.repository, "my-repository-name");
-        assert!(digest.starts_with("sha256:7f5b"));
-        Ok(DigestScan::without_findings(ScanStatus::Complete, None))
-    });
+    live.expect_scan_result()
+        .times(1)
+        .returning(|repository, digest| {
+            assert_eq!(repository.repository, "my-repository-name");
+            assert!(digest.starts_with("sha256:7f5b"));
+            Ok(DigestScan::without_findings(ScanStatus::Complete, None))
+        });
     let recording = RecordingBackend::new(Arc::new(live), store.clone(), ReadFrom::Live);
-    let recorded = record_finished_scan(&event("ecr-image-scan.json"), &recording).await.unwrap();
+    let recorded = record_finished_scan(&event("ecr-image-scan.json"), &recording)
+        .await
+        .unwrap();
     assert_eq!(recorded.status, ScanStatus::Complete);
     let finished = finished_scan(&event("ecr-image-scan.json")).unwrap();
-    let stored = store.get_scan(&finished.repository, &finished.digest).await.unwrap();
+    let stored = store
+        .get_scan(&finished.repository, &finished.digest)
+        .await
+        .unwrap();
     assert_eq!(stored.map(|r| r.scan.status), Some(ScanStatus::Complete));
 }
