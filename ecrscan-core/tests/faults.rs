@@ -91,7 +91,10 @@ fn aws_error(status: &str, code: &str) -> Vec<u8> {
 }
 
 impl FaultProxy {
-    async fn start(upstream: u16, plan: impl Fn(usize) -> Fault + Send + Sync + 'static) -> FaultProxy {
+    async fn start(
+        upstream: u16,
+        plan: impl Fn(usize) -> Fault + Send + Sync + 'static,
+    ) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(AtomicUsize::new(0));
@@ -99,14 +102,21 @@ impl FaultProxy {
         let plan = Arc::new(plan);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
                 let (counter, plan) = (Arc::clone(&counter), Arc::clone(&plan));
                 tokio::spawn(async move {
-                    let Some(request) = read_request(&mut client).await else { return };
+                    let Some(request) = read_request(&mut client).await else {
+                        return;
+                    };
                     let n = counter.fetch_add(1, Ordering::SeqCst);
                     match plan(n) {
                         Fault::Pass => {
-                            let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else { return };
+                            let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await
+                            else {
+                                return;
+                            };
                             if server.write_all(&close_after(&request)).await.is_err() {
                                 return;
                             }
@@ -115,13 +125,20 @@ impl FaultProxy {
                             let _ = client.write_all(&response).await;
                         }
                         Fault::ServerError => {
-                            let _ = client.write_all(&aws_error("500 Internal Server Error", "ServerException")).await;
+                            let _ = client
+                                .write_all(&aws_error(
+                                    "500 Internal Server Error",
+                                    "ServerException",
+                                ))
+                                .await;
                         }
                         Fault::Throttle => {
-                            let _ = client.write_all(&aws_error("400 Bad Request", "ThrottlingException")).await;
+                            let _ = client
+                                .write_all(&aws_error("400 Bad Request", "ThrottlingException"))
+                                .await;
                         }
                         Fault::Reset => {
-                            let _ = client.set_linger(Some(Duration::ZERO));
+                            let _ = client.set_zero_linger();
                         }
                         Fault::Hang => {
                             tokio::time::sleep(Duration::from_secs(60)).await;
@@ -131,7 +148,11 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy { port, requests, task }
+        FaultProxy {
+            port,
+            requests,
+            task,
+        }
     }
 
     fn sdk_config(&self, attempts: u32) -> aws_config::SdkConfig {
@@ -139,9 +160,13 @@ impl FaultProxy {
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-west-2"))
             .endpoint_url(format!("http://127.0.0.1:{}", self.port))
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new("testing", "testing", None, None, "test"),
-            ))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        "testing", "testing", None, None, "test",
+                    ),
+                ),
+            )
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(attempts)
@@ -161,21 +186,35 @@ impl FaultProxy {
 
 fn config(repository: &str, tags: &[&str]) -> ScanConfig {
     ScanConfig::create(
-        ConfigSpec::new("us-west-2", "123456789012", repository, tags.iter().copied()).unwrap(),
+        ConfigSpec::new(
+            "us-west-2",
+            "123456789012",
+            repository,
+            tags.iter().copied(),
+        )
+        .unwrap(),
         Utc::now(),
     )
 }
 
 /// Runs `rescan` with a guard: a run that hangs fails the test.
-async fn guarded_rescan(configs: &[ScanConfig], backend: &EcrBackend) -> ecrscan_core::RescanReport {
-    tokio::time::timeout(Duration::from_secs(60), rescan(configs, backend, &ScanOptions::default()))
-        .await
-        .expect("the run finished")
+async fn guarded_rescan(
+    configs: &[ScanConfig],
+    backend: &EcrBackend,
+) -> ecrscan_core::RescanReport {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        rescan(configs, backend, &ScanOptions::default()),
+    )
+    .await
+    .expect("the run finished")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_server_errors_and_resets_are_retried_and_recovered() {
-    let Some(moto) = MotoServer::start() else { return };
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
     moto.create_repository("test/ubuntu").await;
     moto.push_image("test/ubuntu", "faults-a", &["16.04"]).await;
     // Every other request fails, alternately with a 500 and a reset connection.
@@ -187,17 +226,30 @@ async fn transient_server_errors_and_resets_are_retried_and_recovered() {
     .await;
     let backend = EcrBackend::new(&proxy.sdk_config(4));
     let report = guarded_rescan(&[config("test/ubuntu", &["16.04"])], &backend).await;
-    assert_eq!(report.images[0].outcome, ScanOutcome::Started, "{:?}", report.images[0]);
-    assert!(proxy.requests.load(Ordering::SeqCst) > 3, "failed requests were retried");
+    assert_eq!(
+        report.images[0].outcome,
+        ScanOutcome::Started,
+        "{:?}",
+        report.images[0]
+    );
+    assert!(
+        proxy.requests.load(Ordering::SeqCst) > 3,
+        "failed requests were retried"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_throttling_is_reported_per_image_with_the_aws_code() {
-    let Some(moto) = MotoServer::start() else { return };
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
     moto.create_repository("test/ubuntu").await;
     moto.push_image("test/ubuntu", "faults-b", &["16.04"]).await;
     // Listing passes; every StartImageScan and registry lookup is throttled.
-    let proxy = FaultProxy::start(moto.port(), |n| if n == 0 { Fault::Pass } else { Fault::Throttle }).await;
+    let proxy = FaultProxy::start(moto.port(), |n| {
+        if n == 0 { Fault::Pass } else { Fault::Throttle }
+    })
+    .await;
     let backend = EcrBackend::new(&proxy.sdk_config(3));
     let report = guarded_rescan(&[config("test/ubuntu", &["16.04"])], &backend).await;
     assert_eq!(report.failed, 1);
@@ -207,10 +259,19 @@ async fn persistent_throttling_is_reported_per_image_with_the_aws_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_past_the_time_limit_end_as_timeouts_not_hangs() {
-    let Some(moto) = MotoServer::start() else { return };
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
     let proxy = FaultProxy::start(moto.port(), |_| Fault::Hang).await;
     let backend = EcrBackend::new(&proxy.sdk_config(2));
-    let report = guarded_rescan(&[config("test/ubuntu", &["16.04"]), config("test/centos", &[])], &backend).await;
+    let report = guarded_rescan(
+        &[
+            config("test/ubuntu", &["16.04"]),
+            config("test/centos", &[]),
+        ],
+        &backend,
+    )
+    .await;
     assert_eq!(report.failed, 2);
     for image in &report.images {
         let reason = image.reason.as_deref().unwrap();
@@ -220,13 +281,22 @@ async fn answers_past_the_time_limit_end_as_timeouts_not_hangs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_loses_nothing_and_leaves_no_half_config() {
-    let Some(moto) = MotoServer::start() else { return };
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
     moto.create_bucket("faulty").await;
     let direct = S3Store::new(&moto.sdk_config(), "faulty", "");
     let kept = config("test/ubuntu", &["16.04"]);
     direct.put(&kept).await.unwrap();
     // Through the proxy, every write fails: 500s then resets.
-    let proxy = FaultProxy::start(moto.port(), |n| if n % 2 == 0 { Fault::ServerError } else { Fault::Reset }).await;
+    let proxy = FaultProxy::start(moto.port(), |n| {
+        if n % 2 == 0 {
+            Fault::ServerError
+        } else {
+            Fault::Reset
+        }
+    })
+    .await;
     let faulty = S3Store::new(&proxy.sdk_config(3), "faulty", "");
     let mut changed = kept.clone();
     changed.tags = vec!["latest".into()];
@@ -235,5 +305,9 @@ async fn a_failed_write_loses_nothing_and_leaves_no_half_config() {
         .expect("the write finished")
         .unwrap_err();
     assert!(err.to_string().contains("s3:PutObject"), "{err}");
-    assert_eq!(direct.list().await.unwrap(), vec![kept], "the old config is intact and alone");
+    assert_eq!(
+        direct.list().await.unwrap(),
+        vec![kept],
+        "the old config is intact and alone"
+    );
 }
