@@ -12,7 +12,7 @@ use ecrscan_core::aws::AwsSettings;
 use ecrscan_core::render::{
     FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
 };
-use ecrscan_core::scan::{Progress, collect_summary_with_progress, rescan_with_progress};
+use ecrscan_core::scan::{collect_summary_with_progress, rescan_with_progress};
 use ecrscan_core::{
     ConfigError, ConfigSpec, EcrBackend, EcrBackendOptions, ReadFrom, RecordingBackend,
     ResultStore, ScanBackend, ScanConfig, ScanOptions, ScanOutcome, ScanStatus, Store, StoreError,
@@ -323,10 +323,7 @@ async fn scan(
         &configs,
         backend.as_ref(),
         &context.options,
-        &|p: Progress| {
-            bar.set_length(p.total as u64);
-            bar.set_position(p.done as u64);
-        },
+        &output::advance(&bar),
     )
     .await;
     bar.finish_and_clear();
@@ -382,10 +379,7 @@ async fn summary(
             &configs,
             backend.as_ref(),
             &context.options,
-            &|p: Progress| {
-                bar.set_length(p.total as u64);
-                bar.set_position(p.done as u64);
-            },
+            &output::advance(&bar),
         )
         .await;
         bar.finish_and_clear();

@@ -4,6 +4,7 @@ use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+use ecrscan_core::scan::Progress;
 use ecrscan_core::{ScanConfig, ScanOutcome, ScanStatus, Severity, Summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -119,6 +120,14 @@ pub fn progress_bar(message: &'static str) -> ProgressBar {
     }
     bar.set_message(message);
     bar
+}
+
+/// Moves `bar` as an operation reports its progress.
+pub fn advance(bar: &ProgressBar) -> impl Fn(Progress) + Sync + '_ {
+    move |progress| {
+        bar.set_length(progress.total as u64);
+        bar.set_position(progress.done as u64);
+    }
 }
 
 /// Writes rows as left-aligned columns separated by two spaces; the cells
