@@ -1,11 +1,15 @@
 //! Renderer benchmarks: the text summary, the JSON summary and the Atom feed
-//! at 100, 10,000 and 100,000 findings: time (criterion), and the peak heap
-//! memory of one render against the size of its output (printed first).
+//! at 100, 10,000 and 100,000 findings, against a baseline in the same run:
+//! the same findings written as JSON by serde_json (`json_findings`). Each
+//! gets its time (criterion, writing into a `Vec`) and the peak heap memory of one render against the size of its
+//! output (printed first): the renderer's own, writing to a sink that keeps
+//! nothing, and with the output collected in a `Vec`.
 //!
 //! `cargo bench -p ecrscan-core --bench render`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Counts live heap bytes and their peak.
@@ -36,6 +40,23 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// One renderer, writing to the given output.
+type Render<'a> = dyn Fn(&mut dyn Write) + 'a;
+
+/// Counts the bytes written to it and keeps none.
+struct CountingSink(usize);
+
+impl Write for CountingSink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Runs `render` once; returns (output bytes, peak heap bytes above the start).
 fn peak_of(render: impl FnOnce() -> usize) -> (usize, usize) {
     let base = LIVE.load(Ordering::Relaxed);
@@ -46,7 +67,9 @@ fn peak_of(render: impl FnOnce() -> usize) -> (usize, usize) {
 
 use chrono::{TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ecrscan_core::render::{FeedOptions, write_atom_feed, write_json_summary, write_text_summary};
+use ecrscan_core::render::{
+    FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
+};
 use ecrscan_core::{
     ConfigSpec, Finding, ImageRef, ImageScanResult, ScanConfig, ScanStatus, Severity,
     SeverityCounts, Summary, SummaryRow,
@@ -116,28 +139,34 @@ fn renderers(c: &mut Criterion) {
                 })
                 .collect(),
         };
-        let renders: [(&str, &dyn Fn() -> usize); 3] = [
-            ("atom_feed", &|| {
-                let mut out = Vec::new();
-                write_atom_feed(&config, &results, now, &FeedOptions::default(), &mut out).unwrap();
-                out.len()
+        let renders: [(&str, &Render); 3] = [
+            ("atom_feed", &|out| {
+                write_atom_feed(&config, &results, now, &FeedOptions::default(), out).unwrap()
             }),
-            ("text_summary", &|| {
-                let mut out = Vec::new();
-                write_text_summary(&summary, &mut out).unwrap();
-                out.len()
+            ("text_summary", &|out| {
+                write_text_summary(&summary, out).unwrap()
             }),
-            ("json_summary", &|| {
-                let mut out = Vec::new();
-                write_json_summary(&summary, now, &mut out).unwrap();
-                out.len()
+            ("json_summary", &|out| {
+                write_json_summary(&summary, now, out).unwrap()
             }),
         ];
         for (name, render) in renders {
-            let (output, peak) = peak_of(render);
+            let (output, own_peak) = peak_of(|| {
+                let mut sink = CountingSink(0);
+                render(&mut sink);
+                sink.0
+            });
+            let (_, vec_peak) = peak_of(|| {
+                let mut out = Vec::new();
+                render(&mut out);
+                out.len()
+            });
             eprintln!(
-                "{name} of {findings} findings: output {output} bytes, peak heap {peak} bytes ({:.2}x the output)",
-                peak as f64 / output as f64
+                "{name} of {findings} findings: output {output} bytes; peak heap of the renderer \
+                 {own_peak} bytes ({:.2}x the output), with the output collected in a Vec \
+                 {vec_peak} bytes ({:.2}x)",
+                own_peak as f64 / output as f64,
+                vec_peak as f64 / output as f64,
             );
         }
         group.throughput(Throughput::Elements(findings as u64));
@@ -149,6 +178,18 @@ fn renderers(c: &mut Criterion) {
                     let mut out = Vec::new();
                     write_atom_feed(&config, results, now, &FeedOptions::default(), &mut out)
                         .unwrap();
+                    black_box(out.len())
+                })
+            },
+        );
+        // The baseline: the same findings as JSON, by serde_json.
+        group.bench_with_input(
+            BenchmarkId::new("json_findings", findings),
+            &results,
+            |b, results| {
+                b.iter(|| {
+                    let mut out = Vec::new();
+                    write_json_findings(results, None, &mut out).unwrap();
                     black_box(out.len())
                 })
             },

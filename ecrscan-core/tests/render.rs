@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeZone, Utc};
 use ecrscan_core::finding::FindingKind;
 use ecrscan_core::render::{
-    FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
+    FeedOptions, atom_feed, write_atom_feed, write_json_findings, write_json_summary,
+    write_text_summary,
 };
 use ecrscan_core::{
     Finding, ImageRef, ImageScanResult, ScanConfig, ScanStatus, Severity, SeverityCounts, Summary,
@@ -220,6 +221,69 @@ fn atom_feed_golden() {
 }
 
 #[test]
+fn atom_feed_model_reads_back_what_was_written() {
+    let ubuntu = config(UBUNTU, "test/ubuntu", &["16.04"]);
+    let mut enhanced = Finding::new("CVE-2026-0001", Severity::Critical);
+    enhanced.kind = FindingKind::Enhanced;
+    enhanced.title = Some("CVE-2026-0001 - openssl".into());
+    enhanced.score = Some(9.8);
+    enhanced.fixed_in_version = Some("3.0.9".into());
+    enhanced.fix_available = Some("YES".into());
+    enhanced.first_observed_at = Some(at(1_764_000_000));
+    enhanced.package_name = Some("openssl".into());
+    let results = vec![complete(
+        "test/ubuntu",
+        "16.04",
+        "sha256:1111",
+        vec![enhanced],
+    )];
+    let options = FeedOptions {
+        self_url: Some("https://api.example.com/Prod/findings/x".into()),
+        min_severity: None,
+    };
+    let feed = atom_feed(&ubuntu, &results, at(1_764_234_000), &options).unwrap();
+    assert_eq!(feed.id, format!("urn:uuid:{UBUNTU}"));
+    assert_eq!(feed.title.value, "ECR repository test/ubuntu in us-west-2");
+    assert_eq!(
+        feed.links
+            .iter()
+            .map(|l| l.rel.as_str())
+            .collect::<Vec<_>>(),
+        ["alternate", "self"]
+    );
+    let [entry] = feed.entries.as_slice() else {
+        panic!("one entry expected: {:?}", feed.entries);
+    };
+    assert_eq!(
+        entry.title.value,
+        "[CRITICAL] in image test/ubuntu:16.04 found CVE-2026-0001"
+    );
+    assert_eq!(
+        entry.published.map(|p| p.timestamp()),
+        Some(1_764_000_000),
+        "first observed is the entry's published date"
+    );
+    // Without a description, the title is the summary.
+    assert_eq!(
+        entry.summary.as_ref().map(|s| s.value.as_str()),
+        Some("CVE-2026-0001 - openssl")
+    );
+    assert_eq!(
+        entry.content.as_ref().and_then(|c| c.value.as_deref()),
+        Some(
+            "Title: CVE-2026-0001 - openssl\nVulnerability: CVE-2026-0001\nSeverity: CRITICAL\n\
+             Score: 9.8\nPackage: openssl\nFixed in: 3.0.9\nFix available: YES\nImage digest: sha256:1111"
+        )
+    );
+    let mut written = Vec::new();
+    write_atom_feed(&ubuntu, &results, at(1_764_234_000), &options, &mut written).unwrap();
+    assert_eq!(
+        entry_texts(&String::from_utf8(written).unwrap(), "id"),
+        std::slice::from_ref(&entry.id)
+    );
+}
+
+#[test]
 fn atom_feed_filters_by_severity_and_keeps_ids_stable() {
     let ubuntu = config(UBUNTU, "test/ubuntu", &["16.04"]);
     let results = vec![complete(
@@ -384,6 +448,9 @@ fn any_text_from_aws_gives_a_well_formed_feed() {
         let xml = String::from_utf8(out).expect("the feed is UTF-8");
         let doc = roxmltree::Document::parse(&xml)
             .unwrap_or_else(|err| panic!("case {case}: not well-formed: {err}\n{xml}"));
+        let model = atom_feed(&cfg, &results, at(1), &FeedOptions::default())
+            .unwrap_or_else(|err| panic!("case {case}: atom_syndication cannot read it: {err}"));
+        assert_eq!(model.entries.len(), 1, "case {case}");
         let entries: Vec<_> = doc
             .descendants()
             .filter(|n| n.has_tag_name("entry"))
