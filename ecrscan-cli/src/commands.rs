@@ -460,8 +460,8 @@ async fn findings(
     let render = |out: &mut dyn Write| match format {
         FindingsFormat::Atom => {
             let options = FeedOptions {
-                self_url: None,
                 min_severity,
+                ..FeedOptions::default()
             };
             write_atom_feed(&config, &results, Utc::now(), &options, out)
         }

@@ -16,7 +16,7 @@ use crate::severity::{Severity, SeverityCounts};
 
 mod atom;
 
-pub use atom::{FeedOptions, atom_feed, write_atom_feed};
+pub use atom::{FeedOptions, FeedPage, atom_feed, write_atom_feed};
 
 /// Writes the summary as the AWS sample prints it: one block per image,
 ///

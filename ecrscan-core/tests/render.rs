@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeZone, Utc};
 use ecrscan_core::finding::FindingKind;
 use ecrscan_core::render::{
-    FeedOptions, atom_feed, write_atom_feed, write_json_findings, write_json_summary,
+    FeedOptions, FeedPage, atom_feed, write_atom_feed, write_json_findings, write_json_summary,
     write_text_summary,
 };
 use ecrscan_core::{
@@ -214,6 +214,7 @@ fn atom_feed_golden() {
     let options = FeedOptions {
         self_url: Some(format!("https://api.example.com/Prod/findings/{UBUNTU}")),
         min_severity: None,
+        page: None,
     };
     let mut out = Vec::new();
     write_atom_feed(&ubuntu, &results, at(1_764_234_000), &options, &mut out).unwrap();
@@ -240,6 +241,7 @@ fn atom_feed_model_reads_back_what_was_written() {
     let options = FeedOptions {
         self_url: Some("https://api.example.com/Prod/findings/x".into()),
         min_severity: None,
+        page: None,
     };
     let feed = atom_feed(&ubuntu, &results, at(1_764_234_000), &options).unwrap();
     assert_eq!(feed.id, format!("urn:uuid:{UBUNTU}"));
@@ -295,8 +297,8 @@ fn atom_feed_filters_by_severity_and_keeps_ids_stable() {
     let render = |min_severity, now| {
         let mut out = Vec::new();
         let options = FeedOptions {
-            self_url: None,
             min_severity,
+            ..FeedOptions::default()
         };
         write_atom_feed(&ubuntu, &results, now, &options, &mut out).unwrap();
         String::from_utf8(out).unwrap()
@@ -320,6 +322,132 @@ fn atom_feed_filters_by_severity_and_keeps_ids_stable() {
     let ids_high = entry_texts(&high, "id");
     assert_eq!(ids_all.len(), 4);
     assert_eq!(&ids_all[..2], &ids_high[..]);
+}
+
+/// 60 findings over three tags, some with a severity filter's worth of
+/// variety, each entry a few hundred bytes.
+fn many_results() -> Vec<ImageScanResult> {
+    (0..3)
+        .map(|image| {
+            let findings = (0..20)
+                .map(|i| {
+                    let mut finding = Finding::new(
+                        format!("CVE-2026-{i:04}"),
+                        Severity::ALL[i % Severity::ALL.len()],
+                    );
+                    finding.description = Some(format!("Finding {i} in image {image}."));
+                    finding.package_name = Some(format!("package-{i}"));
+                    finding
+                })
+                .collect();
+            complete(
+                "test/ubuntu",
+                &format!("v{image}"),
+                &format!("sha256:{image}"),
+                findings,
+            )
+        })
+        .collect()
+}
+
+fn link_href(feed: &str, rel: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(feed).unwrap();
+    doc.root_element()
+        .children()
+        .find(|n| n.has_tag_name("link") && n.attribute("rel") == Some(rel))
+        .and_then(|n| n.attribute("href"))
+        .map(str::to_owned)
+}
+
+#[test]
+fn pages_hold_every_entry_once_in_order_within_their_size() {
+    let ubuntu = config(UBUNTU, "test/ubuntu", &[]);
+    let results = many_results();
+    let base = format!("https://api.example.com/Prod/findings/{UBUNTU}");
+    for min_severity in [None, Some(Severity::Medium)] {
+        let render = |page| {
+            let options = FeedOptions {
+                self_url: Some(base.clone()),
+                min_severity,
+                page,
+            };
+            let mut out = Vec::new();
+            write_atom_feed(&ubuntu, &results, at(1), &options, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let whole = render(None);
+        let all_ids = entry_texts(&whole, "id");
+        assert!(all_ids.len() > 20, "{}", all_ids.len());
+        assert_eq!(link_href(&whole, "next"), None);
+
+        let max_bytes = 6_000;
+        let mut paged_ids = Vec::new();
+        let mut start = 0;
+        let mut pages = 0;
+        loop {
+            let page = render(Some(FeedPage { start, max_bytes }));
+            pages += 1;
+            assert!(
+                page.len() <= max_bytes,
+                "page at {start}: {} bytes",
+                page.len()
+            );
+            let ids = entry_texts(&page, "id");
+            assert!(!ids.is_empty(), "page at {start} is empty");
+            paged_ids.extend(ids);
+            let severity = min_severity.map_or(String::new(), |s| format!("severity={s}&"));
+            let expected_self = match start {
+                0 if severity.is_empty() => base.clone(),
+                0 => format!("{base}?{}", severity.trim_end_matches('&')),
+                _ => format!("{base}?{severity}start={start}"),
+            };
+            assert_eq!(link_href(&page, "self"), Some(expected_self));
+            let Some(next) = link_href(&page, "next") else {
+                break;
+            };
+            let next_start: usize = next
+                .strip_prefix(&format!("{base}?{severity}start="))
+                .unwrap_or_else(|| panic!("next link {next}"))
+                .parse()
+                .unwrap();
+            assert_eq!(next_start, paged_ids.len(), "next starts after this page");
+            start = next_start;
+        }
+        assert!(pages > 2, "{pages} pages");
+        assert_eq!(
+            paged_ids, all_ids,
+            "pages hold the feed's entries, in order"
+        );
+    }
+}
+
+#[test]
+fn a_page_holds_at_least_one_entry_and_a_start_past_the_end_none() {
+    let ubuntu = config(UBUNTU, "test/ubuntu", &[]);
+    let results = many_results();
+    let render = |start| {
+        let options = FeedOptions {
+            page: Some(FeedPage {
+                start,
+                max_bytes: 1,
+            }),
+            ..FeedOptions::default()
+        };
+        let mut out = Vec::new();
+        write_atom_feed(&ubuntu, &results, at(1), &options, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let first = render(0);
+    assert_eq!(entry_texts(&first, "id").len(), 1);
+    // Without the feed's URL, the next page is a relative reference.
+    assert_eq!(link_href(&first, "next").as_deref(), Some("?start=1"));
+    let last = render(59);
+    assert_eq!(entry_texts(&last, "id").len(), 1);
+    assert_eq!(link_href(&last, "next"), None);
+    let past = render(60);
+    assert!(entry_texts(&past, "id").is_empty());
+    assert_eq!(link_href(&past, "next"), None);
+    assert!(roxmltree::Document::parse(&render(usize::MAX)).is_ok());
 }
 
 fn entry_texts(feed: &str, element: &str) -> Vec<String> {

@@ -7,7 +7,7 @@
 //! | `GET /configs/{id}` | 200 config; 404 unknown; 400 not a UUID |
 //! | `DELETE /configs/{id}` | 204; 404 unknown; 400 not a UUID |
 //! | `GET /summary` | 200 `text/plain` in the sample's format; the JSON summary with `Accept: application/json` or `?format=json` |
-//! | `GET /findings/{id}` | 200 `application/atom+xml`; 404 unknown; 400 not a UUID; `?severity=HIGH` keeps that severity and above |
+//! | `GET /findings/{id}` | 200 `application/atom+xml`; 404 unknown; 400 not a UUID; `?severity=HIGH` keeps that severity and above; pages of at most [`FEED_PAGE_BYTES`], `?start=N` for the page from the Nth entry, linked as `next` (RFC 5005) |
 //!
 //! `GET /summary` and `GET /findings/{id}` answer from stored results where
 //! they can (each result says when it was recorded); `?fresh=true` reads
@@ -27,7 +27,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use ecrscan_core::render::{FeedOptions, write_atom_feed, write_json_summary, write_text_summary};
+use ecrscan_core::render::{
+    FeedOptions, FeedPage, write_atom_feed, write_json_summary, write_text_summary,
+};
 use ecrscan_core::{
     ConfigError, ConfigSpec, ConfigStore, ScanBackend, ScanConfig, ScanOptions, Severity,
     StoreError, collect_results, collect_summary,
@@ -38,6 +40,10 @@ use uuid::Uuid;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The most bytes one page of a findings feed takes: Lambda answers at most
+/// 6 MB, the body escaped into a JSON envelope included.
+pub const FEED_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -310,6 +316,8 @@ struct FindingsQuery {
     severity: Option<String>,
     #[serde(default)]
     fresh: bool,
+    #[serde(default)]
+    start: usize,
 }
 
 async fn findings(
@@ -336,6 +344,10 @@ async fn findings(
             .or(platform_url.map(|axum::Extension(PublicBaseUrl(url))| url))
             .map(|base| format!("{}/findings/{id}", base.trim_end_matches('/'))),
         min_severity,
+        page: Some(FeedPage {
+            start: query.start,
+            max_bytes: FEED_PAGE_BYTES,
+        }),
     };
     let mut body = Vec::new();
     write_atom_feed(&config, &results, Utc::now(), &options, &mut body).map_err(render_error)?;

@@ -436,6 +436,91 @@ async fn findings_feed_with_severity_filter() {
 }
 
 #[tokio::test]
+async fn findings_feeds_over_lambdas_response_limit_come_in_pages() {
+    let (store, configs) = with_configs(&[UBUNTU]).await;
+    let mut backend = MockScanBackend::new();
+    backend.expect_resolve_images().returning(|_, tags| {
+        Ok(Resolution {
+            images: vec![Image {
+                digest: "sha256:1".into(),
+                tags: tags.to_vec(),
+            }],
+            missing_tags: vec![],
+        })
+    });
+    // 1,200 findings × 2 tags of about 4 KB each: about 10 MB of feed.
+    backend.expect_scan_result().returning(|_, _| {
+        let findings: Vec<Finding> = (0..1_200)
+            .map(|i| {
+                let mut finding = Finding::new(format!("CVE-2026-{i:05}"), Severity::High);
+                finding.description = Some("A long description. ".repeat(200));
+                finding
+            })
+            .collect();
+        Ok(DigestScan {
+            status: ScanStatus::Complete,
+            status_description: None,
+            scan_completed_at: Some(Utc::now()),
+            vulnerability_source_updated_at: None,
+            severity_counts: [(Severity::High, 1_200)].into_iter().collect(),
+            findings,
+            recorded_at: None,
+        })
+    });
+    let backend = Arc::new(backend);
+    let router = app(AppState {
+        store,
+        backend: backend.clone(),
+        live_backend: backend,
+        options: ScanOptions::default(),
+        public_url: Some("https://api.example.com/Prod".into()),
+        cors_allow_origin: None,
+    });
+    let id = configs[0].id;
+    let mut uri = format!("/findings/{id}?severity=high");
+    let mut titles = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = send(&router, get(&uri)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body.len() <= ecrscan_lambda::api::FEED_PAGE_BYTES,
+            "{} bytes",
+            page.body.len()
+        );
+        pages += 1;
+        let doc = roxmltree::Document::parse(&page.body).expect("well-formed XML");
+        titles.extend(
+            doc.descendants()
+                .filter(|n| n.has_tag_name("entry"))
+                .filter_map(|e| e.children().find(|c| c.has_tag_name("title"))?.text())
+                .map(str::to_owned),
+        );
+        let next = doc
+            .root_element()
+            .children()
+            .find(|n| n.has_tag_name("link") && n.attribute("rel") == Some("next"))
+            .and_then(|n| n.attribute("href"))
+            .map(str::to_owned);
+        let Some(next) = next else { break };
+        uri = next
+            .strip_prefix("https://api.example.com/Prod")
+            .unwrap_or_else(|| panic!("next link {next}"))
+            .to_owned();
+        assert!(uri.contains("severity=HIGH&start="), "{uri}");
+    }
+    assert!(pages >= 3, "{pages} pages");
+    assert_eq!(titles.len(), 2_400, "every entry once");
+    titles.sort();
+    titles.dedup();
+    assert_eq!(titles.len(), 2_400, "no entry twice");
+
+    let bad = send(&router, get(&format!("/findings/{id}?start=-1"))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.error().contains("start"), "{}", bad.error());
+}
+
+#[tokio::test]
 async fn store_failures_are_plain_5xx_without_internals() {
     let mut store = MockConfigStore::new();
     store.expect_list().returning(|| {

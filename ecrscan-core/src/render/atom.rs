@@ -17,10 +17,27 @@ use crate::severity::Severity;
 /// Options of [`write_atom_feed`] and [`atom_feed`].
 #[derive(Debug, Clone, Default)]
 pub struct FeedOptions {
-    /// The feed's own URL, for its `self` link, when known.
+    /// The feed's own URL, without query, for its `self` link, when known.
+    /// The links to a filtered feed or to a page add `severity` and `start`
+    /// query parameters.
     pub self_url: Option<String>,
     /// Keep only findings of this severity or more severe.
     pub min_severity: Option<Severity>,
+    /// Write one page of the feed instead of all of it.
+    pub page: Option<FeedPage>,
+}
+
+/// One page of a paged feed (RFC 5005): the entries from `start` that fit
+/// in `max_bytes`, and a `next` link to the rest when there is more.
+///
+/// A page holds at least one entry, whatever its size; a `start` past the
+/// last entry gives a page without entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedPage {
+    /// How many entries come before this page.
+    pub start: usize,
+    /// The most bytes the page's document may take.
+    pub max_bytes: usize,
 }
 
 /// The namespace of the name-based (v5) UUIDs of feed entries.
@@ -92,42 +109,113 @@ fn render_feed<E>(
     options: &FeedOptions,
     mut emit: impl FnMut(&str) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut xml = XmlBuffer::with_capacity(2 * CHUNK_BYTES);
-    write_head(&mut xml, config, results, now, options);
-
-    let selected = selected_findings(results, options.min_severity);
-    let updated: Vec<String> = results
-        .iter()
-        .map(|result| atom_date(result.scan_completed_at.unwrap_or(now)))
-        .collect();
-    let mut written_ids = HashSet::with_capacity(selected.len());
-    let mut id_name = String::new();
-    // The same vulnerability, and so its URI, recurs across images.
-    let mut links: HashMap<&str, Option<String>> = HashMap::new();
-    for (position, finding) in selected {
-        let result = &results[position];
-        let id = entry_id(&mut id_name, config, result, finding);
-        if written_ids.insert(id) {
-            let link = finding
-                .uri
-                .as_deref()
-                .and_then(|uri| links.entry(uri).or_insert_with(|| http_url(uri)).as_deref());
-            let entry = EntryParts {
-                result,
-                finding,
-                id,
-                updated: &updated[position],
-                link,
-            };
+    let mut entries = Entries::new(config, results, now, options.min_severity);
+    let Some(page) = options.page else {
+        let mut xml = XmlBuffer::with_capacity(2 * CHUNK_BYTES);
+        write_head(&mut xml, config, results, now, options, None);
+        while let Some(entry) = entries.next_entry() {
             write_entry(&mut xml, config, &entry);
             if xml.doc.len() >= CHUNK_BYTES {
                 emit(&xml.doc)?;
                 xml.doc.clear();
             }
         }
+        xml.raw(FEED_END);
+        return emit(&xml.doc);
+    };
+
+    // The head, with the longest possible next link, bounds what the
+    // entries may take.
+    let mut head = XmlBuffer::with_capacity(4096);
+    write_head(&mut head, config, results, now, options, Some(usize::MAX));
+    let entry_bytes = page
+        .max_bytes
+        .saturating_sub(head.doc.len() + FEED_END.len());
+    for _ in 0..page.start {
+        if entries.next_entry().is_none() {
+            break;
+        }
     }
-    xml.raw("\n</feed>\n");
-    emit(&xml.doc)
+    let mut body = XmlBuffer::with_capacity(entry_bytes.min(2 * CHUNK_BYTES));
+    let mut next_start = None;
+    let mut index = page.start;
+    while let Some(entry) = entries.next_entry() {
+        let before = body.doc.len();
+        write_entry(&mut body, config, &entry);
+        if body.doc.len() > entry_bytes && index > page.start {
+            body.doc.truncate(before);
+            next_start = Some(index);
+            break;
+        }
+        index += 1;
+    }
+    head.doc.clear();
+    write_head(&mut head, config, results, now, options, next_start);
+    emit(&head.doc)?;
+    emit(&body.doc)?;
+    emit(FEED_END)
+}
+
+const FEED_END: &str = "\n</feed>\n";
+
+/// The feed's distinct entries, in order.
+struct Entries<'a> {
+    config: &'a ScanConfig,
+    results: &'a [ImageScanResult],
+    selected: std::vec::IntoIter<(usize, &'a Finding)>,
+    /// Each result's `updated` date, formatted.
+    updated: Vec<String>,
+    written_ids: HashSet<Uuid>,
+    id_name: String,
+    /// The same vulnerability, and so its URI, recurs across images.
+    links: HashMap<&'a str, Option<String>>,
+}
+
+impl<'a> Entries<'a> {
+    fn new(
+        config: &'a ScanConfig,
+        results: &'a [ImageScanResult],
+        now: DateTime<Utc>,
+        min_severity: Option<Severity>,
+    ) -> Entries<'a> {
+        let selected = selected_findings(results, min_severity);
+        Entries {
+            config,
+            results,
+            written_ids: HashSet::with_capacity(selected.len()),
+            selected: selected.into_iter(),
+            updated: results
+                .iter()
+                .map(|result| atom_date(result.scan_completed_at.unwrap_or(now)))
+                .collect(),
+            id_name: String::new(),
+            links: HashMap::new(),
+        }
+    }
+
+    /// The next entry whose id was not seen before.
+    fn next_entry(&mut self) -> Option<EntryParts<'_>> {
+        for (position, finding) in self.selected.by_ref() {
+            let result = &self.results[position];
+            let id = entry_id(&mut self.id_name, self.config, result, finding);
+            if self.written_ids.insert(id) {
+                let link = finding.uri.as_deref().and_then(|uri| {
+                    self.links
+                        .entry(uri)
+                        .or_insert_with(|| http_url(uri))
+                        .as_deref()
+                });
+                return Some(EntryParts {
+                    result,
+                    finding,
+                    id,
+                    updated: &self.updated[position],
+                    link,
+                });
+            }
+        }
+        None
+    }
 }
 
 /// The findings at or above `min_severity` as (position of the result,
@@ -161,12 +249,15 @@ fn selected_findings(
     selected
 }
 
+/// Writes the document's start and the feed's metadata; `next_start`, the
+/// first entry of the next page, adds a `next` link.
 fn write_head(
     xml: &mut XmlBuffer,
     config: &ScanConfig,
     results: &[ImageScanResult],
     now: DateTime<Utc>,
     options: &FeedOptions,
+    next_start: Option<usize>,
 ) {
     let updated = results
         .iter()
@@ -202,13 +293,32 @@ fn write_head(
             ("title", &console_title),
         ],
     );
-    if let Some(self_url) = options.self_url.as_deref().and_then(http_url) {
+    let base_url = options.self_url.as_deref().and_then(http_url);
+    if let Some(base_url) = &base_url {
+        let start = options.page.map_or(0, |page| page.start);
         xml.empty(
             1,
             "link",
             &[
-                ("href", &self_url),
+                ("href", &page_url(base_url, options.min_severity, start)),
                 ("rel", "self"),
+                ("type", "application/atom+xml"),
+            ],
+        );
+    }
+    if let Some(next_start) = next_start {
+        // Without the feed's URL, a relative reference: the same document
+        // with another query.
+        let base_url = base_url.as_deref().unwrap_or("");
+        xml.empty(
+            1,
+            "link",
+            &[
+                (
+                    "href",
+                    &page_url(base_url, options.min_severity, next_start),
+                ),
+                ("rel", "next"),
                 ("type", "application/atom+xml"),
             ],
         );
@@ -381,6 +491,24 @@ fn console_url(config: &ScanConfig) -> String {
 fn http_url(candidate: &str) -> Option<String> {
     let url = url::Url::parse(candidate.trim()).ok()?;
     (matches!(url.scheme(), "http" | "https") && url.host_str().is_some()).then(|| url.into())
+}
+
+/// The URL of the page of the feed at `base_url` that starts at `start`.
+fn page_url(base_url: &str, min_severity: Option<Severity>, start: usize) -> String {
+    let mut url = base_url.to_owned();
+    let mut separator = '?';
+    if let Some(severity) = min_severity {
+        url.push(separator);
+        url.push_str("severity=");
+        url.push_str(severity.as_str());
+        separator = '&';
+    }
+    if start > 0 {
+        url.push(separator);
+        url.push_str("start=");
+        url.push_str(&start.to_string());
+    }
+    url
 }
 
 /// Atom dates: RFC 3339 to the second, UTC as `+00:00`.
