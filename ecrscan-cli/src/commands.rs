@@ -14,9 +14,9 @@ use ecrscan_core::render::{
 };
 use ecrscan_core::scan::{collect_summary_with_progress, rescan_with_progress};
 use ecrscan_core::{
-    ConfigError, ConfigSpec, EcrBackend, EcrBackendOptions, ReadFrom, RecordingBackend,
-    ResultStore, ScanBackend, ScanConfig, ScanOptions, ScanOutcome, ScanStatus, Store, StoreError,
-    StoreLocation, Summary, collect_results, load_sdk_config,
+    ConfigError, ConfigSpec, EcrBackend, EcrBackendOptions, ImageScanResult, ReadFrom,
+    RecordingBackend, ResultStore, ScanBackend, ScanConfig, ScanOptions, ScanOutcome, ScanStatus,
+    Store, StoreError, StoreLocation, Summary, collect_results, load_sdk_config,
 };
 use uuid::Uuid;
 
@@ -346,15 +346,28 @@ async fn scan(
             Ok(())
         }
     })?;
-    match report.images.first() {
-        Some(first) if report.failed == report.images.len() => {
-            let reason = first.reason.as_deref().unwrap_or("unknown");
+    let first_failure = report
+        .images
+        .iter()
+        .find(|image| image.outcome == ScanOutcome::Failed)
+        .map(|image| image.reason.as_deref().unwrap_or("unknown"));
+    match first_failure {
+        Some(reason) if report.failed == report.images.len() => {
             eprintln!("error: no image could be scanned; the first failure: {reason}");
         }
-        _ => eprintln!(
-            "{} started, {} already scanned, {} continuous, {} failed",
-            report.started, report.already_scanned, report.continuous, report.failed
-        ),
+        _ => {
+            eprintln!(
+                "{} started, {} already scanned, {} continuous, {} failed",
+                report.started, report.already_scanned, report.continuous, report.failed
+            );
+            if let Some(reason) = first_failure {
+                eprintln!(
+                    "error: {} of {} images failed; the first failure: {reason}",
+                    report.failed,
+                    report.images.len()
+                );
+            }
+        }
     }
     Ok(if report.failed > 0 {
         ExitCode::from(SOME_FAILED)
@@ -406,18 +419,23 @@ async fn summary(
         SummaryFormat::Json => write_json_summary(&summary, Utc::now(), out),
         SummaryFormat::Table => output::summary_table(&summary, out),
     })?;
-    if !summary.rows.is_empty()
-        && summary
-            .rows
-            .iter()
-            .all(|row| row.result.status == ScanStatus::Failed)
-    {
-        let reason = summary.rows[0]
-            .result
-            .status_description
-            .as_deref()
-            .unwrap_or("unknown");
-        eprintln!("error: no scan result could be read; the first failure: {reason}");
+    let failed: Vec<&ImageScanResult> = summary
+        .rows
+        .iter()
+        .map(|row| &row.result)
+        .filter(|result| result.status == ScanStatus::Failed)
+        .collect();
+    if let Some(first) = failed.first() {
+        let reason = first.status_description.as_deref().unwrap_or("unknown");
+        if failed.len() == summary.rows.len() {
+            eprintln!("error: no scan result could be read; the first failure: {reason}");
+        } else {
+            eprintln!(
+                "error: {} of {} images failed; the first failure: {reason}",
+                failed.len(),
+                summary.rows.len()
+            );
+        }
     }
     Ok(ExitCode::from(summary_exit_code(&summary, fail_on)))
 }

@@ -7,12 +7,18 @@
 //! and says so loudly on stderr, so the test can return early — unless
 //! `ECRSCAN_REQUIRE_MOTO` or `CI` is set, where a missing emulator is a
 //! test failure.
+//!
+//! [`FaultProxy`] goes between ecrscan and the emulator to inject failures.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod fault_proxy;
+
+pub use fault_proxy::{Fault, FaultProxy};
 
 /// A running moto server; stopped on drop.
 #[derive(Debug)]

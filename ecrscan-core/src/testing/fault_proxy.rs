@@ -1,0 +1,233 @@
+//! A fault-injecting HTTP proxy for tests: between ecrscan and moto server,
+//! it answers with 500s and throttling errors, resets connections, holds
+//! answers past any time limit, and goes down with its upstream.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// What the proxy does to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward it and its answer.
+    Pass,
+    /// Answer `500 Internal Server Error` with an AWS `ServerException`.
+    ServerError,
+    /// Answer `400 Bad Request` with an AWS `ThrottlingException`.
+    Throttle,
+    /// Reset the connection without answering.
+    Reset,
+    /// Answer nothing for a minute.
+    Hang,
+}
+
+/// A proxy on a free port of 127.0.0.1 that applies `plan(n)` to the n-th
+/// request (from 0); stopped on drop.
+///
+/// Each request is forwarded on its own upstream connection. When the
+/// upstream refuses a connection (e.g. the emulator was killed), the proxy
+/// goes down with it: that request's connection is closed unanswered and
+/// the proxy stops listening, so later connections are refused as the
+/// upstream's would be.
+#[derive(Debug)]
+pub struct FaultProxy {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Starts the proxy in front of `127.0.0.1:upstream`.
+    ///
+    /// # Panics
+    ///
+    /// When no port of 127.0.0.1 can be bound.
+    pub async fn start(
+        upstream: u16,
+        plan: impl Fn(usize) -> Fault + Send + Sync + 'static,
+    ) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port on 127.0.0.1");
+        let port = listener
+            .local_addr()
+            .expect("the bound listener's address")
+            .port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&requests);
+        let plan = Arc::new(plan);
+        let upstream_gone = Arc::new(Notify::new());
+        let task = tokio::spawn(async move {
+            loop {
+                let mut client = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((client, _)) => client,
+                        Err(_) => return,
+                    },
+                    () = upstream_gone.notified() => return,
+                };
+                let (counter, plan, upstream_gone) = (
+                    Arc::clone(&counter),
+                    Arc::clone(&plan),
+                    Arc::clone(&upstream_gone),
+                );
+                tokio::spawn(async move {
+                    let Some(request) = read_request(&mut client).await else {
+                        return;
+                    };
+                    let n = counter.fetch_add(1, Ordering::SeqCst);
+                    match plan(n) {
+                        Fault::Pass => {
+                            let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await
+                            else {
+                                upstream_gone.notify_one();
+                                let _ = client.set_zero_linger();
+                                return;
+                            };
+                            if server.write_all(&close_after(&request)).await.is_err() {
+                                return;
+                            }
+                            let mut response = Vec::new();
+                            let _ = server.read_to_end(&mut response).await;
+                            let _ = client.write_all(&response).await;
+                        }
+                        Fault::ServerError => {
+                            let _ = client
+                                .write_all(&aws_error(
+                                    "500 Internal Server Error",
+                                    "ServerException",
+                                ))
+                                .await;
+                        }
+                        Fault::Throttle => {
+                            let _ = client
+                                .write_all(&aws_error("400 Bad Request", "ThrottlingException"))
+                                .await;
+                        }
+                        Fault::Reset => {
+                            let _ = client.set_zero_linger();
+                        }
+                        Fault::Hang => {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                    }
+                    let _ = client.shutdown().await;
+                });
+            }
+        });
+        FaultProxy {
+            port,
+            requests,
+            task,
+        }
+    }
+
+    /// The proxy's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How many requests the proxy has received.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// An AWS SDK configuration for the proxy: dummy credentials, region
+    /// `us-west-2`, `attempts` attempts per call 10 ms apart, 800 ms per
+    /// attempt and 5 s per call.
+    #[cfg(feature = "aws")]
+    pub fn sdk_config(&self, attempts: u32) -> aws_config::SdkConfig {
+        use aws_config::retry::RetryConfig;
+        use aws_config::timeout::TimeoutConfig;
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        "testing", "testing", None, None, "test",
+                    ),
+                ),
+            )
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(attempts)
+                    .with_initial_backoff(Duration::from_millis(10)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_millis(800))
+                    .operation_timeout(Duration::from_secs(5))
+                    .build(),
+            )
+            .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio sleep"))
+            .time_source(aws_smithy_async::time::SystemTimeSource::new())
+            .build()
+    }
+}
+
+/// One HTTP request: the head and a `Content-Length` body.
+async fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or(0);
+            if buffer.len() >= end + 4 + length {
+                return Some(buffer);
+            }
+        }
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// Rewrites the request to close the upstream connection after one answer.
+fn close_after(request: &[u8]) -> Vec<u8> {
+    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return request.to_vec();
+    };
+    let head = String::from_utf8_lossy(&request[..end]);
+    let mut lines: Vec<&str> = head
+        .lines()
+        .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    lines.push("Connection: close");
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&request[end + 4..]);
+    out
+}
+
+fn aws_error(status: &str, code: &str) -> Vec<u8> {
+    let body = format!(r#"{{"__type":"{code}","message":"injected by the test proxy"}}"#);
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {code}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
