@@ -1,6 +1,7 @@
 //! Renderer benchmarks: the text summary, the JSON summary and the Atom feed
 //! at 100, 10,000 and 100,000 findings, against a baseline in the same run:
-//! the same findings written as JSON by serde_json (`json_findings`). Each
+//! the same findings written as JSON by serde_json (`json_findings`); and
+//! the first 4 MiB page of the feed, as the HTTP API answers. Each
 //! gets its time (criterion, writing into a `Vec`) and the peak heap memory of one render against the size of its
 //! output (printed first): the renderer's own, writing to a sink that keeps
 //! nothing, and with the output collected in a `Vec`.
@@ -68,7 +69,8 @@ fn peak_of(render: impl FnOnce() -> usize) -> (usize, usize) {
 use chrono::{TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ecrscan_core::render::{
-    FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
+    FeedOptions, FeedPage, write_atom_feed, write_json_findings, write_json_summary,
+    write_text_summary,
 };
 use ecrscan_core::{
     ConfigSpec, Finding, ImageRef, ImageScanResult, ScanConfig, ScanStatus, Severity,
@@ -178,6 +180,25 @@ fn renderers(c: &mut Criterion) {
                     let mut out = Vec::new();
                     write_atom_feed(&config, results, now, &FeedOptions::default(), &mut out)
                         .unwrap();
+                    black_box(out.len())
+                })
+            },
+        );
+        // What the HTTP API answers: the first page of at most 4 MiB.
+        group.bench_with_input(
+            BenchmarkId::new("atom_feed_first_page", findings),
+            &results,
+            |b, results| {
+                let options = FeedOptions {
+                    page: Some(FeedPage {
+                        start: 0,
+                        max_bytes: 4 * 1024 * 1024,
+                    }),
+                    ..FeedOptions::default()
+                };
+                b.iter(|| {
+                    let mut out = Vec::new();
+                    write_atom_feed(&config, results, now, &options, &mut out).unwrap();
                     black_box(out.len())
                 })
             },
