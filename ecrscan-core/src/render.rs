@@ -11,7 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::finding::{Finding, ImageScanResult};
-use crate::scan::Summary;
+use crate::scan::{Summary, SummaryRow};
 use crate::severity::{Severity, SeverityCounts};
 
 mod atom;
@@ -34,27 +34,31 @@ pub use atom::{FeedOptions, FeedPage, atom_feed, write_atom_feed};
 /// ecrscan's explanation of a status.) A result read from stored results
 /// rather than from ECR says how fresh it is: ` Recorded at: <RFC 3339>`.
 pub fn write_text_summary(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
-    for row in &summary.rows {
-        let result = &row.result;
-        let tag = result.image.tag.as_deref().unwrap_or("*");
-        writeln!(
-            out,
-            "Results for {}:{} in {}:",
-            result.image.repository, tag, row.region
-        )?;
-        if result.status.has_findings() {
-            for (severity, count) in result.severity_counts.iter() {
-                writeln!(out, " {severity}: {count}")?;
-            }
-        } else {
-            writeln!(out, " Status: {}", result.status)?;
+    summary
+        .rows
+        .iter()
+        .try_for_each(|row| write_text_row(row, out))
+}
+
+fn write_text_row(row: &SummaryRow, out: &mut dyn Write) -> io::Result<()> {
+    let result = &row.result;
+    let tag = result.image.tag.as_deref().unwrap_or("*");
+    writeln!(
+        out,
+        "Results for {}:{} in {}:",
+        result.image.repository, tag, row.region
+    )?;
+    if result.status.has_findings() {
+        for (severity, count) in result.severity_counts.iter() {
+            writeln!(out, " {severity}: {count}")?;
         }
-        if let Some(recorded_at) = result.recorded_at {
-            writeln!(out, " Recorded at: {}", rfc3339(recorded_at))?;
-        }
-        writeln!(out)?;
+    } else {
+        writeln!(out, " Status: {}", result.status)?;
     }
-    Ok(())
+    if let Some(recorded_at) = result.recorded_at {
+        writeln!(out, " Recorded at: {}", rfc3339(recorded_at))?;
+    }
+    writeln!(out)
 }
 
 /// [`write_text_summary`] into a `String`.
@@ -99,6 +103,9 @@ pub fn text_summary(summary: &Summary) -> String {
 /// - `recorded_at` says how fresh a result read from stored results is;
 ///   it is `null` for a result read from ECR for this summary.
 /// - Times are RFC 3339 in UTC, to the second.
+/// - A page of the summary ([`write_summary_page`]) lists some of the
+///   images, still with the `totals` of all of them, and `"next_start": N`,
+///   the first image of the next page, when more remain.
 #[derive(Debug, Serialize)]
 pub struct JsonSummary<'a> {
     /// When the summary was made.
@@ -107,6 +114,9 @@ pub struct JsonSummary<'a> {
     pub images: Vec<JsonSummaryImage<'a>>,
     /// Counts per severity over every image.
     pub totals: SeverityCounts,
+    /// For a page of the summary, the first image of the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_start: Option<usize>,
 }
 
 /// One image of a [`JsonSummary`].
@@ -143,35 +153,41 @@ pub struct JsonSummaryImage<'a> {
 impl<'a> JsonSummary<'a> {
     /// Builds the JSON summary of `summary` made at `now`.
     pub fn new(summary: &'a Summary, now: DateTime<Utc>) -> JsonSummary<'a> {
-        let mut totals = SeverityCounts::new();
-        let images = summary
-            .rows
-            .iter()
-            .map(|row| {
-                let result = &row.result;
-                totals.merge(&result.severity_counts);
-                JsonSummaryImage {
-                    config_id: row.config_id,
-                    region: &row.region,
-                    registry: &row.registry,
-                    repository: &result.image.repository,
-                    tag: result.image.tag.as_deref(),
-                    digest: result.image.digest.as_deref(),
-                    status: result.status,
-                    status_description: result.status_description.as_deref(),
-                    scan_completed_at: result.scan_completed_at.map(rfc3339),
-                    severity_counts: &result.severity_counts,
-                    total: result.severity_counts.total(),
-                    recorded_at: result.recorded_at.map(rfc3339),
-                }
-            })
-            .collect();
         JsonSummary {
             generated_at: rfc3339(now),
-            images,
-            totals,
+            images: summary.rows.iter().map(JsonSummaryImage::new).collect(),
+            totals: totals(summary),
+            next_start: None,
         }
     }
+}
+
+impl<'a> JsonSummaryImage<'a> {
+    fn new(row: &'a SummaryRow) -> JsonSummaryImage<'a> {
+        let result = &row.result;
+        JsonSummaryImage {
+            config_id: row.config_id,
+            region: &row.region,
+            registry: &row.registry,
+            repository: &result.image.repository,
+            tag: result.image.tag.as_deref(),
+            digest: result.image.digest.as_deref(),
+            status: result.status,
+            status_description: result.status_description.as_deref(),
+            scan_completed_at: result.scan_completed_at.map(rfc3339),
+            severity_counts: &result.severity_counts,
+            total: result.severity_counts.total(),
+            recorded_at: result.recorded_at.map(rfc3339),
+        }
+    }
+}
+
+fn totals(summary: &Summary) -> SeverityCounts {
+    let mut totals = SeverityCounts::new();
+    for row in &summary.rows {
+        totals.merge(&row.result.severity_counts);
+    }
+    totals
 }
 
 /// Writes the [`JsonSummary`] of `summary`, pretty-printed, with a final newline.
@@ -186,6 +202,77 @@ pub fn write_json_summary(
 
 fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A summary's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryFormat {
+    /// [`write_text_summary`]'s, the AWS sample's.
+    Text,
+    /// [`write_json_summary`]'s.
+    Json,
+}
+
+/// One page of a summary, for answers of bounded size: the image rows from
+/// `start` that fit in `max_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryPage {
+    /// How many image rows come before this page.
+    pub start: usize,
+    /// The most bytes the page may take.
+    pub max_bytes: usize,
+}
+
+/// Writes one page of the summary to `out`: as many image rows from
+/// `page.start` as fit in `page.max_bytes`, at least one. Returns the first
+/// row of the next page when rows remain; the JSON page also says so as
+/// `next_start`, and its `totals` still add up every image. A `start` past
+/// the last row gives a page without rows.
+pub fn write_summary_page(
+    summary: &Summary,
+    format: SummaryFormat,
+    now: DateTime<Utc>,
+    page: SummaryPage,
+    out: &mut Vec<u8>,
+) -> io::Result<Option<usize>> {
+    let rows = summary.rows.get(page.start..).unwrap_or_default();
+    let origin = out.len();
+    match format {
+        SummaryFormat::Text => {
+            for (index, row) in rows.iter().enumerate() {
+                let before = out.len();
+                write_text_row(row, out)?;
+                if out.len() - origin > page.max_bytes && index > 0 {
+                    out.truncate(before);
+                    return Ok(Some(page.start + index));
+                }
+            }
+            Ok(None)
+        }
+        SummaryFormat::Json => {
+            let mut json = JsonSummary {
+                generated_at: rfc3339(now),
+                images: rows.iter().map(JsonSummaryImage::new).collect(),
+                totals: totals(summary),
+                next_start: None,
+            };
+            // Rows differ little in size: shrink the page in proportion
+            // until it fits.
+            loop {
+                out.truncate(origin);
+                serde_json::to_writer_pretty(&mut *out, &json)?;
+                writeln!(out)?;
+                let written = out.len() - origin;
+                let count = json.images.len();
+                if written <= page.max_bytes || count <= 1 {
+                    return Ok(json.next_start);
+                }
+                let fitting = (count * page.max_bytes / written * 19 / 20).clamp(1, count - 1);
+                json.images.truncate(fitting);
+                json.next_start = Some(page.start + fitting);
+            }
+        }
+    }
 }
 
 /// The findings of one config's images as JSON: an array of

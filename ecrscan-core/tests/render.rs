@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeZone, Utc};
 use ecrscan_core::finding::FindingKind;
 use ecrscan_core::render::{
-    FeedOptions, FeedPage, atom_feed, write_atom_feed, write_json_findings, write_json_summary,
-    write_text_summary,
+    FeedOptions, FeedPage, SummaryFormat, SummaryPage, atom_feed, write_atom_feed,
+    write_json_findings, write_json_summary, write_summary_page, write_text_summary,
 };
 use ecrscan_core::{
     Finding, ImageRef, ImageScanResult, ScanConfig, ScanStatus, Severity, SeverityCounts, Summary,
@@ -448,6 +448,127 @@ fn a_page_holds_at_least_one_entry_and_a_start_past_the_end_none() {
     assert!(entry_texts(&past, "id").is_empty());
     assert_eq!(link_href(&past, "next"), None);
     assert!(roxmltree::Document::parse(&render(usize::MAX)).is_ok());
+}
+
+/// A summary of `rows` images, each with a few findings.
+fn big_summary(rows: usize) -> Summary {
+    let ubuntu = config(UBUNTU, "test/ubuntu", &[]);
+    Summary {
+        rows: (0..rows)
+            .map(|i| SummaryRow {
+                config_id: ubuntu.id,
+                region: ubuntu.region.clone(),
+                registry: ubuntu.registry.clone(),
+                result: complete(
+                    "test/ubuntu",
+                    &format!("v{i}"),
+                    &format!("sha256:{i}"),
+                    ubuntu_findings()[..1 + i % 4].to_vec(),
+                ),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn summary_pages_hold_every_image_once_in_order_within_their_size() {
+    let summary = big_summary(300);
+    let mut whole_text = Vec::new();
+    write_text_summary(&summary, &mut whole_text).unwrap();
+    let mut whole_json = Vec::new();
+    write_json_summary(&summary, at(1), &mut whole_json).unwrap();
+    let whole_json: serde_json::Value = serde_json::from_slice(&whole_json).unwrap();
+
+    for format in [SummaryFormat::Text, SummaryFormat::Json] {
+        let max_bytes = 4_000;
+        let mut start = 0;
+        let mut pages = 0;
+        let mut text = Vec::new();
+        let mut images = Vec::new();
+        loop {
+            let mut out = Vec::new();
+            let next = write_summary_page(
+                &summary,
+                format,
+                at(1),
+                SummaryPage { start, max_bytes },
+                &mut out,
+            )
+            .unwrap();
+            pages += 1;
+            assert!(
+                out.len() <= max_bytes,
+                "{format:?} page at {start}: {} bytes",
+                out.len()
+            );
+            let rows_here = match format {
+                SummaryFormat::Text => {
+                    text.extend_from_slice(&out);
+                    String::from_utf8(out)
+                        .unwrap()
+                        .matches("Results for ")
+                        .count()
+                }
+                SummaryFormat::Json => {
+                    let page: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                    assert_eq!(
+                        page["totals"], whole_json["totals"],
+                        "totals of every image"
+                    );
+                    assert_eq!(
+                        page.get("next_start").and_then(|n| n.as_u64()),
+                        next.map(|n| n as u64)
+                    );
+                    let here = page["images"].as_array().unwrap().clone();
+                    let count = here.len();
+                    images.extend(here);
+                    count
+                }
+            };
+            assert!(rows_here >= 1, "{format:?} page at {start} is empty");
+            match next {
+                Some(next) => {
+                    assert_eq!(next, start + rows_here);
+                    start = next;
+                }
+                None => break,
+            }
+        }
+        assert!(pages > 3, "{format:?}: {pages} pages");
+        match format {
+            SummaryFormat::Text => assert_eq!(text, whole_text),
+            SummaryFormat::Json => assert_eq!(&images, whole_json["images"].as_array().unwrap()),
+        }
+    }
+}
+
+#[test]
+fn a_summary_page_holds_at_least_one_image_and_a_start_past_the_end_none() {
+    let summary = big_summary(3);
+    for format in [SummaryFormat::Text, SummaryFormat::Json] {
+        let page = |start| {
+            let mut out = Vec::new();
+            let next = write_summary_page(
+                &summary,
+                format,
+                at(1),
+                SummaryPage {
+                    start,
+                    max_bytes: 1,
+                },
+                &mut out,
+            )
+            .unwrap();
+            (String::from_utf8(out).unwrap(), next)
+        };
+        let (first, next) = page(0);
+        assert_eq!(next, Some(1), "{format:?}");
+        assert!(first.contains("test/ubuntu"), "{format:?}: {first}");
+        assert_eq!(page(2).1, None, "{format:?}");
+        let (past, next) = page(usize::MAX);
+        assert_eq!(next, None);
+        assert!(!past.contains("test/ubuntu"), "{format:?}: {past}");
+    }
 }
 
 fn entry_texts(feed: &str, element: &str) -> Vec<String> {

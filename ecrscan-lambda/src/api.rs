@@ -6,8 +6,8 @@
 //! | `POST /configs` | 201, `{"id":"<uuid>"}` and `Location: /configs/<id>`; 400 naming the invalid field; 413 over 64 KiB; 415 for a non-JSON content type |
 //! | `GET /configs/{id}` | 200 config; 404 unknown; 400 not a UUID |
 //! | `DELETE /configs/{id}` | 204; 404 unknown; 400 not a UUID |
-//! | `GET /summary` | 200 `text/plain` in the sample's format; the JSON summary with `Accept: application/json` or `?format=json` |
-//! | `GET /findings/{id}` | 200 `application/atom+xml`; 404 unknown; 400 not a UUID; `?severity=HIGH` keeps that severity and above; pages of at most [`FEED_PAGE_BYTES`], `?start=N` for the page from the Nth entry, linked as `next` (RFC 5005) |
+//! | `GET /summary` | 200 `text/plain` in the sample's format; the JSON summary with `Accept: application/json` or `?format=json`; pages of at most [`PAGE_BYTES`], `?start=N` for the page from the Nth image, linked by a `Link: <…>; rel="next"` header (and `next_start` in JSON) |
+//! | `GET /findings/{id}` | 200 `application/atom+xml`; 404 unknown; 400 not a UUID; `?severity=HIGH` keeps that severity and above; pages of at most [`PAGE_BYTES`], `?start=N` for the page from the Nth entry, linked as `next` (RFC 5005) |
 //!
 //! `GET /summary` and `GET /findings/{id}` answer from stored results where
 //! they can (each result says when it was recorded); `?fresh=true` reads
@@ -28,7 +28,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use ecrscan_core::render::{
-    FeedOptions, FeedPage, write_atom_feed, write_json_summary, write_text_summary,
+    FeedOptions, FeedPage, SummaryFormat, SummaryPage, write_atom_feed, write_summary_page,
 };
 use ecrscan_core::{
     ConfigError, ConfigSpec, ConfigStore, ScanBackend, ScanConfig, ScanOptions, Severity,
@@ -41,9 +41,9 @@ use uuid::Uuid;
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The most bytes one page of a findings feed takes: Lambda answers at most
-/// 6 MB, the body escaped into a JSON envelope included.
-pub const FEED_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The most bytes one page of a summary or findings feed takes: Lambda
+/// answers at most 6 MB, the body escaped into a JSON envelope included.
+pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -250,6 +250,8 @@ struct SummaryQuery {
     format: Option<String>,
     #[serde(default)]
     fresh: bool,
+    #[serde(default)]
+    start: usize,
 }
 
 impl AppState {
@@ -264,32 +266,65 @@ impl AppState {
 
 async fn summary(
     State(state): State<AppState>,
+    platform_url: Option<axum::Extension<PublicBaseUrl>>,
     headers: HeaderMap,
     query: Result<Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
-    let json = match query.format.as_deref() {
-        Some("json") => true,
-        Some("text") => false,
+    let format = match query.format.as_deref() {
+        Some("json") => SummaryFormat::Json,
+        Some("text") => SummaryFormat::Text,
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "unknown format {:?}: expected json or text",
                 truncate(other)
             )));
         }
-        None => accepts_json(&headers),
+        None if accepts_json(&headers) => SummaryFormat::Json,
+        None => SummaryFormat::Text,
     };
     let configs = state.store.list().await?;
     let summary = collect_summary(&configs, state.backend(query.fresh), &state.options).await;
-    let mut body = Vec::new();
-    let content_type = if json {
-        write_json_summary(&summary, Utc::now(), &mut body).map_err(render_error)?;
-        "application/json"
-    } else {
-        write_text_summary(&summary, &mut body).map_err(render_error)?;
-        "text/plain; charset=utf-8"
+    let page = SummaryPage {
+        start: query.start,
+        max_bytes: PAGE_BYTES,
     };
-    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+    let mut body = Vec::new();
+    let next_start =
+        write_summary_page(&summary, format, Utc::now(), page, &mut body).map_err(render_error)?;
+    let content_type = match format {
+        SummaryFormat::Json => "application/json",
+        SummaryFormat::Text => "text/plain; charset=utf-8",
+    };
+    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    if let Some(next_start) = next_start {
+        let mut next = public_base_url(&state, platform_url)
+            .map(|base| format!("{base}/summary"))
+            .unwrap_or_default();
+        next.push_str(&format!("?start={next_start}"));
+        if let Some(format) = &query.format {
+            next.push_str(&format!("&format={format}"));
+        }
+        if query.fresh {
+            next.push_str("&fresh=true");
+        }
+        if let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+            response.headers_mut().insert(header::LINK, link);
+        }
+    }
+    Ok(response)
+}
+
+/// The API's public base URL, without a final `/`, when known.
+fn public_base_url(
+    state: &AppState,
+    platform_url: Option<axum::Extension<PublicBaseUrl>>,
+) -> Option<String> {
+    state
+        .public_url
+        .clone()
+        .or(platform_url.map(|axum::Extension(PublicBaseUrl(url))| url))
+        .map(|base| base.trim_end_matches('/').to_owned())
 }
 
 fn accepts_json(headers: &HeaderMap) -> bool {
@@ -339,14 +374,11 @@ async fn findings(
     let config = state.store.get(id).await?;
     let results = collect_results(&config, state.backend(query.fresh), &state.options).await;
     let options = FeedOptions {
-        self_url: state
-            .public_url
-            .or(platform_url.map(|axum::Extension(PublicBaseUrl(url))| url))
-            .map(|base| format!("{}/findings/{id}", base.trim_end_matches('/'))),
+        self_url: public_base_url(&state, platform_url).map(|base| format!("{base}/findings/{id}")),
         min_severity,
         page: Some(FeedPage {
             start: query.start,
-            max_bytes: FEED_PAGE_BYTES,
+            max_bytes: PAGE_BYTES,
         }),
     };
     let mut body = Vec::new();

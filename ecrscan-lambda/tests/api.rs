@@ -75,6 +75,7 @@ struct Answer {
     status: StatusCode,
     content_type: String,
     location: Option<String>,
+    link: Option<String>,
     body: String,
 }
 
@@ -108,11 +109,13 @@ async fn send(router: &Router, request: Request<Body>) -> Answer {
     };
     let content_type = header(header::CONTENT_TYPE).unwrap_or_default();
     let location = header(header::LOCATION);
+    let link = header(header::LINK);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     Answer {
         status,
         content_type,
         location,
+        link,
         body: String::from_utf8_lossy(&body).into_owned(),
     }
 }
@@ -484,7 +487,7 @@ async fn findings_feeds_over_lambdas_response_limit_come_in_pages() {
         let page = send(&router, get(&uri)).await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(
-            page.body.len() <= ecrscan_lambda::api::FEED_PAGE_BYTES,
+            page.body.len() <= ecrscan_lambda::api::PAGE_BYTES,
             "{} bytes",
             page.body.len()
         );
@@ -516,6 +519,102 @@ async fn findings_feeds_over_lambdas_response_limit_come_in_pages() {
     assert_eq!(titles.len(), 2_400, "no entry twice");
 
     let bad = send(&router, get(&format!("/findings/{id}?start=-1"))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.error().contains("start"), "{}", bad.error());
+}
+
+#[tokio::test]
+async fn summaries_over_lambdas_response_limit_come_in_pages() {
+    let (store, _) = with_configs(&[
+        r#"{"region":"us-west-2","registry":"123456789012","repository":"big/one","tags":[]}"#,
+        r#"{"region":"us-west-2","registry":"123456789012","repository":"big/two","tags":[]}"#,
+    ])
+    .await;
+    // 2 × 6,000 images of about 450 bytes of JSON each: about 5 MB.
+    let mut backend = MockScanBackend::new();
+    backend.expect_resolve_images().returning(|repository, _| {
+        Ok(Resolution {
+            images: (0..6_000)
+                .map(|i| Image {
+                    digest: format!("sha256:{}-{i:064}", repository.repository),
+                    tags: vec![format!("v{i}")],
+                })
+                .collect(),
+            missing_tags: vec![],
+        })
+    });
+    backend.expect_scan_result().returning(|_, _| {
+        Ok(DigestScan {
+            status: ScanStatus::Complete,
+            status_description: Some("The scan was completed successfully.".into()),
+            scan_completed_at: Some(Utc::now()),
+            vulnerability_source_updated_at: None,
+            severity_counts: [(Severity::High, 2), (Severity::Low, 1)]
+                .into_iter()
+                .collect(),
+            findings: vec![],
+            recorded_at: None,
+        })
+    });
+    let backend = Arc::new(backend);
+    let router = app(AppState {
+        store,
+        backend: backend.clone(),
+        live_backend: backend,
+        options: ScanOptions::default(),
+        public_url: Some("https://api.example.com/Prod".into()),
+        cors_allow_origin: None,
+    });
+    let mut uri = "/summary?format=json".to_owned();
+    let mut images = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = send(&router, get(&uri)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body.len() <= ecrscan_lambda::api::PAGE_BYTES,
+            "{} bytes",
+            page.body.len()
+        );
+        pages += 1;
+        let json = page.json();
+        assert_eq!(
+            json["totals"],
+            serde_json::json!({"HIGH": 24_000, "LOW": 12_000})
+        );
+        images.extend(json["images"].as_array().unwrap().iter().map(|image| {
+            format!(
+                "{}:{}",
+                image["repository"].as_str().unwrap(),
+                image["tag"].as_str().unwrap()
+            )
+        }));
+        let Some(link) = page.link else {
+            assert!(json.get("next_start").is_none());
+            break;
+        };
+        let next_start = json["next_start"].as_u64().expect("next_start with a Link");
+        assert_eq!(next_start as usize, images.len());
+        assert_eq!(
+            link,
+            format!(
+                "<https://api.example.com/Prod/summary?start={next_start}&format=json>; rel=\"next\""
+            )
+        );
+        uri = format!("/summary?start={next_start}&format=json");
+    }
+    assert!(pages >= 2, "{pages} pages");
+    assert_eq!(images.len(), 12_000, "every image once");
+    images.sort();
+    images.dedup();
+    assert_eq!(images.len(), 12_000, "no image twice");
+
+    // The sample's text format is small enough for one page; it has no Link.
+    let text = send(&router, get("/summary")).await;
+    assert_eq!(text.status, StatusCode::OK);
+    assert_eq!(text.body.matches("Results for ").count(), 12_000);
+    assert_eq!(text.link, None);
+    let bad = send(&router, get("/summary?start=many")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.error().contains("start"), "{}", bad.error());
 }
