@@ -378,7 +378,7 @@ pub async fn collect_summary_with_progress(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Summary {
     let resolved = Resolved::of(configs, backend, options).await;
-    let scans: HashMap<DigestKey, Result<Arc<DigestScan>, BackendError>> = run_bounded(
+    let mut scans: HashMap<DigestKey, Result<Arc<DigestScan>, BackendError>> = run_bounded(
         resolved.digests(),
         options.concurrency,
         progress,
@@ -392,6 +392,9 @@ pub async fn collect_summary_with_progress(
     .await;
 
     let mut rows = Vec::new();
+    // Rows of scanned images get their findings at the end: the last row of
+    // a digest takes them, the others (tags sharing it) get copies.
+    let mut rows_with_findings: Vec<(usize, DigestKey)> = Vec::new();
     for config in configs {
         let row = |result| SummaryRow {
             config_id: config.id,
@@ -427,16 +430,20 @@ pub async fn collect_summary_with_progress(
                     };
                     let key = (config.repository_ref(), digest);
                     let result = match scans.get(&key) {
-                        Some(Ok(scan)) => ImageScanResult {
-                            image: image(Some(tag), Some(key.1)),
-                            status: scan.status,
-                            status_description: scan.status_description.clone(),
-                            scan_completed_at: scan.scan_completed_at,
-                            vulnerability_source_updated_at: scan.vulnerability_source_updated_at,
-                            severity_counts: scan.severity_counts.clone(),
-                            findings: scan.findings.clone(),
-                            recorded_at: scan.recorded_at,
-                        },
+                        Some(Ok(scan)) => {
+                            rows_with_findings.push((rows.len(), key.clone()));
+                            ImageScanResult {
+                                image: image(Some(tag), Some(key.1)),
+                                status: scan.status,
+                                status_description: scan.status_description.clone(),
+                                scan_completed_at: scan.scan_completed_at,
+                                vulnerability_source_updated_at: scan
+                                    .vulnerability_source_updated_at,
+                                severity_counts: scan.severity_counts.clone(),
+                                findings: Vec::new(),
+                                recorded_at: scan.recorded_at,
+                            }
+                        }
                         Some(Err(err)) => {
                             let (status, description) = status_of_error(err);
                             ImageScanResult::without_scan(
@@ -451,6 +458,27 @@ pub async fn collect_summary_with_progress(
                 }
             }
         }
+    }
+    let mut rows_left: HashMap<&DigestKey, usize> = HashMap::new();
+    for (_, key) in &rows_with_findings {
+        *rows_left.entry(key).or_default() += 1;
+    }
+    for (index, key) in &rows_with_findings {
+        let left = rows_left.entry(key).or_default();
+        *left -= 1;
+        let findings = if *left == 0 {
+            match scans.remove(key) {
+                Some(Ok(scan)) => Arc::try_unwrap(scan)
+                    .map_or_else(|shared| shared.findings.clone(), |scan| scan.findings),
+                _ => Vec::new(),
+            }
+        } else {
+            match scans.get(key) {
+                Some(Ok(scan)) => scan.findings.clone(),
+                _ => Vec::new(),
+            }
+        };
+        rows[*index].result.findings = findings;
     }
     Summary { rows }
 }

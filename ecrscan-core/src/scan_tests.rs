@@ -316,7 +316,12 @@ async fn summary_reads_each_digest_once_and_keeps_statuses() {
             ("missing/repo", None, ScanStatus::RepositoryNotFound, 0),
         ]
     );
+    // Both tags of the shared digest carry all its findings.
     assert_eq!(summary.rows[0].result.findings.len(), 3);
+    assert_eq!(
+        summary.rows[1].result.findings,
+        summary.rows[0].result.findings
+    );
     assert!(!summary.any_pending());
 }
 
