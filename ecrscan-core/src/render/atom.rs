@@ -63,6 +63,9 @@ const CHUNK_BYTES: usize = 64 * 1024;
 ///   its id across runs, so feed readers show only what is new.
 /// - Text from AWS is escaped, and characters XML 1.0 forbids are replaced
 ///   by U+FFFD, so the feed is well-formed whatever AWS sends.
+/// - With [`FeedOptions::page`], only that page's entries, and a `next`
+///   link (to [`FeedOptions::self_url`] with `start=N`, or a relative
+///   `?start=N` without it) when entries remain.
 ///
 /// Only errors of `out` are returned. `out` receives the document in chunks
 /// of about 64 KiB, so it needs no buffering of its own.
