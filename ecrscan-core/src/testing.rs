@@ -161,32 +161,41 @@ impl MotoServer {
     }
 
     /// An AWS SDK configuration for this server: dummy credentials, region
-    /// `us-west-2`, bounded retries and time limits.
+    /// `us-west-2`, 3 attempts per call and 30 s per call.
     #[cfg(feature = "aws")]
     pub fn sdk_config(&self) -> aws_config::SdkConfig {
-        use aws_config::retry::RetryConfig;
-        use aws_config::timeout::TimeoutConfig;
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-west-2"))
-            .endpoint_url(self.endpoint())
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new(
-                        "testing", "testing", None, None, "moto",
-                    ),
-                ),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(30))
-                    .build(),
-            )
-            .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio sleep"))
-            .time_source(aws_smithy_async::time::SystemTimeSource::new())
-            .build()
+        local_sdk_config(
+            &self.endpoint(),
+            aws_config::retry::RetryConfig::standard().with_max_attempts(3),
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(30))
+                .build(),
+        )
     }
+}
+
+/// An AWS SDK configuration for an endpoint on this machine: dummy
+/// credentials, region `us-west-2`, the given retries and time limits.
+#[cfg(feature = "aws")]
+fn local_sdk_config(
+    endpoint: &str,
+    retry: aws_config::retry::RetryConfig,
+    timeouts: aws_config::timeout::TimeoutConfig,
+) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .endpoint_url(endpoint)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("testing", "testing", None, None, "local"),
+            ),
+        )
+        .retry_config(retry)
+        .timeout_config(timeouts)
+        .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio sleep"))
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .build()
 }
 
 /// Setting up AWS resources on the emulator.

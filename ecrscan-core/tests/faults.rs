@@ -5,7 +5,6 @@
 //! are never lost or half-written; an emulator killed in the middle of a run
 //! fails the rest of the run, image by image, with a clear reason.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -154,16 +153,7 @@ async fn the_emulator_killed_in_the_middle_of_a_run_fails_the_rest_clearly() {
     }
     // Six image listings, a registry lookup and six StartImageScans: the
     // emulator dies when the tenth request arrives.
-    let port = moto.port();
-    let emulator = Arc::new(Mutex::new(Some(moto)));
-    let killer = Arc::clone(&emulator);
-    let proxy = FaultProxy::start(port, move |n| {
-        if n == 9 {
-            drop(killer.lock().expect("not poisoned").take());
-        }
-        Fault::Pass
-    })
-    .await;
+    let proxy = FaultProxy::killing(moto, 9).await;
     let backend = EcrBackend::new(&proxy.sdk_config(3));
     let report = tokio::time::timeout(
         Duration::from_secs(60),
@@ -171,10 +161,7 @@ async fn the_emulator_killed_in_the_middle_of_a_run_fails_the_rest_clearly() {
     )
     .await
     .expect("the run finished");
-    assert!(
-        emulator.lock().expect("not poisoned").is_none(),
-        "the emulator was killed"
-    );
+    assert!(proxy.killed_its_emulator());
     assert_eq!(report.images.len(), 6);
     assert!(report.started >= 1, "{report:?}");
     assert!(report.failed >= 1, "{report:?}");

@@ -61,10 +61,15 @@ fn backend() -> MockScanBackend {
 }
 
 fn router(store: Arc<dyn ConfigStore>) -> Router {
+    router_with(store, backend())
+}
+
+fn router_with(store: Arc<dyn ConfigStore>, backend: MockScanBackend) -> Router {
+    let backend = Arc::new(backend);
     app(AppState {
         store,
-        backend: Arc::new(backend()),
-        live_backend: Arc::new(backend()),
+        backend: backend.clone(),
+        live_backend: backend,
         options: ScanOptions::default(),
         public_url: Some("https://api.example.com/Prod/".into()),
         cors_allow_origin: None,
@@ -470,15 +475,7 @@ async fn findings_feeds_over_lambdas_response_limit_come_in_pages() {
             recorded_at: None,
         })
     });
-    let backend = Arc::new(backend);
-    let router = app(AppState {
-        store,
-        backend: backend.clone(),
-        live_backend: backend,
-        options: ScanOptions::default(),
-        public_url: Some("https://api.example.com/Prod".into()),
-        cors_allow_origin: None,
-    });
+    let router = router_with(store, backend);
     let id = configs[0].id;
     let mut uri = format!("/findings/{id}?severity=high");
     let mut titles = Vec::new();
@@ -556,15 +553,7 @@ async fn summaries_over_lambdas_response_limit_come_in_pages() {
             recorded_at: None,
         })
     });
-    let backend = Arc::new(backend);
-    let router = app(AppState {
-        store,
-        backend: backend.clone(),
-        live_backend: backend,
-        options: ScanOptions::default(),
-        public_url: Some("https://api.example.com/Prod".into()),
-        cors_allow_origin: None,
-    });
+    let router = router_with(store, backend);
     let mut uri = "/summary?format=json".to_owned();
     let mut images = Vec::new();
     let mut pages = 0;

@@ -2,13 +2,15 @@
 //! it answers with 500s and throttling errors, resets connections, holds
 //! answers past any time limit, and goes down with its upstream.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+
+use super::MotoServer;
 
 /// What the proxy does to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub struct FaultProxy {
     port: u16,
     requests: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
+    /// The emulator the proxy kills, while it lives.
+    doomed: Option<Arc<Mutex<Option<MotoServer>>>>,
 }
 
 impl Drop for FaultProxy {
@@ -129,7 +133,36 @@ impl FaultProxy {
             port,
             requests,
             task,
+            doomed: None,
         }
+    }
+
+    /// A proxy in front of `emulator` that passes every request, and kills
+    /// the emulator when request `at_request` (from 0) arrives: the
+    /// emulator dying in the middle of a run. That request and all later
+    /// ones find no one listening.
+    pub async fn killing(emulator: MotoServer, at_request: usize) -> FaultProxy {
+        let upstream = emulator.port();
+        let doomed = Arc::new(Mutex::new(Some(emulator)));
+        let killer = Arc::clone(&doomed);
+        let mut proxy = FaultProxy::start(upstream, move |n| {
+            if n == at_request {
+                // Dropping the server kills it.
+                let emulator = killer.lock().map(|mut alive| alive.take());
+                drop(emulator);
+            }
+            Fault::Pass
+        })
+        .await;
+        proxy.doomed = Some(doomed);
+        proxy
+    }
+
+    /// Whether the proxy has killed its emulator (see [`FaultProxy::killing`]).
+    pub fn killed_its_emulator(&self) -> bool {
+        self.doomed
+            .as_ref()
+            .is_some_and(|doomed| doomed.lock().is_ok_and(|alive| alive.is_none()))
     }
 
     /// The proxy's port on 127.0.0.1.
@@ -152,33 +185,16 @@ impl FaultProxy {
     /// attempt and 5 s per call.
     #[cfg(feature = "aws")]
     pub fn sdk_config(&self, attempts: u32) -> aws_config::SdkConfig {
-        use aws_config::retry::RetryConfig;
-        use aws_config::timeout::TimeoutConfig;
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-west-2"))
-            .endpoint_url(self.endpoint())
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new(
-                        "testing", "testing", None, None, "test",
-                    ),
-                ),
-            )
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(attempts)
-                    .with_initial_backoff(Duration::from_millis(10)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_millis(800))
-                    .operation_timeout(Duration::from_secs(5))
-                    .build(),
-            )
-            .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio sleep"))
-            .time_source(aws_smithy_async::time::SystemTimeSource::new())
-            .build()
+        super::local_sdk_config(
+            &self.endpoint(),
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(attempts)
+                .with_initial_backoff(Duration::from_millis(10)),
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(800))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
     }
 }
 
