@@ -603,9 +603,19 @@ async fn summaries_over_lambdas_response_limit_come_in_pages() {
     assert_eq!(text.status, StatusCode::OK);
     assert_eq!(text.body.matches("Results for ").count(), 12_000);
     assert_eq!(text.link, None);
-    let bad = send(&router, get("/summary?start=many")).await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.error().contains("start"), "{}", bad.error());
+    for start in ["many", "-1", "1e3", "18446744073709551616", ""] {
+        let bad = send(&router, get(&format!("/summary?start={start}"))).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "start={start}");
+        assert!(bad.error().contains("start"), "{}", bad.error());
+    }
+    let past_the_end = send(
+        &router,
+        get("/summary?format=json&start=18446744073709551615"),
+    )
+    .await;
+    assert_eq!(past_the_end.status, StatusCode::OK);
+    assert_eq!(past_the_end.json()["images"], serde_json::json!([]));
+    assert_eq!(past_the_end.link, None);
 }
 
 #[tokio::test]
