@@ -267,7 +267,8 @@ pub fn write_summary_page(
                 if written <= page.max_bytes || count <= 1 {
                     return Ok(json.next_start);
                 }
-                let fitting = (count * page.max_bytes / written * 19 / 20).clamp(1, count - 1);
+                let fitting =
+                    (count.saturating_mul(page.max_bytes) / written * 19 / 20).clamp(1, count - 1);
                 json.images.truncate(fitting);
                 json.next_start = Some(page.start + fitting);
             }

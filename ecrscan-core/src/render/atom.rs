@@ -135,7 +135,7 @@ fn render_feed<E>(
         .max_bytes
         .saturating_sub(head.doc.len() + FEED_END.len());
     for _ in 0..page.start {
-        if entries.next_entry().is_none() {
+        if entries.next_distinct().is_none() {
             break;
         }
     }
@@ -196,28 +196,39 @@ impl<'a> Entries<'a> {
         }
     }
 
-    /// The next entry whose id was not seen before.
-    fn next_entry(&mut self) -> Option<EntryParts<'_>> {
+    /// The next finding whose entry id was not seen before: its result's
+    /// position, the finding and the id.
+    fn next_distinct(&mut self) -> Option<(usize, &'a Finding, Uuid)> {
         for (position, finding) in self.selected.by_ref() {
-            let result = &self.results[position];
-            let id = entry_id(&mut self.id_name, self.config, result, finding);
+            let id = entry_id(
+                &mut self.id_name,
+                self.config,
+                &self.results[position],
+                finding,
+            );
             if self.written_ids.insert(id) {
-                let link = finding.uri.as_deref().and_then(|uri| {
-                    self.links
-                        .entry(uri)
-                        .or_insert_with(|| http_url(uri))
-                        .as_deref()
-                });
-                return Some(EntryParts {
-                    result,
-                    finding,
-                    id,
-                    updated: &self.updated[position],
-                    link,
-                });
+                return Some((position, finding, id));
             }
         }
         None
+    }
+
+    /// The next entry, ready to write.
+    fn next_entry(&mut self) -> Option<EntryParts<'_>> {
+        let (position, finding, id) = self.next_distinct()?;
+        let link = finding.uri.as_deref().and_then(|uri| {
+            self.links
+                .entry(uri)
+                .or_insert_with(|| http_url(uri))
+                .as_deref()
+        });
+        Some(EntryParts {
+            result: &self.results[position],
+            finding,
+            id,
+            updated: &self.updated[position],
+            link,
+        })
     }
 }
 
