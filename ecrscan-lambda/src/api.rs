@@ -65,6 +65,30 @@ pub struct AppState {
     pub cors_allow_origin: Option<HeaderValue>,
 }
 
+impl AppState {
+    /// State that reads every result from `backend` (fresh or not), with
+    /// the default concurrency, no public URL and no CORS; change fields
+    /// with struct update syntax.
+    pub fn new(store: Arc<dyn ConfigStore>, backend: Arc<dyn ScanBackend>) -> AppState {
+        AppState {
+            store,
+            live_backend: Arc::clone(&backend),
+            backend,
+            options: ScanOptions::default(),
+            public_url: None,
+            cors_allow_origin: None,
+        }
+    }
+
+    fn backend(&self, fresh: bool) -> &dyn ScanBackend {
+        if fresh {
+            self.live_backend.as_ref()
+        } else {
+            self.backend.as_ref()
+        }
+    }
+}
+
 /// The API's public base URL as the platform reports it (API Gateway's
 /// domain and stage), set as a request extension by the Lambda adapter.
 #[derive(Debug, Clone)]
@@ -254,16 +278,6 @@ struct SummaryQuery {
     start: usize,
 }
 
-impl AppState {
-    fn backend(&self, fresh: bool) -> &dyn ScanBackend {
-        if fresh {
-            self.live_backend.as_ref()
-        } else {
-            self.backend.as_ref()
-        }
-    }
-}
-
 async fn summary(
     State(state): State<AppState>,
     platform_url: Option<axum::Extension<PublicBaseUrl>>,
@@ -297,22 +311,33 @@ async fn summary(
         SummaryFormat::Text => "text/plain; charset=utf-8",
     };
     let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
-    if let Some(next_start) = next_start {
-        let mut next = public_base_url(&state, platform_url)
-            .map(|base| format!("{base}/summary"))
-            .unwrap_or_default();
-        next.push_str(&format!("?start={next_start}"));
-        if let Some(format) = &query.format {
-            next.push_str(&format!("&format={format}"));
-        }
-        if query.fresh {
-            next.push_str("&fresh=true");
-        }
-        if let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
-            response.headers_mut().insert(header::LINK, link);
-        }
+    if let Some(link) = next_start.and_then(|start| {
+        let base = public_base_url(&state, platform_url);
+        next_summary_link(base.as_deref(), &query, start)
+    }) {
+        response.headers_mut().insert(header::LINK, link);
     }
     Ok(response)
+}
+
+/// `Link: <…/summary?start=N…>; rel="next"`, keeping the query's format and
+/// freshness; a relative reference without the API's public URL.
+fn next_summary_link(
+    base_url: Option<&str>,
+    query: &SummaryQuery,
+    start: usize,
+) -> Option<HeaderValue> {
+    let mut next = base_url
+        .map(|base| format!("{base}/summary"))
+        .unwrap_or_default();
+    next.push_str(&format!("?start={start}"));
+    if let Some(format) = &query.format {
+        next.push_str(&format!("&format={format}"));
+    }
+    if query.fresh {
+        next.push_str("&fresh=true");
+    }
+    HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")).ok()
 }
 
 /// The API's public base URL, without a final `/`, when known.

@@ -10,8 +10,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use chrono::Utc;
 use ecrscan_core::{
     ConfigSpec, ConfigStore, DigestScan, Finding, Image, MemoryStore, MockConfigStore,
-    MockScanBackend, Resolution, ScanConfig, ScanOptions, ScanStatus, Severity, SeverityCounts,
-    StoreError,
+    MockScanBackend, Resolution, ScanConfig, ScanStatus, Severity, SeverityCounts, StoreError,
 };
 use ecrscan_lambda::api::{AppState, app};
 use http_body_util::BodyExt;
@@ -65,14 +64,9 @@ fn router(store: Arc<dyn ConfigStore>) -> Router {
 }
 
 fn router_with(store: Arc<dyn ConfigStore>, backend: MockScanBackend) -> Router {
-    let backend = Arc::new(backend);
     app(AppState {
-        store,
-        backend: backend.clone(),
-        live_backend: backend,
-        options: ScanOptions::default(),
         public_url: Some("https://api.example.com/Prod/".into()),
-        cors_allow_origin: None,
+        ..AppState::new(store, Arc::new(backend))
     })
 }
 
@@ -691,12 +685,8 @@ async fn cors_only_for_the_configured_origin() {
     );
 
     let with = app(AppState {
-        store: Arc::new(MemoryStore::new()),
-        backend: Arc::new(backend()),
-        live_backend: Arc::new(backend()),
-        options: ScanOptions::default(),
-        public_url: None,
         cors_allow_origin: Some(header::HeaderValue::from_static("https://dash.example.com")),
+        ..AppState::new(Arc::new(MemoryStore::new()), Arc::new(backend()))
     });
     let response = with.clone().oneshot(request()).await.unwrap();
     assert_eq!(

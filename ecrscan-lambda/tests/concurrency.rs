@@ -8,20 +8,16 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ecrscan_core::testing::MotoServer;
-use ecrscan_core::{ConfigStore, DirStore, MockScanBackend, S3Store, ScanOptions};
+use ecrscan_core::{ConfigStore, DirStore, MockScanBackend, S3Store};
 use ecrscan_lambda::api::{AppState, app};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 async fn storm(store: Arc<dyn ConfigStore>) {
-    let router = app(AppState {
-        store: Arc::clone(&store),
-        backend: Arc::new(MockScanBackend::new()),
-        live_backend: Arc::new(MockScanBackend::new()),
-        options: ScanOptions::default(),
-        public_url: None,
-        cors_allow_origin: None,
-    });
+    let router = app(AppState::new(
+        Arc::clone(&store) as Arc<dyn ConfigStore>,
+        Arc::new(MockScanBackend::new()),
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..200 {
         let router = router.clone();

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::Utc;
-use ecrscan_core::{
-    ConfigSpec, ConfigStore, DirStore, MemoryStore, MockScanBackend, ScanConfig, ScanOptions,
-};
+use ecrscan_core::{ConfigSpec, ConfigStore, DirStore, MemoryStore, MockScanBackend, ScanConfig};
 use ecrscan_lambda::api::{AppState, app};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -324,14 +322,10 @@ async fn attack(store: Arc<dyn ConfigStore>) {
     let existing = ScanConfig::create(ConfigSpec::from_json(VALID.as_bytes()).unwrap(), Utc::now());
     store.put(&existing).await.unwrap();
     let before = store.list().await.unwrap();
-    let router = app(AppState {
-        store: Arc::clone(&store),
-        backend: Arc::new(MockScanBackend::new()),
-        live_backend: Arc::new(MockScanBackend::new()),
-        options: ScanOptions::default(),
-        public_url: None,
-        cors_allow_origin: None,
-    });
+    let router = app(AppState::new(
+        Arc::clone(&store) as Arc<dyn ConfigStore>,
+        Arc::new(MockScanBackend::new()),
+    ));
     let cases = corpus(&existing);
     assert!(cases.len() >= 200, "{} cases", cases.len());
     for Case { what, request } in cases {

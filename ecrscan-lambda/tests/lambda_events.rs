@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use chrono::Utc;
-use ecrscan_core::{
-    ConfigSpec, ConfigStore, MemoryStore, MockScanBackend, Resolution, ScanConfig, ScanOptions,
-};
+use ecrscan_core::{ConfigSpec, ConfigStore, MemoryStore, MockScanBackend, Resolution, ScanConfig};
 use ecrscan_lambda::api::{AppState, app};
 use ecrscan_lambda::runtime::handle_lambda_request;
 use http_body_util::BodyExt;
@@ -28,12 +26,8 @@ async fn setup() -> (Arc<MemoryStore>, ScanConfig, axum::Router) {
         })
     });
     let router = app(AppState {
-        store: store.clone(),
-        backend: Arc::new(backend),
         live_backend: Arc::new(MockScanBackend::new()),
-        options: ScanOptions::default(),
-        public_url: None,
-        cors_allow_origin: None,
+        ..AppState::new(store.clone(), Arc::new(backend))
     });
     (store, config, router)
 }
