@@ -5,19 +5,11 @@ use mockall::predicate::{always, eq};
 
 use super::*;
 use crate::backend::{Image, MockScanBackend};
-use crate::config::ConfigSpec;
 use crate::finding::Finding;
 use crate::severity::{Severity, SeverityCounts};
 
 fn config(repository: &str, tags: &[&str]) -> ScanConfig {
-    let spec = ConfigSpec::new(
-        "us-west-2",
-        "123456789012",
-        repository,
-        tags.iter().copied(),
-    )
-    .expect("valid test config");
-    ScanConfig::create(spec, Utc.timestamp_opt(1_569_927_812, 0).unwrap())
+    crate::conformance::sample_config(repository, tags, 1_569_927_812)
 }
 
 fn image(digest: &str, tags: &[&str]) -> Image {

@@ -9,7 +9,7 @@ use aws_sdk_ecr::types::{
     ScanningRepositoryFilterType,
 };
 use chrono::Utc;
-use ecrscan_core::conformance::{results_round_trip, run_all_shared};
+use ecrscan_core::conformance::{results_round_trip, run_all_shared, sample_config};
 use ecrscan_core::testing::MotoServer;
 use ecrscan_core::{
     ConfigSpec, ConfigStore, EcrBackend, RepositoryRef, S3Store, ScanBackend, ScanConfig,
@@ -126,16 +126,7 @@ async fn s3_store_reports_a_missing_bucket_clearly() {
 }
 
 fn config(repository: &str, tags: &[&str]) -> ScanConfig {
-    ScanConfig::create(
-        ConfigSpec::new(
-            "us-west-2",
-            "123456789012",
-            repository,
-            tags.iter().copied(),
-        )
-        .unwrap(),
-        Utc::now(),
-    )
+    sample_config(repository, tags, 1_764_230_400)
 }
 
 fn findings_result(repository: &str, digest: &str) -> serde_json::Value {

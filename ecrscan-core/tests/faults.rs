@@ -7,23 +7,14 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use ecrscan_core::conformance::sample_config;
 use ecrscan_core::testing::{Fault, FaultProxy, MotoServer};
 use ecrscan_core::{
-    ConfigSpec, ConfigStore, EcrBackend, S3Store, ScanConfig, ScanOptions, ScanOutcome, rescan,
+    ConfigStore, EcrBackend, S3Store, ScanConfig, ScanOptions, ScanOutcome, rescan,
 };
 
 fn config(repository: &str, tags: &[&str]) -> ScanConfig {
-    ScanConfig::create(
-        ConfigSpec::new(
-            "us-west-2",
-            "123456789012",
-            repository,
-            tags.iter().copied(),
-        )
-        .unwrap(),
-        Utc::now(),
-    )
+    sample_config(repository, tags, 1_764_230_400)
 }
 
 /// Runs `rescan` with a guard: a run that hangs fails the test.
