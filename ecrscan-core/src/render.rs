@@ -277,8 +277,10 @@ pub fn write_summary_page(
 }
 
 /// The findings of one config's images as JSON: an array of
-/// `{"repository","tag","digest","status","scan_completed_at","findings":[…]}`,
-/// keeping only findings at or above `min_severity`.
+/// `{"repository","tag","digest","status","scan_completed_at","recorded_at","findings":[…]}`,
+/// keeping only findings at or above `min_severity`. `recorded_at` says how
+/// fresh a result read from stored results is, as in [`JsonSummary`]; it is
+/// `null` for a result read from ECR.
 pub fn write_json_findings(
     results: &[ImageScanResult],
     min_severity: Option<Severity>,
@@ -291,6 +293,7 @@ pub fn write_json_findings(
         digest: Option<&'a str>,
         status: crate::finding::ScanStatus,
         scan_completed_at: Option<String>,
+        recorded_at: Option<String>,
         findings: Vec<&'a Finding>,
     }
     let images: Vec<JsonImage<'_>> = results
@@ -301,6 +304,7 @@ pub fn write_json_findings(
             digest: result.image.digest.as_deref(),
             status: result.status,
             scan_completed_at: result.scan_completed_at.map(rfc3339),
+            recorded_at: result.recorded_at.map(rfc3339),
             findings: result
                 .findings
                 .iter()

@@ -601,6 +601,40 @@ fn json_findings_filter_by_severity() {
         names,
         ["CVE-2016-2779", "CVE-2019-5188", "CVE-2018-1000001"]
     );
+    assert_eq!(
+        json[0]["recorded_at"],
+        serde_json::Value::Null,
+        "read from ECR"
+    );
+}
+
+#[test]
+fn findings_from_stored_results_say_when_they_were_recorded() {
+    let ubuntu = config(UBUNTU, "test/ubuntu", &["16.04"]);
+    let mut result = complete("test/ubuntu", "16.04", "sha256:1111", ubuntu_findings());
+    result.recorded_at = Some(at(1_764_231_000));
+    let results = vec![result];
+    let mut json = Vec::new();
+    write_json_findings(&results, None, &mut json).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json[0]["recorded_at"], "2025-11-27T08:10:00Z");
+    let mut feed = Vec::new();
+    write_atom_feed(
+        &ubuntu,
+        &results,
+        at(1_764_234_000),
+        &FeedOptions::default(),
+        &mut feed,
+    )
+    .unwrap();
+    let contents = entry_texts(&String::from_utf8(feed).unwrap(), "content");
+    assert_eq!(contents.len(), 4);
+    for content in contents {
+        assert!(
+            content.ends_with("\nRecorded at: 2025-11-27T08:10:00+00:00"),
+            "{content}"
+        );
+    }
 }
 
 /// A small deterministic generator: no test may depend on chance.

@@ -57,7 +57,8 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// - One entry per (tag, finding), most severe first: title `[SEVERITY] in
 ///   image REPO:TAG found NAME`, a link to the finding's URI (when it is an
 ///   absolute http(s) URL), the description as plain-text summary, details
-///   as plain-text content, `updated` the scan's completion time, and a
+///   as plain-text content (ending with `Recorded at: <time>` for a result
+///   read from stored results), `updated` the scan's completion time, and a
 ///   `urn:uuid:` id derived from the registry, repository, tag, digest,
 ///   vulnerability and package: the same finding in the same image keeps
 ///   its id across runs, so feed readers show only what is new.
@@ -457,6 +458,10 @@ fn write_details(xml: &mut XmlBuffer, finding: &Finding, result: &ImageScanResul
     if let Some(digest) = &result.image.digest {
         xml.raw("\nImage digest: ");
         xml.text(digest);
+    }
+    if let Some(recorded_at) = result.recorded_at {
+        xml.raw("\nRecorded at: ");
+        xml.raw(&atom_date(recorded_at));
     }
 }
 
