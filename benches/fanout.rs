@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ecrscan_core::{
-    BackendError, ConfigSpec, DigestScan, Image, RepositoryRef, Resolution, ScanBackend,
-    ScanConfig, ScanOptions, ScanStatus, collect_summary, rescan,
+    BackendError, ConfigSpec, DigestScan, Image, LatestScan, RepositoryRef, Resolution,
+    ScanBackend, ScanConfig, ScanOptions, ScanStatus, collect_summary, rescan,
 };
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
@@ -86,9 +86,9 @@ impl ScanBackend for SimulatedEcr {
         Ok(())
     }
 
-    async fn scan_result(&self, _: &RepositoryRef, _: &str) -> Result<DigestScan, BackendError> {
+    async fn scan_result(&self, _: &RepositoryRef, _: &str) -> Result<LatestScan, BackendError> {
         self.call().await;
-        Ok(DigestScan::without_findings(ScanStatus::Complete, None))
+        Ok(DigestScan::without_findings(ScanStatus::Complete, None).into())
     }
 }
 

@@ -73,8 +73,8 @@ use ecrscan_core::render::{
     write_text_summary,
 };
 use ecrscan_core::{
-    ConfigSpec, Finding, ImageRef, ImageScanResult, ScanConfig, ScanStatus, Severity,
-    SeverityCounts, Summary, SummaryRow,
+    ConfigSpec, DigestScan, Finding, ImageRef, ImageScanResult, Origin, ScanConfig, ScanStatus,
+    Severity, SeverityCounts, Summary, SummaryRow,
 };
 
 const FINDINGS_PER_IMAGE: usize = 100;
@@ -111,13 +111,15 @@ fn results(findings: usize) -> (ScanConfig, Vec<ImageScanResult>) {
                     tag: Some(format!("v{image}")),
                     digest: Some(format!("sha256:{image:064x}")),
                 },
-                status: ScanStatus::Complete,
-                status_description: None,
-                scan_completed_at: Some(now),
-                vulnerability_source_updated_at: None,
-                severity_counts: findings.iter().map(|f| (f.severity, 1)).collect::<SeverityCounts>(),
-                findings,
-                recorded_at: None,
+                scan: DigestScan {
+                    status: ScanStatus::Complete,
+                    status_description: None,
+                    scan_completed_at: Some(now),
+                    vulnerability_source_updated_at: None,
+                    severity_counts: findings.iter().map(|f| (f.severity, 1)).collect::<SeverityCounts>(),
+                    findings,
+                },
+                origin: Origin::Live,
             }
         })
         .collect();

@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
+use ecrscan_core::records::{DigestRecord, RecordedResolution, RecordedScan};
 use ecrscan_core::render::write_text_summary;
-use ecrscan_core::results::{RecordedResolution, RecordedScan};
 use ecrscan_core::{
-    BackendError, ConfigSpec, ConfigStore, DigestScan, DirStore, Finding, Image, MemoryStore,
-    ReadFrom, RecordingBackend, RepositoryRef, Resolution, ResultStore, ScanBackend, ScanConfig,
-    ScanOptions, ScanStatus, Severity, Store, collect_summary,
+    BackendError, ConfigSpec, ConfigStore, DigestScan, DirStore, Finding, Image, LatestScan,
+    MemoryStore, PutMode, ReadFrom, RecordingBackend, RepositoryRef, Resolution, ResultStore,
+    ScanBackend, ScanConfig, ScanOptions, ScanStatus, Severity, Store, collect_summary,
 };
 
 const CONFIGS: usize = 1_000;
@@ -80,9 +80,9 @@ impl ScanBackend for AnswersAtOnce {
     async fn start_scan(&self, _: &RepositoryRef, _: &str) -> Result<(), BackendError> {
         Ok(())
     }
-    async fn scan_result(&self, _: &RepositoryRef, _: &str) -> Result<DigestScan, BackendError> {
+    async fn scan_result(&self, _: &RepositoryRef, _: &str) -> Result<LatestScan, BackendError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        Ok(scan())
+        Ok(scan().into())
     }
 }
 
@@ -110,12 +110,12 @@ async fn fill(store: &dyn Store) -> Vec<ScanConfig> {
             .await
             .expect("put resolution");
         for t in 0..TAGS {
-            let record = RecordedScan {
-                recorded_at,
-                scan: scan(),
+            let record = DigestRecord {
+                results: vec![RecordedScan::new(scan(), recorded_at)],
+                scan_started_at: None,
             };
             store
-                .put_scan(&repository, &digest(i, t), &record)
+                .put_digest(&repository, &digest(i, t), &record, PutMode::Create)
                 .await
                 .expect("put scan");
         }
@@ -155,7 +155,7 @@ fn stored_summary(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 runtime.block_on(async {
-                    let configs = configs_store.list().await.expect("list");
+                    let configs = configs_store.list().await.expect("list").items;
                     let summary = collect_summary(&configs, &backend, &options).await;
                     let mut out = Vec::new();
                     write_text_summary(&summary, &mut out).expect("render");
@@ -171,7 +171,7 @@ fn stored_summary(c: &mut Criterion) {
         );
     }
     // The floor: the same summary over a backend that answers at once, configs in memory.
-    let configs = runtime.block_on(memory_store.list()).expect("list");
+    let configs = runtime.block_on(memory_store.list()).expect("list").items;
     let instant = AnswersAtOnce::default();
     group.bench_function("logic_only_instant_backend", |b| {
         b.iter(|| {

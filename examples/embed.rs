@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ecrscan_core::render::{FeedOptions, write_atom_feed, write_text_summary};
 use ecrscan_core::{
-    BackendError, ConfigSpec, ConfigStore, DigestScan, Finding, Image, MemoryStore, RepositoryRef,
-    Resolution, ScanBackend, ScanConfig, ScanOptions, ScanStatus, Severity, SeverityCounts,
-    collect_results, collect_summary, rescan,
+    BackendError, ConfigSpec, ConfigStore, DigestScan, Finding, Image, LatestScan, MemoryStore,
+    RepositoryRef, Resolution, ScanBackend, ScanConfig, ScanOptions, ScanStatus, Severity,
+    SeverityCounts, collect_results, collect_summary, rescan,
 };
 
 /// A registry in memory: repository → tag → digest, and the findings a scan reveals.
@@ -76,7 +76,7 @@ impl ScanBackend for FakeRegistry {
         &self,
         _: &RepositoryRef,
         digest: &str,
-    ) -> Result<DigestScan, BackendError> {
+    ) -> Result<LatestScan, BackendError> {
         if !self
             .scanned
             .lock()
@@ -84,7 +84,7 @@ impl ScanBackend for FakeRegistry {
             .iter()
             .any(|d| d == digest)
         {
-            return Ok(DigestScan::without_findings(ScanStatus::NotScanned, None));
+            return Ok(DigestScan::without_findings(ScanStatus::NotScanned, None).into());
         }
         let findings = self.findings.get(digest).cloned().unwrap_or_default();
         Ok(DigestScan {
@@ -97,8 +97,8 @@ impl ScanBackend for FakeRegistry {
                 .map(|f| (f.severity, 1))
                 .collect::<SeverityCounts>(),
             findings,
-            recorded_at: None,
-        })
+        }
+        .into())
     }
 }
 
@@ -149,7 +149,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = ScanConfig::create(spec, Utc::now());
     store.put(&config).await?;
 
-    let configs = store.list().await?;
+    let configs = store.list().await?.items;
     let options = ScanOptions::default();
     let report = rescan(&configs, &backend, &options).await;
     for image in &report.images {

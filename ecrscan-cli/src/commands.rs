@@ -267,7 +267,7 @@ async fn configs_add(context: &Context, args: AddArgs) -> Result<ExitCode, Failu
 }
 
 async fn configs_list(context: &Context, format: ListFormat) -> Result<ExitCode, Failure> {
-    let configs = context.store.list().await?;
+    let configs = list_configs(context).await?;
     output::stdout(|out| match format {
         ListFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &configs)?;
@@ -299,10 +299,19 @@ async fn configs_rm(context: &Context, ids: &[String]) -> Result<ExitCode, Failu
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every readable config; what the listing skipped is said on stderr.
+async fn list_configs(context: &Context) -> Result<Vec<ScanConfig>, Failure> {
+    let listing = context.store.list().await?;
+    for skipped in &listing.skipped {
+        eprintln!("warning: skipped {}: {}", skipped.key, skipped.reason);
+    }
+    Ok(listing.items)
+}
+
 /// The named configs, or all of them.
 async fn selected_configs(context: &Context, ids: &[String]) -> Result<Vec<ScanConfig>, Failure> {
     if ids.is_empty() {
-        return Ok(context.store.list().await?);
+        return list_configs(context).await;
     }
     let mut configs = Vec::new();
     for id in ids {
@@ -383,7 +392,7 @@ async fn summary(
     wait: Option<Duration>,
     read_from: ReadFrom,
 ) -> Result<ExitCode, Failure> {
-    let configs = context.store.list().await?;
+    let configs = list_configs(context).await?;
     let backend = context.backend(read_from).await;
     let deadline = wait.map(|wait| Instant::now() + wait);
     let summary = loop {
@@ -399,7 +408,7 @@ async fn summary(
         let pending = summary
             .rows
             .iter()
-            .filter(|row| row.result.status.is_pending())
+            .filter(|row| row.result.scan.status.is_pending())
             .count();
         match deadline {
             Some(deadline) if pending > 0 && Instant::now() < deadline => {
@@ -423,10 +432,14 @@ async fn summary(
         .rows
         .iter()
         .map(|row| &row.result)
-        .filter(|result| result.status == ScanStatus::Failed)
+        .filter(|result| result.scan.status == ScanStatus::Failed)
         .collect();
     if let Some(first) = failed.first() {
-        let reason = first.status_description.as_deref().unwrap_or("unknown");
+        let reason = first
+            .scan
+            .status_description
+            .as_deref()
+            .unwrap_or("unknown");
         if failed.len() == summary.rows.len() {
             eprintln!("error: no scan result could be read; the first failure: {reason}");
         } else {
@@ -446,6 +459,7 @@ fn summary_exit_code(summary: &Summary, fail_on: Option<ecrscan_core::Severity>)
     let over_threshold = fail_on.is_some_and(|threshold| {
         summary.rows.iter().any(|row| {
             row.result
+                .scan
                 .severity_counts
                 .highest()
                 .is_some_and(|worst| worst.is_at_least(threshold))
@@ -456,7 +470,7 @@ fn summary_exit_code(summary: &Summary, fail_on: Option<ecrscan_core::Severity>)
     } else if summary
         .rows
         .iter()
-        .any(|row| row.result.status == ScanStatus::Failed)
+        .any(|row| row.result.scan.status == ScanStatus::Failed)
     {
         SOME_FAILED
     } else {
@@ -493,13 +507,13 @@ async fn findings(
             })?;
             let count: usize = results
                 .iter()
-                .flat_map(|r| &r.findings)
+                .flat_map(|r| &r.scan.findings)
                 .filter(|f| min_severity.is_none_or(|min| f.severity.is_at_least(min)))
                 .count();
             eprintln!("wrote {count} findings to {}", path.display());
         }
     }
-    let failed = results.iter().any(|r| r.status == ScanStatus::Failed);
+    let failed = results.iter().any(|r| r.scan.status == ScanStatus::Failed);
     Ok(if failed {
         ExitCode::from(SOME_FAILED)
     } else {
@@ -523,7 +537,7 @@ mod tests {
             status,
             None,
         );
-        result.severity_counts = counts.iter().copied().collect();
+        result.scan.severity_counts = counts.iter().copied().collect();
         SummaryRow {
             config_id: Uuid::nil(),
             region: "us-west-2".into(),

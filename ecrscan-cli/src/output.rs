@@ -105,6 +105,7 @@ pub fn paint_outcome(outcome: ScanOutcome) -> String {
         ScanOutcome::Started => "32",
         ScanOutcome::AlreadyScanned | ScanOutcome::Continuous => "36",
         ScanOutcome::Failed => "31",
+        ScanOutcome::NotReached => "33",
     };
     paint(outcome.as_str(), code)
 }
@@ -240,7 +241,7 @@ pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
         .iter()
         .map(|row| {
             let result = &row.result;
-            let counts = &result.severity_counts;
+            let counts = &result.scan.severity_counts;
             let mut cells = vec![
                 plain(format!(
                     "{}:{}",
@@ -248,7 +249,7 @@ pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
                     result.image.tag.as_deref().unwrap_or("*")
                 )),
                 plain(row.region.clone()),
-                status_cell(result.status),
+                status_cell(result.scan.status),
             ];
             for severity in [
                 Severity::Critical,

@@ -1,11 +1,9 @@
 //! The [`ScanBackend`] trait: where images, scans and findings come from.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RepositoryRef;
-use crate::finding::{Finding, ScanStatus};
-use crate::severity::SeverityCounts;
+use crate::finding::LatestScan;
 
 /// An image in a repository: one digest and the tags that point at it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -27,44 +25,9 @@ pub struct Resolution {
     pub missing_tags: Vec<String>,
 }
 
-/// The latest scan of one image digest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DigestScan {
-    /// The scan's status. `NotScanned` when no scan exists.
-    pub status: ScanStatus,
-    /// ECR's explanation of the status.
-    pub status_description: Option<String>,
-    /// When the scan finished.
-    pub scan_completed_at: Option<DateTime<Utc>>,
-    /// How recent the vulnerability database was.
-    pub vulnerability_source_updated_at: Option<DateTime<Utc>>,
-    /// Findings per severity.
-    pub severity_counts: SeverityCounts,
-    /// Every finding (all pages), most severe first.
-    pub findings: Vec<Finding>,
-    /// When the result was recorded, for a result served from a
-    /// [`ResultStore`](crate::results::ResultStore); `None` when just read from ECR.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recorded_at: Option<DateTime<Utc>>,
-}
-
-impl DigestScan {
-    /// A digest with the given status and no scan data.
-    pub fn without_findings(status: ScanStatus, description: Option<String>) -> DigestScan {
-        DigestScan {
-            status,
-            status_description: description,
-            scan_completed_at: None,
-            vulnerability_source_updated_at: None,
-            severity_counts: SeverityCounts::new(),
-            findings: Vec::new(),
-            recorded_at: None,
-        }
-    }
-}
-
 /// What can go wrong when asking a [`ScanBackend`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum BackendError {
     /// The repository does not exist (or is not visible to the caller).
@@ -171,9 +134,10 @@ impl BackendError {
 ///   continuously is [`BackendError::ContinuousScanning`]. Neither is
 ///   retried.
 /// - [`scan_result`](ScanBackend::scan_result) returns the latest scan of
-///   one digest with *every* finding (all pages). An image never scanned is
-///   `Ok` with [`ScanStatus::NotScanned`]; an image ECR cannot scan is `Ok`
-///   with [`ScanStatus::UnsupportedImage`].
+///   one digest with *every* finding (all pages), and its
+///   [`Origin`](crate::finding::Origin): live for a backend that asks ECR. An image never scanned is
+///   `Ok` with [`ScanStatus::NotScanned`](crate::ScanStatus::NotScanned); an image ECR cannot scan is `Ok`
+///   with [`ScanStatus::UnsupportedImage`](crate::ScanStatus::UnsupportedImage).
 /// - Throttling and transient failures are retried within the backend's
 ///   bounds before an error is returned; no call blocks forever.
 /// - Implementations are `Send + Sync` and are called concurrently.
@@ -195,10 +159,11 @@ pub trait ScanBackend: Send + Sync {
         digest: &str,
     ) -> Result<(), BackendError>;
 
-    /// Reads the latest scan of one image digest, with every finding.
+    /// Reads the latest scan of one image digest, with every finding, and
+    /// says where it came from.
     async fn scan_result(
         &self,
         repository: &RepositoryRef,
         digest: &str,
-    ) -> Result<DigestScan, BackendError>;
+    ) -> Result<LatestScan, BackendError>;
 }

@@ -103,6 +103,32 @@ pub struct RepositoryRef {
     pub repository: String,
 }
 
+impl RepositoryRef {
+    /// A repository reference whose parts are checked with the rules of
+    /// [`ConfigSpec`]: a region name, a 12-digit account ID and an ECR
+    /// repository name.
+    pub fn new(
+        region: impl Into<String>,
+        registry: impl Into<String>,
+        repository: impl Into<String>,
+    ) -> Result<RepositoryRef, ValidationError> {
+        let repository = RepositoryRef {
+            region: region.into(),
+            registry: registry.into(),
+            repository: repository.into(),
+        };
+        repository.validate()?;
+        Ok(repository)
+    }
+
+    /// Checks every part with the rules of [`ConfigSpec`].
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate_region(&self.region)?;
+        validate_registry(&self.registry)?;
+        validate_repository(&self.repository)
+    }
+}
+
 impl fmt::Display for RepositoryRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

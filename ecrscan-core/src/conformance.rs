@@ -1,4 +1,4 @@
-//! The [`ConfigStore`] conformance suite: the trait's contract as code.
+//! The conformance suites of the store traits: each trait's contract as code.
 //!
 //! Every store implementation runs [`run_all`] (or the single checks) from
 //! its own tests, against an empty store:
@@ -8,6 +8,7 @@
 //! # async fn main() {
 //! let store = ecrscan_core::MemoryStore::new();
 //! ecrscan_core::conformance::run_all(&store).await;
+//! ecrscan_core::conformance::objects_conform(std::sync::Arc::new(store)).await;
 //! # }
 //! ```
 //!
@@ -20,7 +21,7 @@ use chrono::{TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::config::{ConfigSpec, ScanConfig};
-use crate::store::{ConfigStore, StoreError};
+use crate::store::{ConfigStore, ObjectStore, PutMode, ResultStore, Store, StoreError};
 
 /// A valid config with the given repository, created at `created` Unix seconds.
 pub fn sample_config(repository: &str, tags: &[&str], created: i64) -> ScanConfig {
@@ -38,9 +39,16 @@ pub fn sample_config(repository: &str, tags: &[&str], created: i64) -> ScanConfi
     ScanConfig::create(spec, now)
 }
 
-/// Runs every check, in order. The store must be empty at the start; it is
-/// empty again at the end.
-pub async fn run_all(store: &dyn ConfigStore) {
+/// Runs every check of both record traits, in order. The store must be
+/// empty at the start; its configs are gone again at the end.
+pub async fn run_all(store: &dyn Store) {
+    run_configs(store).await;
+    results_round_trip(store).await;
+}
+
+/// Runs every [`ConfigStore`] check, in order. The store must be empty at
+/// the start; it is empty again at the end.
+pub async fn run_configs(store: &dyn ConfigStore) {
     empty_store_lists_nothing(store).await;
     put_then_get_returns_the_config(store).await;
     put_replaces_a_config_with_the_same_id(store).await;
@@ -51,14 +59,14 @@ pub async fn run_all(store: &dyn ConfigStore) {
 }
 
 /// Runs [`run_all`] and then [`concurrent_puts_and_deletes`] on a shared store.
-pub async fn run_all_shared(store: Arc<dyn ConfigStore>) {
+pub async fn run_all_shared(store: Arc<dyn Store>) {
     run_all(store.as_ref()).await;
     concurrent_puts_and_deletes(store).await;
 }
 
 /// An empty store lists nothing.
 pub async fn empty_store_lists_nothing(store: &dyn ConfigStore) {
-    let listed = store.list().await.expect("list of an empty store");
+    let listed = store.list().await.expect("list of an empty store").items;
     assert!(
         listed.is_empty(),
         "expected an empty store, listed {listed:?}"
@@ -80,7 +88,7 @@ pub async fn put_replaces_a_config_with_the_same_id(store: &dyn ConfigStore) {
     config.tags = vec!["7".into(), "8".into()];
     store.put(&config).await.expect("second put");
     assert_eq!(store.get(config.id).await.expect("get").tags, ["7", "8"]);
-    assert_eq!(store.list().await.expect("list").len(), 1);
+    assert_eq!(store.list().await.expect("list").items.len(), 1);
     store.delete(config.id).await.expect("delete");
 }
 
@@ -88,11 +96,17 @@ pub async fn put_replaces_a_config_with_the_same_id(store: &dyn ConfigStore) {
 pub async fn unknown_ids_are_not_found(store: &dyn ConfigStore) {
     let id = Uuid::new_v4();
     match store.get(id).await {
-        Err(StoreError::NotFound { id: missing }) => assert_eq!(missing, id),
+        Err(StoreError::NotFound {
+            kind: crate::store::RecordKind::Config,
+            id: missing,
+        }) => assert_eq!(missing, id.to_string()),
         other => panic!("get of an unknown id: expected NotFound, got {other:?}"),
     }
     match store.delete(id).await {
-        Err(StoreError::NotFound { id: missing }) => assert_eq!(missing, id),
+        Err(StoreError::NotFound {
+            kind: crate::store::RecordKind::Config,
+            id: missing,
+        }) => assert_eq!(missing, id.to_string()),
         other => panic!("delete of an unknown id: expected NotFound, got {other:?}"),
     }
 }
@@ -113,7 +127,7 @@ pub async fn delete_removes_and_then_is_not_found(store: &dyn ConfigStore) {
         store.delete(remove.id).await,
         Err(StoreError::NotFound { .. })
     ));
-    assert_eq!(store.list().await.expect("list"), vec![keep.clone()]);
+    assert_eq!(store.list().await.expect("list").items, vec![keep.clone()]);
     store.delete(keep.id).await.expect("delete");
 }
 
@@ -129,8 +143,8 @@ pub async fn list_is_sorted_by_created_then_id(store: &dyn ConfigStore) {
         store.put(config).await.expect("put");
     }
     configs.sort_by_key(|config| (config.created, config.id));
-    assert_eq!(store.list().await.expect("list"), configs);
-    assert_eq!(store.list().await.expect("second list"), configs);
+    assert_eq!(store.list().await.expect("list").items, configs);
+    assert_eq!(store.list().await.expect("second list").items, configs);
     for config in &configs {
         store.delete(config.id).await.expect("delete");
     }
@@ -173,6 +187,7 @@ pub async fn concurrent_puts_and_deletes(store: Arc<dyn ConfigStore>) {
         .list()
         .await
         .expect("list")
+        .items
         .into_iter()
         .map(|c| c.id)
         .collect();
@@ -182,14 +197,15 @@ pub async fn concurrent_puts_and_deletes(store: Arc<dyn ConfigStore>) {
     }
 }
 
-/// The [`ResultStore`](crate::results::ResultStore) contract: records round
-/// trip, replace each other by key, are absent until put, and invalid
-/// digests are refused rather than turned into keys.
-pub async fn results_round_trip(store: &dyn crate::results::ResultStore) {
-    use crate::backend::{DigestScan, Image, Resolution};
+/// The [`ResultStore`](crate::store::ResultStore) contract: records round
+/// trip with versions, create-only and compare-and-swap writes refuse what
+/// they must, keys are per repository and digest, and invalid parts are
+/// refused rather than turned into keys.
+pub async fn results_round_trip(store: &dyn ResultStore) {
+    use crate::backend::{Image, Resolution};
     use crate::config::RepositoryRef;
-    use crate::finding::{Finding, ScanStatus};
-    use crate::results::{RecordedResolution, RecordedScan};
+    use crate::finding::{DigestScan, Finding, ScanStatus};
+    use crate::records::{DigestRecord, RecordedResolution, RecordedScan, TagRecord};
     use crate::severity::Severity;
 
     let repository = RepositoryRef {
@@ -203,57 +219,90 @@ pub async fn results_round_trip(store: &dyn crate::results::ResultStore) {
             .single()
             .expect("a valid timestamp")
     };
-    assert_eq!(
+    assert!(
         store
-            .get_scan(&repository, &digest)
+            .get_digest(&repository, &digest)
             .await
-            .expect("get_scan"),
-        None
+            .expect("get_digest")
+            .is_none()
     );
     let mut scan = DigestScan::without_findings(ScanStatus::Complete, Some("done".into()));
     scan.findings
         .push(Finding::new("CVE-2019-5188", Severity::Medium));
     scan.severity_counts.add(Severity::Medium, 1);
-    let first = RecordedScan {
-        recorded_at: at(100),
-        scan,
+    let first = DigestRecord {
+        results: vec![RecordedScan::new(scan, at(100))],
+        scan_started_at: None,
     };
-    store
-        .put_scan(&repository, &digest, &first)
+    let version = store
+        .put_digest(&repository, &digest, &first, PutMode::Create)
         .await
-        .expect("put_scan");
-    assert_eq!(
-        store
-            .get_scan(&repository, &digest)
-            .await
-            .expect("get_scan"),
-        Some(first.clone())
+        .expect("put_digest");
+    let read = store
+        .get_digest(&repository, &digest)
+        .await
+        .expect("get_digest")
+        .expect("the record just put");
+    assert_eq!(read.record.as_ref(), Some(&first));
+    assert_eq!(read.version, version);
+    assert!(
+        matches!(
+            store
+                .put_digest(&repository, &digest, &first, PutMode::Create)
+                .await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "a create-only write of an existing record is a conflict"
     );
-    let second = RecordedScan {
-        recorded_at: at(200),
-        scan: DigestScan::without_findings(ScanStatus::InProgress, None),
-    };
-    store
-        .put_scan(&repository, &digest, &second)
+    let mut second = first.clone();
+    second.started(at(200));
+    let newer = store
+        .put_digest(
+            &repository,
+            &digest,
+            &second,
+            PutMode::Update(version.clone()),
+        )
         .await
-        .expect("put_scan");
+        .expect("a compare-and-swap write at the current version");
+    assert!(
+        matches!(
+            store
+                .put_digest(&repository, &digest, &first, PutMode::Update(version))
+                .await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "a compare-and-swap write at a stale version is a conflict"
+    );
+    let read = store
+        .get_digest(&repository, &digest)
+        .await
+        .expect("get_digest")
+        .expect("the record");
+    assert_eq!(read.record, Some(second.clone()));
+    assert_eq!(read.version, newer);
+    store
+        .put_digest(&repository, &digest, &first, PutMode::Overwrite)
+        .await
+        .expect("overwrite");
     assert_eq!(
         store
-            .get_scan(&repository, &digest)
+            .get_digest(&repository, &digest)
             .await
-            .expect("get_scan"),
-        Some(second)
+            .expect("get_digest")
+            .and_then(|v| v.record),
+        Some(first.clone())
     );
     let other_repository = RepositoryRef {
         repository: "test/centos".into(),
         ..repository.clone()
     };
-    assert_eq!(
+    assert!(
         store
-            .get_scan(&other_repository, &digest)
+            .get_digest(&other_repository, &digest)
             .await
-            .expect("get_scan"),
-        None
+            .expect("get_digest")
+            .is_none()
     );
     for hostile in [
         "../../etc/passwd",
@@ -263,21 +312,57 @@ pub async fn results_round_trip(store: &dyn crate::results::ResultStore) {
         "sha256:zz",
     ] {
         assert!(
-            store.put_scan(&repository, hostile, &first).await.is_err(),
+            matches!(
+                store
+                    .put_digest(&repository, hostile, &first, PutMode::Overwrite)
+                    .await,
+                Err(StoreError::InvalidKey { .. })
+            ),
             "{hostile}"
         );
     }
+    let escaping = RepositoryRef {
+        repository: "../../../etc".into(),
+        ..repository.clone()
+    };
+    assert!(matches!(
+        store.get_digest(&escaping, &digest).await,
+        Err(StoreError::InvalidKey { .. })
+    ));
+
+    assert!(
+        store
+            .get_tags(&repository)
+            .await
+            .expect("get_tags")
+            .is_none()
+    );
+    let resolution = Resolution {
+        images: vec![Image {
+            digest: digest.clone(),
+            tags: vec!["16.04".into(), "latest".into()],
+        }],
+        missing_tags: vec![],
+    };
+    let mut tags_record = TagRecord::default();
+    tags_record.observe(&resolution, at(300));
+    store
+        .put_tags(&repository, &tags_record, PutMode::Create)
+        .await
+        .expect("put_tags");
+    assert_eq!(
+        store
+            .get_tags(&repository)
+            .await
+            .expect("get_tags")
+            .and_then(|v| v.record),
+        Some(tags_record)
+    );
 
     let tags = vec!["latest".to_owned(), "16.04".to_owned()];
-    let resolution = RecordedResolution {
+    let recorded = RecordedResolution {
         recorded_at: at(300),
-        resolution: Resolution {
-            images: vec![Image {
-                digest: digest.clone(),
-                tags: vec!["16.04".into(), "latest".into()],
-            }],
-            missing_tags: vec![],
-        },
+        resolution,
     };
     assert_eq!(
         store
@@ -287,7 +372,7 @@ pub async fn results_round_trip(store: &dyn crate::results::ResultStore) {
         None
     );
     store
-        .put_resolution(&repository, &tags, &resolution)
+        .put_resolution(&repository, &tags, &recorded)
         .await
         .expect("put_resolution");
     let same_tags_other_order = vec!["16.04".to_owned(), "latest".to_owned()];
@@ -296,7 +381,7 @@ pub async fn results_round_trip(store: &dyn crate::results::ResultStore) {
             .get_resolution(&repository, &same_tags_other_order)
             .await
             .expect("get_resolution"),
-        Some(resolution)
+        Some(recorded)
     );
     assert_eq!(
         store
@@ -306,4 +391,144 @@ pub async fn results_round_trip(store: &dyn crate::results::ResultStore) {
         None,
         "all tags is another selection"
     );
+}
+
+/// The [`ObjectStore`] contract: bounded reads, listing of direct children
+/// only, deletes that say whether something was there, and create-only and
+/// compare-and-swap writes that hold under concurrency (no lost update).
+pub async fn objects_conform(store: Arc<dyn ObjectStore>) {
+    assert!(
+        store
+            .get("conformance/a.json", 1024)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    store
+        .put(
+            "conformance/a.json",
+            b"0123456789".to_vec(),
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("put");
+    store
+        .put(
+            "conformance/deeper/b.json",
+            b"b".to_vec(),
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("put");
+    let listed: Vec<String> = store
+        .list("conformance/")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|meta| meta.key)
+        .collect();
+    assert_eq!(listed, ["conformance/a.json"], "direct children only");
+    assert!(matches!(
+        store.get("conformance/a.json", 9).await,
+        Err(StoreError::TooLarge { .. })
+    ));
+    assert_eq!(
+        store
+            .get("conformance/a.json", 10)
+            .await
+            .expect("get")
+            .map(|o| o.bytes),
+        Some(b"0123456789".to_vec())
+    );
+    assert!(store.delete("conformance/a.json").await.expect("delete"));
+    assert!(!store.delete("conformance/a.json").await.expect("delete"));
+    assert!(
+        store
+            .delete("conformance/deeper/b.json")
+            .await
+            .expect("delete")
+    );
+
+    // Ten writers race to create one object: exactly one wins.
+    let creators: Vec<_> = (0..10)
+        .map(|writer| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .put(
+                        "conformance/once.json",
+                        format!("{writer}").into_bytes(),
+                        PutMode::Create,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for creator in creators {
+        match creator.await.expect("the task") {
+            Ok(_) => created += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(err) => panic!("create-only put: {err}"),
+        }
+    }
+    assert_eq!(created, 1, "exactly one create-only write wins");
+    assert!(store.delete("conformance/once.json").await.expect("delete"));
+
+    // Compare-and-swap increments from several writers lose no update.
+    store
+        .put("conformance/counter", b"0".to_vec(), PutMode::Create)
+        .await
+        .expect("put");
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    loop {
+                        let current = store
+                            .get("conformance/counter", 64)
+                            .await
+                            .expect("get")
+                            .expect("the counter");
+                        let value: u64 = String::from_utf8_lossy(&current.bytes)
+                            .parse()
+                            .expect("a number");
+                        match store
+                            .put(
+                                "conformance/counter",
+                                (value + 1).to_string().into_bytes(),
+                                PutMode::Update(current.version),
+                            )
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(StoreError::Conflict { .. }) => continue,
+                            Err(err) => panic!("compare-and-swap put: {err}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("the task");
+    }
+    let total = store
+        .get("conformance/counter", 64)
+        .await
+        .expect("get")
+        .expect("the counter");
+    assert_eq!(total.bytes, b"40", "8 writers x 5 increments");
+    assert!(matches!(
+        store
+            .put(
+                "conformance/missing",
+                b"x".to_vec(),
+                PutMode::Update(total.version)
+            )
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(store.delete("conformance/counter").await.expect("delete"));
 }

@@ -70,9 +70,78 @@ pub struct Finding {
     /// When Amazon Inspector first saw the finding (enhanced findings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_observed_at: Option<DateTime<Utc>>,
+    /// Where in the image the vulnerable package is, when the scanner says
+    /// (enhanced findings: the vulnerable package's `filePath`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
     /// The basic finding's attributes, e.g. `package_name`, `CVSS2_SCORE`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
+}
+
+/// The identity of a finding across scans of an image: the same
+/// vulnerability in the same package version at the same place is the same
+/// finding, whatever its severity, score or description say today.
+///
+/// Changes between two results of a digest are computed by key; the Atom
+/// feed's entry ids derive from it.
+///
+/// ```
+/// use ecrscan_core::{Finding, FindingKey, Severity};
+/// let mut finding = Finding::new("CVE-2026-1234", Severity::High);
+/// finding.package_name = Some("openssl".into());
+/// finding.package_version = Some("3.0.1".into());
+/// let mut raised = finding.clone();
+/// raised.severity = Severity::Critical;
+/// assert_eq!(finding.key(), raised.key());
+/// assert_eq!(finding.key().to_string(), "CVE-2026-1234 openssl 3.0.1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FindingKey {
+    /// The vulnerability id, e.g. `CVE-2026-1234`.
+    pub vulnerability: String,
+    /// The vulnerable package's name.
+    pub package_name: Option<String>,
+    /// The vulnerable package's installed version.
+    pub package_version: Option<String>,
+    /// Where the package is in the image, when the scanner says.
+    pub file_path: Option<String>,
+}
+
+impl FindingKey {
+    /// Appends the key's canonical text to `out`: the parts, each ended by
+    /// a line feed but the version, then the file path after a line feed
+    /// when there is one. Ids derived from keys hash this text.
+    pub fn write_canonical(
+        out: &mut String,
+        vulnerability: &str,
+        package_name: Option<&str>,
+        package_version: Option<&str>,
+        file_path: Option<&str>,
+    ) {
+        out.push_str(vulnerability);
+        out.push('\n');
+        out.push_str(package_name.unwrap_or(""));
+        out.push('\n');
+        out.push_str(package_version.unwrap_or(""));
+        if let Some(path) = file_path {
+            out.push('\n');
+            out.push_str(path);
+        }
+    }
+}
+
+impl fmt::Display for FindingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.vulnerability)?;
+        for part in [&self.package_name, &self.package_version, &self.file_path]
+            .into_iter()
+            .flatten()
+        {
+            write!(f, " {part}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Finding {
@@ -91,8 +160,31 @@ impl Finding {
             fixed_in_version: None,
             fix_available: None,
             first_observed_at: None,
+            file_path: None,
             attributes: BTreeMap::new(),
         }
+    }
+
+    /// The finding's identity across scans.
+    pub fn key(&self) -> FindingKey {
+        FindingKey {
+            vulnerability: self.name.clone(),
+            package_name: self.package_name.clone(),
+            package_version: self.package_version.clone(),
+            file_path: self.file_path.clone(),
+        }
+    }
+
+    /// Appends the canonical text of [`Finding::key`] to `out`, without
+    /// building the key.
+    pub fn write_key(&self, out: &mut String) {
+        FindingKey::write_canonical(
+            out,
+            &self.name,
+            self.package_name.as_deref(),
+            self.package_version.as_deref(),
+            self.file_path.as_deref(),
+        );
     }
 }
 
@@ -207,14 +299,14 @@ impl fmt::Display for ScanStatus {
     }
 }
 
-/// What is known of one image's latest scan.
+/// The latest scan of one image digest: what a [`ScanBackend`](crate::ScanBackend)
+/// answers, what a store records, and what the renderers show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImageScanResult {
-    /// The image.
-    pub image: ImageRef,
-    /// The scan's status.
+pub struct DigestScan {
+    /// The scan's status. `NotScanned` when no scan exists.
     pub status: ScanStatus,
-    /// ECR's explanation of the status, or the reason the image could not be read.
+    /// ECR's explanation of the status (ecrscan's own words for statuses
+    /// it sets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_description: Option<String>,
     /// When the scan finished.
@@ -223,14 +315,89 @@ pub struct ImageScanResult {
     /// How recent the vulnerability database was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vulnerability_source_updated_at: Option<DateTime<Utc>>,
-    /// Findings per severity, as ECR counted them.
+    /// Findings per severity.
     pub severity_counts: SeverityCounts,
-    /// The findings, most severe first.
+    /// Every finding (all pages), most severe first.
+    #[serde(default)]
     pub findings: Vec<Finding>,
-    /// When the result was recorded, for a result read from stored results;
-    /// `None` when read from ECR just now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+impl DigestScan {
+    /// A digest with the given status and no scan data.
+    pub fn without_findings(status: ScanStatus, description: Option<String>) -> DigestScan {
+        DigestScan {
+            status,
+            status_description: description,
+            scan_completed_at: None,
+            vulnerability_source_updated_at: None,
+            severity_counts: SeverityCounts::new(),
+            findings: Vec::new(),
+        }
+    }
+}
+
+/// Where a scan result came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "origin", rename_all = "snake_case")]
+pub enum Origin {
+    /// Read from ECR just now.
+    Live,
+    /// Served from stored results, last read from ECR at `checked_at`.
+    Recorded {
+        /// When ecrscan last read this scan from ECR.
+        checked_at: DateTime<Utc>,
+    },
+}
+
+impl Origin {
+    /// When a recorded result was last read from ECR; `None` for a live one.
+    pub fn recorded_at(self) -> Option<DateTime<Utc>> {
+        match self {
+            Origin::Live => None,
+            Origin::Recorded { checked_at } => Some(checked_at),
+        }
+    }
+}
+
+/// A digest's latest scan and where it came from: what
+/// [`ScanBackend::scan_result`](crate::ScanBackend::scan_result) returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestScan {
+    /// The scan.
+    pub scan: DigestScan,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+impl LatestScan {
+    /// A scan read from ECR just now.
+    pub fn live(scan: DigestScan) -> LatestScan {
+        LatestScan {
+            scan,
+            origin: Origin::Live,
+        }
+    }
+}
+
+impl From<DigestScan> for LatestScan {
+    fn from(scan: DigestScan) -> LatestScan {
+        LatestScan::live(scan)
+    }
+}
+
+/// One image (a tag, a digest) and its latest scan: a row of a summary, an
+/// image of a feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageScanResult {
+    /// The image.
+    pub image: ImageRef,
+    /// Its latest scan; for an image that could not be looked at, a scan
+    /// without findings whose status says why.
+    #[serde(flatten)]
+    pub scan: DigestScan,
+    /// Where the scan came from.
+    #[serde(flatten)]
+    pub origin: Origin,
 }
 
 impl ImageScanResult {
@@ -242,13 +409,8 @@ impl ImageScanResult {
     ) -> ImageScanResult {
         ImageScanResult {
             image,
-            status,
-            status_description: description,
-            scan_completed_at: None,
-            vulnerability_source_updated_at: None,
-            severity_counts: SeverityCounts::new(),
-            findings: Vec::new(),
-            recorded_at: None,
+            scan: DigestScan::without_findings(status, description),
+            origin: Origin::Live,
         }
     }
 }

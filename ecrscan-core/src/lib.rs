@@ -9,9 +9,11 @@
 //!
 //! The crate is built around two traits:
 //!
-//! - [`ConfigStore`] keeps scan configs. [`MemoryStore`] and [`DirStore`]
-//!   are always available; `S3Store` (feature `s3`) stores them in an S3
-//!   bucket exactly as the AWS sample "amazon-ecr-continuous-scan" does.
+//! - [`ConfigStore`] keeps scan configs and [`ResultStore`] scan results,
+//!   both on the byte layer [`ObjectStore`]. [`MemoryStore`] and
+//!   [`DirStore`] are always available; `S3Store` (feature `s3`) stores them
+//!   in an S3 bucket exactly as the AWS sample "amazon-ecr-continuous-scan"
+//!   does.
 //! - [`ScanBackend`] resolves a config to images, starts scans and reads
 //!   results. `EcrBackend` (feature `ecr`) talks to Amazon ECR.
 //!
@@ -31,7 +33,7 @@
 //! )?;
 //! let config = ScanConfig::create(spec, chrono::Utc::now());
 //! store.put(&config).await?;
-//! assert_eq!(store.list().await?.len(), 1);
+//! assert_eq!(store.list().await?.items.len(), 1);
 //! # Ok(())
 //! # }
 //! ```
@@ -51,8 +53,9 @@ pub mod backend;
 pub mod config;
 pub mod finding;
 pub mod ratelimit;
+pub mod recorder;
+pub mod records;
 pub mod render;
-pub mod results;
 pub mod scan;
 pub mod severity;
 pub mod store;
@@ -65,26 +68,33 @@ pub mod testing;
 #[cfg(feature = "aws")]
 pub mod aws;
 
-pub use backend::{BackendError, DigestScan, Image, Resolution, ScanBackend};
+pub use backend::{BackendError, Image, Resolution, ScanBackend};
 pub use config::{ConfigError, ConfigSpec, RepositoryRef, ScanConfig, ValidationError};
-pub use finding::{Finding, FindingKind, ImageRef, ImageScanResult, ScanStatus};
-pub use results::{ReadFrom, RecordingBackend, ResultStore, Store};
+pub use finding::{
+    DigestScan, Finding, FindingKey, FindingKind, ImageRef, ImageScanResult, LatestScan, Origin,
+    ScanStatus,
+};
+pub use recorder::{ReadFrom, RecordOptions, Recorder, Recording, RecordingBackend};
+pub use records::{Applied, DigestRecord, RecordedScan, TagMove, TagRecord};
 pub use scan::{
     ImageScanReport, RescanReport, ScanOptions, ScanOutcome, Summary, SummaryRow, collect_results,
     collect_summary, rescan,
 };
 pub use severity::{Severity, SeverityCounts};
-pub use store::{ConfigStore, DirStore, MemoryStore, StoreError, StoreLocation};
+pub use store::{
+    ConfigStore, DirStore, Listing, MemoryStore, ObjectStore, PutMode, RecordKind, ResultStore,
+    Store, StoreError, StoreLocation,
+};
 
 #[cfg(feature = "mocks")]
 pub use backend::MockScanBackend;
 #[cfg(feature = "mocks")]
-pub use results::MockResultStore;
-#[cfg(feature = "mocks")]
 pub use store::MockConfigStore;
+#[cfg(feature = "mocks")]
+pub use store::MockResultStore;
 
 #[cfg(feature = "s3")]
-pub use aws::s3::S3Store;
+pub use store::S3Store;
 
 #[cfg(feature = "ecr")]
 pub use aws::ecr::{EcrBackend, EcrBackendOptions};

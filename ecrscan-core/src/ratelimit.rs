@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -22,7 +23,13 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 #[derive(Debug)]
 pub struct RateLimits {
     quota: Quota,
-    buckets: Mutex<HashMap<(String, String), Arc<DefaultDirectRateLimiter>>>,
+    buckets: Mutex<HashMap<(String, String), Arc<Bucket>>>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    limiter: DefaultDirectRateLimiter,
+    granted: AtomicU64,
 }
 
 impl RateLimits {
@@ -34,20 +41,34 @@ impl RateLimits {
         }
     }
 
+    fn bucket(&self, action: &str, region: &str) -> Arc<Bucket> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(
+            buckets
+                .entry((action.to_owned(), region.to_owned()))
+                .or_insert_with(|| {
+                    Arc::new(Bucket {
+                        limiter: RateLimiter::direct(self.quota),
+                        granted: AtomicU64::new(0),
+                    })
+                }),
+        )
+    }
+
     /// Waits until a call to `action` in `region` is allowed.
     pub async fn acquire(&self, action: &str, region: &str) {
-        let bucket = {
-            let mut buckets = self
-                .buckets
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            Arc::clone(
-                buckets
-                    .entry((action.to_owned(), region.to_owned()))
-                    .or_insert_with(|| Arc::new(RateLimiter::direct(self.quota))),
-            )
-        };
-        bucket.until_ready().await;
+        let bucket = self.bucket(action, region);
+        bucket.limiter.until_ready().await;
+        bucket.granted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many tokens of `action` in `region` were granted so far: the
+    /// number of calls made.
+    pub fn granted(&self, action: &str, region: &str) -> u64 {
+        self.bucket(action, region).granted.load(Ordering::Relaxed)
     }
 }
 

@@ -48,14 +48,14 @@ fn write_text_row(row: &SummaryRow, out: &mut dyn Write) -> io::Result<()> {
         "Results for {}:{} in {}:",
         result.image.repository, tag, row.region
     )?;
-    if result.status.has_findings() {
-        for (severity, count) in result.severity_counts.iter() {
+    if result.scan.status.has_findings() {
+        for (severity, count) in result.scan.severity_counts.iter() {
             writeln!(out, " {severity}: {count}")?;
         }
     } else {
-        writeln!(out, " Status: {}", result.status)?;
+        writeln!(out, " Status: {}", result.scan.status)?;
     }
-    if let Some(recorded_at) = result.recorded_at {
+    if let Some(recorded_at) = result.origin.recorded_at() {
         writeln!(out, " Recorded at: {}", rfc3339(recorded_at))?;
     }
     writeln!(out)
@@ -172,12 +172,12 @@ impl<'a> JsonSummaryImage<'a> {
             repository: &result.image.repository,
             tag: result.image.tag.as_deref(),
             digest: result.image.digest.as_deref(),
-            status: result.status,
-            status_description: result.status_description.as_deref(),
-            scan_completed_at: result.scan_completed_at.map(rfc3339),
-            severity_counts: &result.severity_counts,
-            total: result.severity_counts.total(),
-            recorded_at: result.recorded_at.map(rfc3339),
+            status: result.scan.status,
+            status_description: result.scan.status_description.as_deref(),
+            scan_completed_at: result.scan.scan_completed_at.map(rfc3339),
+            severity_counts: &result.scan.severity_counts,
+            total: result.scan.severity_counts.total(),
+            recorded_at: result.origin.recorded_at().map(rfc3339),
         }
     }
 }
@@ -185,7 +185,7 @@ impl<'a> JsonSummaryImage<'a> {
 fn totals(summary: &Summary) -> SeverityCounts {
     let mut totals = SeverityCounts::new();
     for row in &summary.rows {
-        totals.merge(&row.result.severity_counts);
+        totals.merge(&row.result.scan.severity_counts);
     }
     totals
 }
@@ -302,10 +302,11 @@ pub fn write_json_findings(
             repository: &result.image.repository,
             tag: result.image.tag.as_deref(),
             digest: result.image.digest.as_deref(),
-            status: result.status,
-            scan_completed_at: result.scan_completed_at.map(rfc3339),
-            recorded_at: result.recorded_at.map(rfc3339),
+            status: result.scan.status,
+            scan_completed_at: result.scan.scan_completed_at.map(rfc3339),
+            recorded_at: result.origin.recorded_at().map(rfc3339),
             findings: result
+                .scan
                 .findings
                 .iter()
                 .filter(|f| min_severity.is_none_or(|min| f.severity.is_at_least(min)))

@@ -14,9 +14,9 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::backend::{BackendError, DigestScan, Resolution, ScanBackend};
+use crate::backend::{BackendError, Resolution, ScanBackend};
 use crate::config::{RepositoryRef, ScanConfig};
-use crate::finding::{ImageRef, ImageScanResult, ScanStatus};
+use crate::finding::{DigestScan, ImageRef, ImageScanResult, LatestScan, ScanStatus};
 
 /// How an operation talks to the backend.
 #[derive(Debug, Clone)]
@@ -51,16 +51,20 @@ pub enum ScanOutcome {
     Continuous,
     /// The scan could not be started; see the reason.
     Failed,
+    /// The run's deadline came before the scan was asked for; a later run
+    /// (or the queue) takes it.
+    NotReached,
 }
 
 impl ScanOutcome {
-    /// `started`, `already_scanned`, `continuous` or `failed`.
+    /// `started`, `already_scanned`, `continuous`, `failed` or `not_reached`.
     pub fn as_str(self) -> &'static str {
         match self {
             ScanOutcome::Started => "started",
             ScanOutcome::AlreadyScanned => "already_scanned",
             ScanOutcome::Continuous => "continuous",
             ScanOutcome::Failed => "failed",
+            ScanOutcome::NotReached => "not_reached",
         }
     }
 }
@@ -107,6 +111,14 @@ pub struct RescanReport {
     pub continuous: usize,
     /// Rows that failed.
     pub failed: usize,
+    /// Rows not reached before the run's deadline (only in the JSON when
+    /// there are any).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_reached: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 impl RescanReport {
@@ -117,6 +129,7 @@ impl RescanReport {
             already_scanned: count(ScanOutcome::AlreadyScanned),
             continuous: count(ScanOutcome::Continuous),
             failed: count(ScanOutcome::Failed),
+            not_reached: count(ScanOutcome::NotReached),
             images,
         }
     }
@@ -155,7 +168,9 @@ pub struct Summary {
 impl Summary {
     /// Whether any image still has a scan to finish.
     pub fn any_pending(&self) -> bool {
-        self.rows.iter().any(|row| row.result.status.is_pending())
+        self.rows
+            .iter()
+            .any(|row| row.result.scan.status.is_pending())
     }
 }
 
@@ -190,55 +205,285 @@ where
 }
 
 type SelectionKey = (RepositoryRef, Vec<String>);
-type DigestKey = (RepositoryRef, String);
 
-/// The resolved images of every config: each distinct selection resolved once.
-struct Resolved {
-    by_selection: HashMap<SelectionKey, Result<Resolution, BackendError>>,
+/// One unit of scan work: a digest of a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PlannedImage {
+    /// The repository.
+    pub repository: RepositoryRef,
+    /// The digest.
+    pub digest: String,
 }
 
-impl Resolved {
-    async fn of(configs: &[ScanConfig], backend: &dyn ScanBackend, options: &ScanOptions) -> Self {
-        let mut keys: Vec<SelectionKey> = configs
-            .iter()
-            .map(|config| (config.repository_ref(), config.tags.clone()))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let by_selection = run_bounded(keys, options.concurrency, &|_| {}, |key| async move {
-            backend.resolve_images(&key.0, &key.1).await
-        })
-        .await;
-        Resolved { by_selection }
-    }
+/// A tag a config selected, and the digest it resolved to (`None`: the tag
+/// does not exist).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedTag {
+    /// The tag.
+    pub tag: String,
+    /// Its digest.
+    pub digest: Option<String>,
+}
 
-    fn of_config(&self, config: &ScanConfig) -> Result<&Resolution, &BackendError> {
-        match self
-            .by_selection
-            .get(&(config.repository_ref(), config.tags.clone()))
-        {
-            Some(Ok(resolution)) => Ok(resolution),
-            Some(Err(err)) => Err(err),
-            None => unreachable!("every config's selection was resolved"),
+/// What one config selected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "selection", rename_all = "snake_case")]
+pub enum Selection {
+    /// The config's repository was resolved: one entry per tag, in the
+    /// config's tag order (sorted by tag for every-tagged-image configs).
+    Resolved {
+        /// The tags.
+        tags: Vec<PlannedTag>,
+    },
+    /// The repository could not be resolved.
+    Failed {
+        /// Why.
+        error: BackendError,
+        /// The tags the config names (`None` for every tagged image).
+        tags: Vec<Option<String>>,
+    },
+}
+
+/// One config in a [`ScanPlan`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigPlan {
+    /// The config.
+    pub config_id: Uuid,
+    /// Its repository.
+    pub repository: RepositoryRef,
+    /// What it selected.
+    pub selection: Selection,
+}
+
+/// The resolved, de-duplicated work of a set of configs: every digest once,
+/// and each config's tags (or its resolution failure), so that the work can
+/// be done here ([`execute`]) or handed out in slices, and the per-image
+/// report rebuilt from the plan ([`ScanPlan::report`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanPlan {
+    /// One entry per config, in the order given.
+    pub configs: Vec<ConfigPlan>,
+    /// Every distinct digest, sorted.
+    pub images: Vec<PlannedImage>,
+}
+
+/// Resolves every config's images: each distinct (repository, tags)
+/// selection once, concurrently up to [`ScanOptions::concurrency`]; a
+/// selection that fails is recorded in its configs' plans, not returned as
+/// an error.
+pub async fn plan(
+    configs: &[ScanConfig],
+    backend: &dyn ScanBackend,
+    options: &ScanOptions,
+) -> ScanPlan {
+    let mut keys: Vec<SelectionKey> = configs
+        .iter()
+        .map(|config| (config.repository_ref(), config.tags.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let resolved = run_bounded(keys, options.concurrency, &|_| {}, |key| async move {
+        backend.resolve_images(&key.0, &key.1).await
+    })
+    .await;
+    let mut images = Vec::new();
+    for ((repository, _), resolution) in &resolved {
+        if let Ok(resolution) = resolution {
+            images.extend(resolution.images.iter().map(|image| PlannedImage {
+                repository: repository.clone(),
+                digest: image.digest.clone(),
+            }));
         }
     }
+    images.sort();
+    images.dedup();
+    let configs = configs
+        .iter()
+        .map(|config| {
+            let selection = match resolved.get(&(config.repository_ref(), config.tags.clone())) {
+                Some(Ok(resolution)) => Selection::Resolved {
+                    tags: tag_rows(config, resolution)
+                        .into_iter()
+                        .map(|(tag, digest)| PlannedTag { tag, digest })
+                        .collect(),
+                },
+                Some(Err(error)) => Selection::Failed {
+                    error: error.clone(),
+                    tags: unresolved_tags(config),
+                },
+                // Every selection was resolved above.
+                None => Selection::Resolved { tags: Vec::new() },
+            };
+            ConfigPlan {
+                config_id: config.id,
+                repository: config.repository_ref(),
+                selection,
+            }
+        })
+        .collect();
+    ScanPlan { configs, images }
+}
 
-    /// Every distinct digest, sorted.
-    fn digests(&self) -> Vec<DigestKey> {
-        let mut digests: Vec<DigestKey> = self
-            .by_selection
+/// What starting the scan of one image gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageOutcome {
+    /// The outcome.
+    pub outcome: ScanOutcome,
+    /// Why it failed (for `failed`), or `None`.
+    pub reason: Option<String>,
+}
+
+/// What [`execute`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    /// The images whose scan was asked for, and what came of it, in the
+    /// order they finished.
+    pub done: Vec<(PlannedImage, ImageOutcome)>,
+    /// The images not started because the deadline came first, in plan order.
+    pub not_reached: Vec<PlannedImage>,
+}
+
+impl Execution {
+    /// The outcome of one image: done, or not reached.
+    pub fn outcome_of(&self, image: &PlannedImage) -> Option<ImageOutcome> {
+        self.done
             .iter()
-            .filter_map(|(key, resolution)| Some((key, resolution.as_ref().ok()?)))
-            .flat_map(|(key, resolution)| {
-                resolution
-                    .images
-                    .iter()
-                    .map(|image| (key.0.clone(), image.digest.clone()))
+            .find(|(done, _)| done == image)
+            .map(|(_, outcome)| outcome.clone())
+            .or_else(|| {
+                self.not_reached.contains(image).then(|| ImageOutcome {
+                    outcome: ScanOutcome::NotReached,
+                    reason: Some("the run's deadline came before this image".into()),
+                })
             })
+    }
+}
+
+fn image_outcome(result: Result<(), BackendError>) -> ImageOutcome {
+    let (outcome, reason) = match result {
+        Ok(()) => (ScanOutcome::Started, None),
+        Err(BackendError::ScanQuotaExceeded) => (ScanOutcome::AlreadyScanned, None),
+        Err(BackendError::ContinuousScanning) => (ScanOutcome::Continuous, None),
+        Err(err) => (ScanOutcome::Failed, Some(err.to_string())),
+    };
+    ImageOutcome { outcome, reason }
+}
+
+/// Starts a scan of each image, concurrently up to
+/// [`ScanOptions::concurrency`], calling `progress` as requests finish. No
+/// new scan is started at or after `deadline`: the images left are
+/// [`Execution::not_reached`]. Calls already made finish (each is bounded by
+/// the backend's time limits).
+pub async fn execute(
+    images: &[PlannedImage],
+    backend: &dyn ScanBackend,
+    options: &ScanOptions,
+    deadline: Option<tokio::time::Instant>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Execution {
+    let total = images.len();
+    progress(Progress { done: 0, total });
+    let mut calls = futures::stream::iter(images.iter().map(|image| async move {
+        if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+            return (image, None);
+        }
+        let result = backend.start_scan(&image.repository, &image.digest).await;
+        (image, Some(image_outcome(result)))
+    }))
+    .buffer_unordered(options.concurrency.max(1));
+    let mut execution = Execution::default();
+    let mut finished = 0;
+    while let Some((image, outcome)) = calls.next().await {
+        finished += 1;
+        match outcome {
+            Some(outcome) => execution.done.push((image.clone(), outcome)),
+            None => execution.not_reached.push(image.clone()),
+        }
+        progress(Progress {
+            done: finished,
+            total,
+        });
+    }
+    let order: HashMap<&PlannedImage, usize> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| (image, i))
+        .collect();
+    execution
+        .not_reached
+        .sort_by_key(|image| order.get(image).copied().unwrap_or(usize::MAX));
+    execution
+}
+
+impl ScanPlan {
+    /// The per-(config, tag) report of an execution of this plan (or of
+    /// several executions of its slices, merged): each row with its digest's
+    /// outcome.
+    pub fn report(&self, execution: &Execution) -> RescanReport {
+        let outcomes: HashMap<&PlannedImage, &ImageOutcome> = execution
+            .done
+            .iter()
+            .map(|(image, outcome)| (image, outcome))
             .collect();
-        digests.sort();
-        digests.dedup();
-        digests
+        let mut rows = Vec::new();
+        for config in &self.configs {
+            let row =
+                |tag: Option<String>, digest: Option<String>, outcome, reason| ImageScanReport {
+                    config_id: config.config_id,
+                    repository: config.repository.repository.clone(),
+                    tag,
+                    digest,
+                    outcome,
+                    reason,
+                };
+            match &config.selection {
+                Selection::Failed { error, tags } => {
+                    for tag in tags {
+                        rows.push(row(
+                            tag.clone(),
+                            None,
+                            ScanOutcome::Failed,
+                            Some(error.to_string()),
+                        ));
+                    }
+                }
+                Selection::Resolved { tags } => {
+                    for planned in tags {
+                        let Some(digest) = &planned.digest else {
+                            let reason = format!(
+                                "tag {} not found in {}",
+                                planned.tag, config.repository.repository
+                            );
+                            rows.push(row(
+                                Some(planned.tag.clone()),
+                                None,
+                                ScanOutcome::Failed,
+                                Some(reason),
+                            ));
+                            continue;
+                        };
+                        let image = PlannedImage {
+                            repository: config.repository.clone(),
+                            digest: digest.clone(),
+                        };
+                        let outcome = match outcomes.get(&image) {
+                            Some(outcome) => (*outcome).clone(),
+                            None => ImageOutcome {
+                                outcome: ScanOutcome::NotReached,
+                                reason: Some("not started in this run".into()),
+                            },
+                        };
+                        rows.push(row(
+                            Some(planned.tag.clone()),
+                            Some(digest.clone()),
+                            outcome.outcome,
+                            outcome.reason,
+                        ));
+                    }
+                }
+            }
+        }
+        RescanReport::from_rows(rows)
     }
 }
 
@@ -284,7 +529,8 @@ fn unresolved_tags(config: &ScanConfig) -> Vec<Option<String>> {
     }
 }
 
-/// Starts a scan of every image of every config.
+/// Starts a scan of every image of every config: [`plan`], then
+/// [`execute`] without a deadline, then [`ScanPlan::report`].
 ///
 /// Each digest is scanned once, however many tags or configs select it; each
 /// (config, tag) gets a row with the digest's outcome. Failures are reported
@@ -304,56 +550,9 @@ pub async fn rescan_with_progress(
     options: &ScanOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> RescanReport {
-    let resolved = Resolved::of(configs, backend, options).await;
-    let started = run_bounded(
-        resolved.digests(),
-        options.concurrency,
-        progress,
-        |(repository, digest)| async move { backend.start_scan(&repository, &digest).await },
-    )
-    .await;
-
-    let mut rows = Vec::new();
-    for config in configs {
-        let row = |tag: Option<String>, digest: Option<String>, outcome, reason| ImageScanReport {
-            config_id: config.id,
-            repository: config.repository.clone(),
-            tag,
-            digest,
-            outcome,
-            reason,
-        };
-        match resolved.of_config(config) {
-            Err(err) => {
-                for tag in unresolved_tags(config) {
-                    rows.push(row(tag, None, ScanOutcome::Failed, Some(err.to_string())));
-                }
-            }
-            Ok(resolution) => {
-                for (tag, digest) in tag_rows(config, resolution) {
-                    let Some(digest) = digest else {
-                        let reason = format!("tag {tag} not found in {}", config.repository);
-                        rows.push(row(Some(tag), None, ScanOutcome::Failed, Some(reason)));
-                        continue;
-                    };
-                    let key = (config.repository_ref(), digest);
-                    let (outcome, reason) = match started.get(&key) {
-                        Some(Ok(())) => (ScanOutcome::Started, None),
-                        Some(Err(BackendError::ScanQuotaExceeded)) => {
-                            (ScanOutcome::AlreadyScanned, None)
-                        }
-                        Some(Err(BackendError::ContinuousScanning)) => {
-                            (ScanOutcome::Continuous, None)
-                        }
-                        Some(Err(err)) => (ScanOutcome::Failed, Some(err.to_string())),
-                        None => unreachable!("every resolved digest was scanned"),
-                    };
-                    rows.push(row(Some(tag), Some(key.1), outcome, reason));
-                }
-            }
-        }
-    }
-    RescanReport::from_rows(rows)
+    let plan = plan(configs, backend, options).await;
+    let execution = execute(&plan.images, backend, options, None, progress).await;
+    plan.report(&execution)
 }
 
 /// Collects the latest scan result of every image of every config.
@@ -377,14 +576,14 @@ pub async fn collect_summary_with_progress(
     options: &ScanOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Summary {
-    let resolved = Resolved::of(configs, backend, options).await;
-    let mut scans: HashMap<DigestKey, Result<Arc<DigestScan>, BackendError>> = run_bounded(
-        resolved.digests(),
+    let plan = plan(configs, backend, options).await;
+    let mut scans: HashMap<PlannedImage, Result<Arc<LatestScan>, BackendError>> = run_bounded(
+        plan.images.clone(),
         options.concurrency,
         progress,
-        |(repository, digest)| async move {
+        |image| async move {
             backend
-                .scan_result(&repository, &digest)
+                .scan_result(&image.repository, &image.digest)
                 .await
                 .map(Arc::new)
         },
@@ -394,8 +593,8 @@ pub async fn collect_summary_with_progress(
     let mut rows = Vec::new();
     // Rows of scanned images get their findings at the end: the last row of
     // a digest takes them, the others (tags sharing it) get copies.
-    let mut rows_with_findings: Vec<(usize, DigestKey)> = Vec::new();
-    for config in configs {
+    let mut rows_with_findings: Vec<(usize, PlannedImage)> = Vec::new();
+    for (config, planned) in configs.iter().zip(&plan.configs) {
         let row = |result| SummaryRow {
             config_id: config.id,
             region: config.region.clone(),
@@ -407,59 +606,69 @@ pub async fn collect_summary_with_progress(
             tag,
             digest,
         };
-        match resolved.of_config(config) {
-            Err(err) => {
-                let (status, description) = status_of_error(err);
-                for tag in unresolved_tags(config) {
+        match &planned.selection {
+            Selection::Failed { error, tags } => {
+                let (status, description) = status_of_error(error);
+                for tag in tags {
                     rows.push(row(ImageScanResult::without_scan(
-                        image(tag, None),
+                        image(tag.clone(), None),
                         status,
                         Some(description.clone()),
                     )));
                 }
             }
-            Ok(resolution) => {
-                for (tag, digest) in tag_rows(config, resolution) {
+            Selection::Resolved { tags } => {
+                for PlannedTag { tag, digest } in tags {
                     let Some(digest) = digest else {
                         rows.push(row(ImageScanResult::without_scan(
-                            image(Some(tag), None),
+                            image(Some(tag.clone()), None),
                             ScanStatus::TagNotFound,
                             None,
                         )));
                         continue;
                     };
-                    let key = (config.repository_ref(), digest);
+                    let key = PlannedImage {
+                        repository: config.repository_ref(),
+                        digest: digest.clone(),
+                    };
                     let result = match scans.get(&key) {
-                        Some(Ok(scan)) => {
+                        Some(Ok(latest)) => {
                             rows_with_findings.push((rows.len(), key.clone()));
                             ImageScanResult {
-                                image: image(Some(tag), Some(key.1)),
-                                status: scan.status,
-                                status_description: scan.status_description.clone(),
-                                scan_completed_at: scan.scan_completed_at,
-                                vulnerability_source_updated_at: scan
-                                    .vulnerability_source_updated_at,
-                                severity_counts: scan.severity_counts.clone(),
-                                findings: Vec::new(),
-                                recorded_at: scan.recorded_at,
+                                image: image(Some(tag.clone()), Some(digest.clone())),
+                                scan: DigestScan {
+                                    status: latest.scan.status,
+                                    status_description: latest.scan.status_description.clone(),
+                                    scan_completed_at: latest.scan.scan_completed_at,
+                                    vulnerability_source_updated_at: latest
+                                        .scan
+                                        .vulnerability_source_updated_at,
+                                    severity_counts: latest.scan.severity_counts.clone(),
+                                    findings: Vec::new(),
+                                },
+                                origin: latest.origin,
                             }
                         }
                         Some(Err(err)) => {
                             let (status, description) = status_of_error(err);
                             ImageScanResult::without_scan(
-                                image(Some(tag), Some(key.1)),
+                                image(Some(tag.clone()), Some(digest.clone())),
                                 status,
                                 Some(description),
                             )
                         }
-                        None => unreachable!("every resolved digest was read"),
+                        None => ImageScanResult::without_scan(
+                            image(Some(tag.clone()), Some(digest.clone())),
+                            ScanStatus::Failed,
+                            Some("not read".into()),
+                        ),
                     };
                     rows.push(row(result));
                 }
             }
         }
     }
-    let mut rows_left: HashMap<&DigestKey, usize> = HashMap::new();
+    let mut rows_left: HashMap<&PlannedImage, usize> = HashMap::new();
     for (_, key) in &rows_with_findings {
         *rows_left.entry(key).or_default() += 1;
     }
@@ -468,17 +677,19 @@ pub async fn collect_summary_with_progress(
         *left -= 1;
         let findings = if *left == 0 {
             match scans.remove(key) {
-                Some(Ok(scan)) => Arc::try_unwrap(scan)
-                    .map_or_else(|shared| shared.findings.clone(), |scan| scan.findings),
+                Some(Ok(latest)) => Arc::try_unwrap(latest).map_or_else(
+                    |shared| shared.scan.findings.clone(),
+                    |latest| latest.scan.findings,
+                ),
                 _ => Vec::new(),
             }
         } else {
             match scans.get(key) {
-                Some(Ok(scan)) => scan.findings.clone(),
+                Some(Ok(latest)) => latest.scan.findings.clone(),
                 _ => Vec::new(),
             }
         };
-        rows[*index].result.findings = findings;
+        rows[*index].result.scan.findings = findings;
     }
     Summary { rows }
 }

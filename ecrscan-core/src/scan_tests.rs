@@ -48,7 +48,6 @@ fn complete(counts: &[(Severity, u64)]) -> DigestScan {
         vulnerability_source_updated_at: None,
         severity_counts: counts.iter().copied().collect::<SeverityCounts>(),
         findings,
-        recorded_at: None,
     }
 }
 
@@ -272,12 +271,12 @@ async fn summary_reads_each_digest_once_and_keeps_statuses() {
         .expect_scan_result()
         .with(eq(repo("test/ubuntu")), eq("sha256:u"))
         .times(1)
-        .returning(|_, _| Ok(complete(&[(Severity::High, 2), (Severity::Low, 1)])));
+        .returning(|_, _| Ok(complete(&[(Severity::High, 2), (Severity::Low, 1)]).into()));
     backend
         .expect_scan_result()
         .with(eq(repo("test/centos")), eq("sha256:c"))
         .times(1)
-        .returning(|_, _| Ok(DigestScan::without_findings(ScanStatus::NotScanned, None)));
+        .returning(|_, _| Ok(DigestScan::without_findings(ScanStatus::NotScanned, None).into()));
 
     let summary = collect_summary(
         &[ubuntu, centos, missing],
@@ -293,8 +292,8 @@ async fn summary_reads_each_digest_once_and_keeps_statuses() {
             (
                 row.result.image.repository.as_str(),
                 row.result.image.tag.as_deref(),
-                row.result.status,
-                row.result.severity_counts.total(),
+                row.result.scan.status,
+                row.result.scan.severity_counts.total(),
             )
         })
         .collect();
@@ -309,10 +308,10 @@ async fn summary_reads_each_digest_once_and_keeps_statuses() {
         ]
     );
     // Both tags of the shared digest carry all its findings.
-    assert_eq!(summary.rows[0].result.findings.len(), 3);
+    assert_eq!(summary.rows[0].result.scan.findings.len(), 3);
     assert_eq!(
-        summary.rows[1].result.findings,
-        summary.rows[0].result.findings
+        summary.rows[1].result.scan.findings,
+        summary.rows[0].result.scan.findings
     );
     assert!(!summary.any_pending());
 }
@@ -336,7 +335,7 @@ async fn summary_turns_a_failed_read_into_a_failed_row() {
                     action: "ecr:DescribeImageScanFindings".into(),
                 })
             } else {
-                Ok(DigestScan::without_findings(ScanStatus::InProgress, None))
+                Ok(DigestScan::without_findings(ScanStatus::InProgress, None).into())
             }
         });
     let summary = collect_summary(
@@ -345,16 +344,17 @@ async fn summary_turns_a_failed_read_into_a_failed_row() {
         &ScanOptions::default(),
     )
     .await;
-    assert_eq!(summary.rows[0].result.status, ScanStatus::Failed);
+    assert_eq!(summary.rows[0].result.scan.status, ScanStatus::Failed);
     assert!(
         summary.rows[0]
             .result
+            .scan
             .status_description
             .as_deref()
             .unwrap()
             .contains("timed out")
     );
-    assert_eq!(summary.rows[1].result.status, ScanStatus::InProgress);
+    assert_eq!(summary.rows[1].result.scan.status, ScanStatus::InProgress);
     assert!(summary.any_pending());
 }
 
@@ -417,9 +417,9 @@ impl ScanBackend for SlowBackend {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         Ok(())
     }
-    async fn scan_result(&self, _: &RepositoryRef, _: &str) -> Result<DigestScan, BackendError> {
+    async fn scan_result(&self, _: &RepositoryRef, _: &str) -> Result<LatestScan, BackendError> {
         self.start_scan(&repo("x"), "").await?;
-        Ok(DigestScan::without_findings(ScanStatus::NotScanned, None))
+        Ok(DigestScan::without_findings(ScanStatus::NotScanned, None).into())
     }
 }
 
@@ -456,9 +456,9 @@ async fn collect_results_gives_one_configs_rows() {
         .returning(|_, _| Ok(resolution(vec![image("sha256:u", &["latest"])], &[])));
     backend
         .expect_scan_result()
-        .returning(|_, _| Ok(complete(&[(Severity::Critical, 1)])));
+        .returning(|_, _| Ok(complete(&[(Severity::Critical, 1)]).into()));
     let results = collect_results(&cfg, &backend, &ScanOptions::default()).await;
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].image.tag.as_deref(), Some("latest"));
-    assert_eq!(results[0].severity_counts.get(Severity::Critical), 1);
+    assert_eq!(results[0].scan.severity_counts.get(Severity::Critical), 1);
 }

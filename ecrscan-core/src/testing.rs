@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 mod fault_proxy;
 
-pub use fault_proxy::{Fault, FaultProxy};
+pub use fault_proxy::{Fault, FaultProxy, ProxiedRequest};
 
 /// A running moto server; stopped on drop.
 #[derive(Debug)]

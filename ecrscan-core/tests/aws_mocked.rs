@@ -267,7 +267,8 @@ async fn basic_findings_follow_every_page() {
     let scan = backend
         .scan_result(&repository(), "sha256:u")
         .await
-        .expect("scan result");
+        .expect("scan result")
+        .scan;
 
     assert_eq!(scan.status, ScanStatus::Complete);
     assert_eq!(scan.findings.len(), 1500);
@@ -344,7 +345,8 @@ async fn enhanced_findings_come_100_a_page_and_are_all_read() {
     let scan = backend
         .scan_result(&repository(), "sha256:e")
         .await
-        .unwrap();
+        .unwrap()
+        .scan;
 
     assert_eq!(scan.status, ScanStatus::Active);
     assert_eq!(scan.findings.len(), 250);
@@ -400,7 +402,7 @@ async fn scan_result_errors_become_statuses_or_typed_errors() {
         let backend = backend(&[&rule]);
         let result = backend.scan_result(&repository(), "sha256:u").await;
         match (expected, result) {
-            (Ok(status), Ok(scan)) => assert_eq!(scan.status, status, "{code}"),
+            (Ok(status), Ok(latest)) => assert_eq!(latest.scan.status, status, "{code}"),
             (
                 Err("RepositoryNotFound"),
                 Err(BackendError::RepositoryNotFound { repository: r }),
@@ -455,7 +457,8 @@ async fn a_server_error_is_retried_and_recovers() {
     let scan = backend
         .scan_result(&repository(), "sha256:u")
         .await
-        .unwrap();
+        .unwrap()
+        .scan;
     assert_eq!(scan.status, ScanStatus::InProgress);
     assert_eq!(rule.num_calls(), 2);
 }
@@ -609,7 +612,7 @@ async fn s3_list_follows_continuation_tokens() {
     let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &rules);
     let store = S3Store::with_client(client, "bucket", "cfg");
 
-    let listed = store.list().await.expect("list");
+    let listed = store.list().await.expect("list").items;
 
     assert_eq!(listed.len(), 2500);
     let mut expected = ids.clone();

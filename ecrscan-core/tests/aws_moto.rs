@@ -9,7 +9,7 @@ use aws_sdk_ecr::types::{
     ScanningRepositoryFilterType,
 };
 use chrono::Utc;
-use ecrscan_core::conformance::{results_round_trip, run_all_shared, sample_config};
+use ecrscan_core::conformance::{objects_conform, run_all_shared, sample_config};
 use ecrscan_core::testing::MotoServer;
 use ecrscan_core::{
     ConfigSpec, ConfigStore, EcrBackend, RepositoryRef, S3Store, ScanBackend, ScanConfig,
@@ -25,12 +25,14 @@ async fn s3_store_conforms_with_and_without_prefix() {
     moto.create_bucket("configs").await;
     run_all_shared(Arc::new(S3Store::new(&moto.sdk_config(), "configs", ""))).await;
     let prefixed = S3Store::new(&moto.sdk_config(), "configs", "team-a/scan");
+    // run_all_shared includes the results round trip.
     run_all_shared(Arc::new(prefixed.clone())).await;
-    results_round_trip(&prefixed).await;
+    // Create-only and compare-and-swap writes with S3's If-None-Match and If-Match.
+    objects_conform(Arc::new(prefixed.clone())).await;
     let config = ecrscan_core::conformance::sample_config("test/ubuntu", &[], 1);
     prefixed.put(&config).await.unwrap();
     assert_eq!(
-        prefixed.list().await.unwrap(),
+        prefixed.list().await.unwrap().items,
         vec![config],
         "results are not listed as configs"
     );
@@ -75,7 +77,7 @@ async fn s3_store_reads_a_bucket_the_aws_sample_wrote_and_writes_what_it_reads()
     .await;
 
     let store = S3Store::new(&moto.sdk_config(), "sample-bucket", "");
-    let listed = store.list().await.expect("list");
+    let listed = store.list().await.expect("list").items;
     let repositories: Vec<&str> = listed.iter().map(|c| c.repository.as_str()).collect();
     assert_eq!(repositories, ["amazonlinux", "test/ubuntu"]);
     assert!(listed[0].all_tags());
@@ -111,7 +113,7 @@ async fn s3_store_reads_a_bucket_the_aws_sample_wrote_and_writes_what_it_reads()
         json!(ours.created.timestamp().to_string())
     );
     assert_eq!(object["tags"], json!(["7"]));
-    assert_eq!(store.list().await.unwrap().len(), 3);
+    assert_eq!(store.list().await.unwrap().items.len(), 3);
 }
 
 #[tokio::test]
@@ -192,7 +194,7 @@ async fn ecr_rescan_then_summary_end_to_end() {
                     r.result.image.repository,
                     r.result.image.tag.as_deref().unwrap_or("*")
                 ),
-                r.result.status,
+                r.result.scan.status,
             )
         })
         .collect();
@@ -247,21 +249,21 @@ async fn ecr_rescan_then_summary_end_to_end() {
 
     let after = collect_summary(&configs, &backend, &ScanOptions::default()).await;
     let ubuntu_row = &after.rows[0].result;
-    assert_eq!(ubuntu_row.status, ScanStatus::Complete);
-    assert_eq!(ubuntu_row.severity_counts.get(Severity::Critical), 1);
-    assert_eq!(ubuntu_row.severity_counts.get(Severity::Medium), 1);
-    assert_eq!(ubuntu_row.findings[0].name, "CVE-2019-3462");
+    assert_eq!(ubuntu_row.scan.status, ScanStatus::Complete);
+    assert_eq!(ubuntu_row.scan.severity_counts.get(Severity::Critical), 1);
+    assert_eq!(ubuntu_row.scan.severity_counts.get(Severity::Medium), 1);
+    assert_eq!(ubuntu_row.scan.findings[0].name, "CVE-2019-3462");
     assert_eq!(
-        ubuntu_row.findings[1].package_name.as_deref(),
+        ubuntu_row.scan.findings[1].package_name.as_deref(),
         Some("e2fsprogs")
     );
-    assert_eq!(ubuntu_row.findings[1].score, Some(4.6));
+    assert_eq!(ubuntu_row.scan.findings[1].score, Some(4.6));
     assert_eq!(
-        ubuntu_row.scan_completed_at.map(|t| t.timestamp()),
+        ubuntu_row.scan.scan_completed_at.map(|t| t.timestamp()),
         Some(1764230400)
     );
-    assert_eq!(after.rows[1].result.findings, ubuntu_row.findings);
-    assert_eq!(after.rows[3].result.status, ScanStatus::Complete);
+    assert_eq!(after.rows[1].result.scan.findings, ubuntu_row.scan.findings);
+    assert_eq!(after.rows[3].result.scan.status, ScanStatus::Complete);
 }
 
 #[tokio::test]
@@ -343,7 +345,7 @@ async fn ecr_enhanced_registry_is_continuous_and_gets_no_scan_request() {
         &ScanOptions::default(),
     )
     .await;
-    assert_eq!(summary.rows[0].result.status, ScanStatus::NotScanned);
+    assert_eq!(summary.rows[0].result.scan.status, ScanStatus::NotScanned);
 }
 
 #[tokio::test]

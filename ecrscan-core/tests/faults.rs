@@ -123,7 +123,7 @@ async fn a_failed_write_loses_nothing_and_leaves_no_half_config() {
         .unwrap_err();
     assert!(err.to_string().contains("s3:PutObject"), "{err}");
     assert_eq!(
-        direct.list().await.unwrap(),
+        direct.list().await.unwrap().items,
         vec![kept],
         "the old config is intact and alone"
     );

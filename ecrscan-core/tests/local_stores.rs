@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
-use ecrscan_core::conformance::{results_round_trip, run_all_shared, sample_config};
+use ecrscan_core::conformance::{
+    objects_conform, results_round_trip, run_all_shared, sample_config,
+};
 use ecrscan_core::{ConfigStore, DirStore, MemoryStore, StoreError};
 
 #[tokio::test]
 async fn memory_store_conforms() {
     run_all_shared(Arc::new(MemoryStore::new())).await;
     results_round_trip(&MemoryStore::new()).await;
+    objects_conform(Arc::new(MemoryStore::new())).await;
 }
 
 #[tokio::test]
@@ -19,18 +22,19 @@ async fn dir_store_keeps_results_beside_configs_without_listing_them() {
     results_round_trip(&store).await;
     assert!(
         dir.path()
-            .join("results/scans/us-west-2/123456789012/test/ubuntu")
+            .join("results/us-west-2/123456789012/test/ubuntu/@digests")
             .is_dir()
     );
     let config = sample_config("test/ubuntu", &[], 1);
     store.put(&config).await.unwrap();
-    assert_eq!(store.list().await.unwrap(), vec![config]);
+    assert_eq!(store.list().await.unwrap().items, vec![config]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dir_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     run_all_shared(Arc::new(DirStore::open(dir.path()).await.unwrap())).await;
+    objects_conform(Arc::new(DirStore::open(dir.path()).await.unwrap())).await;
 }
 
 #[tokio::test]
@@ -84,7 +88,7 @@ async fn dir_store_lists_around_foreign_corrupt_and_half_written_files() {
     std::fs::write(dir.path().join(format!(".tmp-{}-x", good.id)), "{\"id\":").unwrap();
     std::fs::create_dir(dir.path().join("subdir.json")).unwrap();
 
-    let listed = store.list().await.unwrap();
+    let listed = store.list().await.unwrap().items;
     let ids: Vec<String> = listed.iter().map(|c| c.id.to_string()).collect();
     // Sorted by created: ours (5) before the sample's (1569927812).
     assert_eq!(ids, vec![good.id.to_string(), sample_id.to_string()]);
@@ -99,7 +103,7 @@ async fn dir_store_get_of_a_corrupt_file_says_so() {
     let id = uuid::Uuid::new_v4();
     std::fs::write(dir.path().join(format!("{id}.json")), "garbage").unwrap();
     match store.get(id).await {
-        Err(StoreError::Corrupt { key, message }) => {
+        Err(StoreError::Corrupt { key, message, .. }) => {
             assert!(key.ends_with(&format!("{id}.json")));
             assert!(message.contains("invalid JSON"), "{message}");
         }
@@ -151,5 +155,5 @@ async fn dir_store_skips_a_config_stored_under_another_ids_name() {
         config.to_json(),
     )
     .unwrap();
-    assert_eq!(store.list().await.unwrap(), vec![config]);
+    assert_eq!(store.list().await.unwrap().items, vec![config]);
 }

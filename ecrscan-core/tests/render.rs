@@ -13,8 +13,8 @@ use ecrscan_core::render::{
     write_json_findings, write_json_summary, write_summary_page, write_text_summary,
 };
 use ecrscan_core::{
-    Finding, ImageRef, ImageScanResult, ScanConfig, ScanStatus, Severity, SeverityCounts, Summary,
-    SummaryRow,
+    DigestScan, Finding, ImageRef, ImageScanResult, Origin, ScanConfig, ScanStatus, Severity,
+    SeverityCounts, Summary, SummaryRow,
 };
 use uuid::Uuid;
 
@@ -64,13 +64,15 @@ fn complete(repository: &str, tag: &str, digest: &str, findings: Vec<Finding>) -
             tag: Some(tag.into()),
             digest: Some(digest.into()),
         },
-        status: ScanStatus::Complete,
-        status_description: Some("The scan was completed successfully.".into()),
-        scan_completed_at: Some(at(1_764_230_400)),
-        vulnerability_source_updated_at: Some(at(1_764_200_000)),
-        severity_counts: counts,
-        findings,
-        recorded_at: None,
+        scan: DigestScan {
+            status: ScanStatus::Complete,
+            status_description: Some("The scan was completed successfully.".into()),
+            scan_completed_at: Some(at(1_764_230_400)),
+            vulnerability_source_updated_at: Some(at(1_764_200_000)),
+            severity_counts: counts,
+            findings,
+        },
+        origin: Origin::Live,
     }
 }
 
@@ -128,7 +130,9 @@ fn summary() -> Summary {
             row(
                 &ubuntu,
                 ImageScanResult {
-                    recorded_at: Some(at(1_764_232_000)),
+                    origin: Origin::Recorded {
+                        checked_at: at(1_764_232_000),
+                    },
                     ..complete("test/ubuntu", "latest", "sha256:2222", vec![])
                 },
             ),
@@ -612,7 +616,9 @@ fn json_findings_filter_by_severity() {
 fn findings_from_stored_results_say_when_they_were_recorded() {
     let ubuntu = config(UBUNTU, "test/ubuntu", &["16.04"]);
     let mut result = complete("test/ubuntu", "16.04", "sha256:1111", ubuntu_findings());
-    result.recorded_at = Some(at(1_764_231_000));
+    result.origin = Origin::Recorded {
+        checked_at: at(1_764_231_000),
+    };
     let results = vec![result];
     let mut json = Vec::new();
     write_json_findings(&results, None, &mut json).unwrap();

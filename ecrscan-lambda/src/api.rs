@@ -172,8 +172,8 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
-            StoreError::NotFound { id } => {
-                ApiError::NotFound(format!("no scan config with id {id}"))
+            StoreError::NotFound { kind, id } => {
+                ApiError::NotFound(format!("no {kind} with id {id}"))
             }
             StoreError::Corrupt { .. } => {
                 tracing::error!(error = %err, "a stored scan config is corrupt");
@@ -207,7 +207,7 @@ fn truncate(text: &str) -> String {
 }
 
 async fn list_configs(State(state): State<AppState>) -> Result<Json<Vec<ScanConfig>>, ApiError> {
-    Ok(Json(state.store.list().await?))
+    Ok(Json(state.store.list().await?.items))
 }
 
 async fn create_config(
@@ -297,7 +297,7 @@ async fn summary(
         None if accepts_json(&headers) => SummaryFormat::Json,
         None => SummaryFormat::Text,
     };
-    let configs = state.store.list().await?;
+    let configs = state.store.list().await?.items;
     let summary = collect_summary(&configs, state.backend(query.fresh), &state.options).await;
     let page = SummaryPage {
         start: query.start,

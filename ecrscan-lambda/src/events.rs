@@ -7,7 +7,7 @@
 
 use aws_lambda_events::event::ecr_scan::EcrScanEvent;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use ecrscan_core::{ConfigSpec, RepositoryRef, ScanBackend, ScanStatus};
+use ecrscan_core::{Applied, ConfigSpec, Recorder, RepositoryRef, ScanBackend, ScanStatus};
 use serde::{Deserialize, Serialize};
 
 /// The image whose scan finished.
@@ -117,10 +117,13 @@ pub fn finished_scan(event: &serde_json::Value) -> Result<FinishedScan, EventErr
 pub struct Recorded {
     /// `REPOSITORY@DIGEST`.
     pub image: String,
-    /// The scan status recorded.
+    /// The scan status read from ECR.
     pub status: ScanStatus,
-    /// Findings recorded.
+    /// Findings read.
     pub findings: usize,
+    /// What the record step did: `recorded`, `confirmed` (the same scan as
+    /// recorded), `older` (a newer result is recorded) or `not_finished`.
+    pub outcome: &'static str,
 }
 
 /// Why recording failed.
@@ -132,28 +135,48 @@ pub enum RecordError {
     /// ECR could not be read.
     #[error("cannot read the scan result: {0}")]
     Backend(#[from] ecrscan_core::BackendError),
+    /// The result could not be recorded.
+    #[error("cannot record the scan result: {0}")]
+    Store(#[from] ecrscan_core::StoreError),
 }
 
-/// Reads the announced image's result through `recording` (a
-/// [`RecordingBackend`](ecrscan_core::RecordingBackend) reading live), which records it.
+/// Reads the announced image's result from `live` (ECR) and records it with
+/// the record step.
 pub async fn record_finished_scan(
     event: &serde_json::Value,
-    recording: &dyn ScanBackend,
+    live: &dyn ScanBackend,
+    recorder: &Recorder,
 ) -> Result<Recorded, RecordError> {
     let finished = finished_scan(event)?;
-    let scan = recording
+    let latest = live
         .scan_result(&finished.repository, &finished.digest)
         .await?;
+    let recording = recorder
+        .record_scan(
+            &finished.repository,
+            &finished.digest,
+            &latest.scan,
+            chrono::Utc::now(),
+        )
+        .await?;
+    let outcome = match recording.applied {
+        Applied::Recorded { .. } => "recorded",
+        Applied::Confirmed => "confirmed",
+        Applied::Older => "older",
+        Applied::NotFinished => "not_finished",
+    };
     tracing::info!(
         repository = %finished.repository,
         digest = %finished.digest,
-        status = %scan.status,
-        findings = scan.findings.len(),
+        status = %latest.scan.status,
+        findings = latest.scan.findings.len(),
+        outcome,
         "scan result recorded"
     );
     Ok(Recorded {
         image: format!("{}@{}", finished.repository.repository, finished.digest),
-        status: scan.status,
-        findings: scan.findings.len(),
+        status: latest.scan.status,
+        findings: latest.scan.findings.len(),
+        outcome,
     })
 }

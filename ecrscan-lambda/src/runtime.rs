@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use ecrscan_core::aws::AwsSettings;
 use ecrscan_core::{
-    ConfigStore, EcrBackend, EcrBackendOptions, ReadFrom, RecordingBackend, ResultStore,
+    ConfigStore, EcrBackend, EcrBackendOptions, ReadFrom, Recorder, RecordingBackend, ResultStore,
     ScanBackend, StoreLocation, load_sdk_config,
 };
 use lambda_http::RequestExt;
@@ -77,15 +77,22 @@ pub async fn store_and_backend() -> Result<Runtime, StartupError> {
     };
     let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::with_options(&sdk_config, options));
     let results: Arc<dyn ResultStore> = store.clone();
+    let recorder = Recorder::new(results);
     tracing::info!(store = %location, "ready");
     Ok(Runtime {
         configs: store,
-        recorded: Arc::new(RecordingBackend::new(
+        recorded: Arc::new(RecordingBackend::with_recorder(
             Arc::clone(&ecr),
-            Arc::clone(&results),
+            recorder.clone(),
             ReadFrom::Recorded,
         )),
-        live: Arc::new(RecordingBackend::new(ecr, results, ReadFrom::Live)),
+        live: Arc::new(RecordingBackend::with_recorder(
+            Arc::clone(&ecr),
+            recorder.clone(),
+            ReadFrom::Live,
+        )),
+        ecr,
+        recorder,
     })
 }
 
@@ -97,6 +104,10 @@ pub struct Runtime {
     pub recorded: Arc<dyn ScanBackend>,
     /// ECR; records what it reads.
     pub live: Arc<dyn ScanBackend>,
+    /// ECR alone, for writers that record explicitly.
+    pub ecr: Arc<dyn ScanBackend>,
+    /// The record step over the store.
+    pub recorder: Recorder,
 }
 
 /// Removes an API Gateway stage (`/Prod`) from the start of a request's

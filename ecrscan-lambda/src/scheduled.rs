@@ -10,6 +10,8 @@ use serde::Serialize;
 pub struct StartScanCounts {
     /// Configs read from the store.
     pub configs: usize,
+    /// Objects of the store skipped as unreadable or not configs (each logged).
+    pub skipped_configs: usize,
     /// Images whose scan was started.
     pub started: usize,
     /// Images scanned within the last 24 hours.
@@ -40,7 +42,11 @@ pub async fn start_scans(
     backend: &dyn ScanBackend,
     options: &ScanOptions,
 ) -> Result<StartScanCounts, StartScanError> {
-    let configs = store.list().await?;
+    let listing = store.list().await?;
+    for skipped in &listing.skipped {
+        tracing::warn!(key = %skipped.key, reason = %skipped.reason, "a scan config was skipped");
+    }
+    let configs = listing.items;
     let report = rescan(&configs, backend, options).await;
     log_report(&report);
     if report.failed > 0 && report.failed == report.images.len() {
@@ -48,6 +54,7 @@ pub async fn start_scans(
     }
     Ok(StartScanCounts {
         configs: configs.len(),
+        skipped_configs: listing.skipped.len(),
         started: report.started,
         already_scanned: report.already_scanned,
         continuous: report.continuous,

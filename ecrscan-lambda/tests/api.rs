@@ -53,8 +53,8 @@ fn backend() -> MockScanBackend {
                 .into_iter()
                 .collect::<SeverityCounts>(),
             findings: vec![high, low],
-            recorded_at: None,
-        })
+        }
+        .into())
     });
     backend
 }
@@ -182,7 +182,7 @@ async fn configs_create_list_get_delete() {
         send(&router, get(&format!("/configs/{id}"))).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(store.list().await.unwrap().len(), 1);
+    assert_eq!(store.list().await.unwrap().items.len(), 1);
 }
 
 #[tokio::test]
@@ -192,7 +192,7 @@ async fn create_ignores_a_clients_id_and_created() {
     let body = r#"{"id":"00000000-0000-4000-8000-000000000000","created":"1","region":"us-west-2","registry":"123456789012","repository":"test/centos","tags":["7"]}"#;
     let created = send(&router, post_json("/configs", body)).await;
     assert_eq!(created.status, StatusCode::CREATED);
-    let stored = store.list().await.unwrap();
+    let stored = store.list().await.unwrap().items;
     assert_ne!(
         stored[0].id.to_string(),
         "00000000-0000-4000-8000-000000000000"
@@ -243,7 +243,7 @@ async fn invalid_configs_are_400_naming_the_field_and_nothing_is_stored() {
         let error = answer.error();
         assert!(error.contains(named), "{body}: {error}");
     }
-    assert!(store.list().await.unwrap().is_empty());
+    assert!(store.list().await.unwrap().items.is_empty());
 }
 
 #[tokio::test]
@@ -283,7 +283,7 @@ async fn oversized_and_non_json_bodies_are_refused() {
         send(&router, with_charset).await.status,
         StatusCode::CREATED
     );
-    assert_eq!(store.list().await.unwrap().len(), 1);
+    assert_eq!(store.list().await.unwrap().items.len(), 1);
 }
 
 #[tokio::test]
@@ -466,8 +466,8 @@ async fn findings_feeds_over_lambdas_response_limit_come_in_pages() {
             vulnerability_source_updated_at: None,
             severity_counts: [(Severity::High, 1_200)].into_iter().collect(),
             findings,
-            recorded_at: None,
-        })
+        }
+        .into())
     });
     let router = router_with(store, backend);
     let id = configs[0].id;
@@ -544,8 +544,8 @@ async fn summaries_over_lambdas_response_limit_come_in_pages() {
                 .into_iter()
                 .collect(),
             findings: vec![],
-            recorded_at: None,
-        })
+        }
+        .into())
     });
     let router = router_with(store, backend);
     let mut uri = "/summary?format=json".to_owned();

@@ -48,6 +48,7 @@ async fn storm(store: Arc<dyn ConfigStore>) {
         .list()
         .await
         .unwrap()
+        .items
         .into_iter()
         .map(|c| c.id.to_string())
         .collect();

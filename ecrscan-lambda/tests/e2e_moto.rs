@@ -136,7 +136,7 @@ async fn api_and_scheduled_scan_over_moto() {
     let counts: serde_json::Value = serde_json::from_slice(&scan.stdout).unwrap();
     assert_eq!(
         counts,
-        json!({"configs": 1, "started": 2, "already_scanned": 0, "continuous": 0, "failed": 0})
+        json!({"configs": 1, "skipped_configs": 0, "started": 2, "already_scanned": 0, "continuous": 0, "failed": 0})
     );
 
     let (status, body) = api.request("GET", "/summary?format=json", None);

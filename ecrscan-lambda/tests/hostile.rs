@@ -321,7 +321,7 @@ fn corpus(existing: &ScanConfig) -> Vec<Case> {
 async fn attack(store: Arc<dyn ConfigStore>) {
     let existing = ScanConfig::create(ConfigSpec::from_json(VALID.as_bytes()).unwrap(), Utc::now());
     store.put(&existing).await.unwrap();
-    let before = store.list().await.unwrap();
+    let before = store.list().await.unwrap().items;
     let router = app(AppState::new(
         Arc::clone(&store) as Arc<dyn ConfigStore>,
         Arc::new(MockScanBackend::new()),
@@ -375,7 +375,7 @@ async fn attack(store: Arc<dyn ConfigStore>) {
         }
     }
     assert_eq!(
-        store.list().await.unwrap(),
+        store.list().await.unwrap().items,
         before,
         "the store holds exactly what it held"
     );
@@ -390,6 +390,15 @@ async fn hostile_requests_on_the_memory_store() {
 async fn hostile_requests_on_the_directory_store() {
     let dir = tempfile::tempdir().unwrap();
     attack(Arc::new(DirStore::open(dir.path()).await.unwrap())).await;
-    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert_eq!(files.len(), 1, "one config file and nothing else");
+    // The store's own write lock is the only file beside the config.
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != ".ecrscan.lock")
+        .collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "one config file and nothing else: {files:?}"
+    );
 }

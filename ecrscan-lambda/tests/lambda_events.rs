@@ -64,6 +64,7 @@ async fn rest_api_post_with_base64_body_and_trailing_slash() {
         .list()
         .await
         .unwrap()
+        .items
         .into_iter()
         .map(|c| c.repository)
         .collect();
@@ -85,7 +86,7 @@ async fn http_api_named_stage_delete() {
     let (store, config, router) = setup().await;
     let (status, body) = invoke(&router, "http-v2-delete-config-named-stage.json", &config).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    assert!(store.list().await.unwrap().is_empty());
+    assert!(store.list().await.unwrap().items.is_empty());
 }
 
 #[tokio::test]

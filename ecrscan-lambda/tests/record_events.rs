@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use ecrscan_core::{
-    DigestScan, MemoryStore, MockScanBackend, ReadFrom, RecordingBackend, ResultStore, ScanStatus,
-};
+use ecrscan_core::{DigestScan, MemoryStore, MockScanBackend, Recorder, ScanStatus};
 use ecrscan_lambda::events::{EventError, FinishedScan, finished_scan, record_finished_scan};
 
 fn event(name: &str) -> serde_json::Value {
@@ -72,17 +70,21 @@ async fn the_announced_result_is_read_once_and_recorded() {
         .returning(|repository, digest| {
             assert_eq!(repository.repository, "my-repository-name");
             assert!(digest.starts_with("sha256:7f5b"));
-            Ok(DigestScan::without_findings(ScanStatus::Complete, None))
+            Ok(DigestScan::without_findings(ScanStatus::Complete, None).into())
         });
-    let recording = RecordingBackend::new(Arc::new(live), store.clone(), ReadFrom::Live);
-    let recorded = record_finished_scan(&event("ecr-image-scan.json"), &recording)
+    let recorder = Recorder::new(store.clone());
+    let recorded = record_finished_scan(&event("ecr-image-scan.json"), &live, &recorder)
         .await
         .unwrap();
     assert_eq!(recorded.status, ScanStatus::Complete);
+    assert_eq!(recorded.outcome, "recorded");
     let finished = finished_scan(&event("ecr-image-scan.json")).unwrap();
-    let stored = store
-        .get_scan(&finished.repository, &finished.digest)
+    let stored = recorder
+        .digest_record(&finished.repository, &finished.digest)
         .await
         .unwrap();
-    assert_eq!(stored.map(|r| r.scan.status), Some(ScanStatus::Complete));
+    assert_eq!(
+        stored.and_then(|r| r.latest().map(|latest| latest.scan.status)),
+        Some(ScanStatus::Complete)
+    );
 }

@@ -74,6 +74,7 @@ async fn partial_failures_are_counted_not_fatal() {
         counts,
         StartScanCounts {
             configs: 3,
+            skipped_configs: 0,
             started: 1,
             already_scanned: 1,
             continuous: 0,
@@ -82,7 +83,7 @@ async fn partial_failures_are_counted_not_fatal() {
     );
     assert_eq!(
         serde_json::to_value(&counts).unwrap(),
-        serde_json::json!({"configs": 3, "started": 1, "already_scanned": 1, "continuous": 0, "failed": 1})
+        serde_json::json!({"configs": 3, "skipped_configs": 0, "started": 1, "already_scanned": 1, "continuous": 0, "failed": 1})
     );
 }
 

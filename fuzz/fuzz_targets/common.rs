@@ -1,10 +1,14 @@
 //! Turning fuzz input into scan results: fields are separated by 0xFF bytes.
 
 use chrono::{TimeZone, Utc};
-use ecrscan_core::{Finding, ImageRef, ImageScanResult, ScanStatus, Severity, SeverityCounts};
+use ecrscan_core::{
+    DigestScan, Finding, ImageRef, ImageScanResult, Origin, ScanStatus, Severity, SeverityCounts,
+};
 
 pub fn results(data: &[u8]) -> Vec<ImageScanResult> {
-    let mut fields = data.split(|b| *b == 0xFF).map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+    let mut fields = data
+        .split(|b| *b == 0xFF)
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
     let mut next = move || fields.next().unwrap_or_default();
     let mut results = Vec::new();
     for image in 0..3 {
@@ -32,13 +36,15 @@ pub fn results(data: &[u8]) -> Vec<ImageScanResult> {
                 tag: Some(format!("t{image}")),
                 digest: Some(format!("sha256:{image:064x}")),
             },
-            status,
-            status_description: Some(next()),
-            scan_completed_at: Utc.timestamp_opt(1_764_230_400 + image, 0).single(),
-            vulnerability_source_updated_at: None,
-            severity_counts: counts,
-            findings,
-            recorded_at: None,
+            scan: DigestScan {
+                status,
+                status_description: Some(next()),
+                scan_completed_at: Utc.timestamp_opt(1_764_230_400 + image, 0).single(),
+                vulnerability_source_updated_at: None,
+                severity_counts: counts,
+                findings,
+            },
+            origin: Origin::Live,
         });
     }
     results

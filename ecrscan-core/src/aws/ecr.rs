@@ -22,9 +22,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
 use super::{code, describe, is_access_denied_code, is_throttling_code, is_timeout};
-use crate::backend::{BackendError, DigestScan, Image, Resolution, ScanBackend};
+use crate::backend::{BackendError, Image, Resolution, ScanBackend};
 use crate::config::RepositoryRef;
-use crate::finding::{Finding, FindingKind, ScanStatus};
+use crate::finding::{DigestScan, Finding, FindingKind, LatestScan, ScanStatus};
 use crate::ratelimit::RateLimits;
 use crate::severity::{Severity, SeverityCounts};
 
@@ -71,8 +71,9 @@ impl Default for EcrBackendOptions {
 ///   otherwise retry it as throttling.
 /// - Findings come from every page of DescribeImageScanFindings, basic and
 ///   enhanced.
-/// - Every call (every page) waits for a token of its action and region
-///   ([`EcrBackendOptions::calls_per_second`]).
+/// - Every call (every page) waits for one token of its action and region
+///   ([`EcrBackendOptions::calls_per_second`]), and only calls that are made
+///   take one.
 #[derive(Debug)]
 pub struct EcrBackend {
     sdk_config: SdkConfig,
@@ -106,6 +107,11 @@ impl EcrBackend {
             clients: Mutex::new(HashMap::new()),
             scan_types: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The client-side rate limits, e.g. to see how many calls were made.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.limits
     }
 
     /// Uses `client` for `region` instead of one made from the SDK config
@@ -277,28 +283,27 @@ impl EcrBackend {
         client: &Client,
         repository: &RepositoryRef,
     ) -> Result<Resolution, BackendError> {
-        let mut pages = client
-            .list_images()
-            .registry_id(&repository.registry)
-            .repository_name(&repository.repository)
-            .filter(
-                ListImagesFilter::builder()
-                    .tag_status(TagStatus::Tagged)
-                    .build(),
-            )
-            .max_results(self.options.page_size)
-            .into_paginator()
-            .send();
         let mut digest_tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut next_token: Option<String> = None;
+        // One rate-limit token per call made: the pages are asked for one by one.
         loop {
             self.limits
                 .acquire("ecr:ListImages", &repository.region)
                 .await;
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let page =
-                page.map_err(|err| map_error("ecr:ListImages", repository, String::new(), err))?;
+            let page = client
+                .list_images()
+                .registry_id(&repository.registry)
+                .repository_name(&repository.repository)
+                .filter(
+                    ListImagesFilter::builder()
+                        .tag_status(TagStatus::Tagged)
+                        .build(),
+                )
+                .max_results(self.options.page_size)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|err| map_error("ecr:ListImages", repository, String::new(), err))?;
             for id in page.image_ids() {
                 // Untagged images (an emulator may list them despite the filter) are not selected.
                 if let (Some(digest), Some(tag)) = (id.image_digest(), id.image_tag()) {
@@ -307,6 +312,10 @@ impl EcrBackend {
                         .or_default()
                         .push(tag.to_owned());
                 }
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
             }
         }
         let images = digest_tags
@@ -379,36 +388,38 @@ impl ScanBackend for EcrBackend {
         &self,
         repository: &RepositoryRef,
         digest: &str,
-    ) -> Result<DigestScan, BackendError> {
+    ) -> Result<LatestScan, BackendError> {
         let client = self.client(&repository.region);
-        let mut pages = client
-            .describe_image_scan_findings()
-            .registry_id(&repository.registry)
-            .repository_name(&repository.repository)
-            .image_id(ImageIdentifier::builder().image_digest(digest).build())
-            .max_results(self.options.page_size)
-            .into_paginator()
-            .send();
         let mut scan: Option<DigestScan> = None;
         let mut counted_by_ecr = false;
+        let mut next_token: Option<String> = None;
+        // One rate-limit token per call made: the pages are asked for one by one.
         loop {
             self.limits
                 .acquire("ecr:DescribeImageScanFindings", &repository.region)
                 .await;
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let page = match page {
+            let sent = client
+                .describe_image_scan_findings()
+                .registry_id(&repository.registry)
+                .repository_name(&repository.repository)
+                .image_id(ImageIdentifier::builder().image_digest(digest).build())
+                .max_results(self.options.page_size)
+                .set_next_token(next_token.take())
+                .send()
+                .await;
+            let page = match sent {
                 Ok(page) => page,
                 Err(err) => {
                     return match code(&err) {
-                        Some("ScanNotFoundException") => {
-                            Ok(DigestScan::without_findings(ScanStatus::NotScanned, None))
-                        }
-                        Some("UnsupportedImageTypeException") => Ok(DigestScan::without_findings(
-                            ScanStatus::UnsupportedImage,
-                            err.message().map(str::to_owned),
+                        Some("ScanNotFoundException") => Ok(LatestScan::live(
+                            DigestScan::without_findings(ScanStatus::NotScanned, None),
                         )),
+                        Some("UnsupportedImageTypeException") => {
+                            Ok(LatestScan::live(DigestScan::without_findings(
+                                ScanStatus::UnsupportedImage,
+                                err.message().map(str::to_owned),
+                            )))
+                        }
                         _ => Err(map_error(
                             "ecr:DescribeImageScanFindings",
                             repository,
@@ -439,6 +450,10 @@ impl ScanBackend for EcrBackend {
                 scan.findings
                     .extend(findings.enhanced_findings().iter().map(enhanced_finding));
             }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
+            }
         }
         let mut scan =
             scan.unwrap_or_else(|| DigestScan::without_findings(ScanStatus::NotScanned, None));
@@ -454,7 +469,7 @@ impl ScanBackend for EcrBackend {
                 .cmp(&a.severity)
                 .then_with(|| a.name.cmp(&b.name))
         });
-        Ok(scan)
+        Ok(LatestScan::live(scan))
     }
 }
 
@@ -480,7 +495,6 @@ fn first_page(page: &DescribeImageScanFindingsOutput) -> DigestScan {
             .and_then(chrono_time),
         severity_counts: SeverityCounts::new(),
         findings: Vec::new(),
-        recorded_at: None,
     }
 }
 
@@ -523,6 +537,7 @@ fn basic_finding(finding: &ImageScanFinding) -> Finding {
         fixed_in_version: None,
         fix_available: None,
         first_observed_at: None,
+        file_path: None,
         attributes,
     }
 }
@@ -549,6 +564,7 @@ fn enhanced_finding(finding: &EnhancedImageScanFinding) -> Finding {
             .map(str::to_owned),
         fix_available: finding.fix_available().map(str::to_owned),
         first_observed_at: finding.first_observed_at().and_then(chrono_time),
+        file_path: package.and_then(|p| p.file_path()).map(str::to_owned),
         attributes: BTreeMap::new(),
     }
 }

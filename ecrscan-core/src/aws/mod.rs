@@ -1,5 +1,6 @@
-//! The AWS implementations: [`S3Store`](s3::S3Store) and
-//! [`EcrBackend`](ecr::EcrBackend), and the AWS settings they share.
+//! The AWS implementations' shared parts — settings, SDK configuration,
+//! error descriptions — and [`EcrBackend`](ecr::EcrBackend). The S3 store
+//! lives with the other stores, in [`store`](crate::store).
 //!
 //! Both take an [`aws_config::SdkConfig`], so the standard AWS configuration
 //! applies: the credential chain and profiles, the region, and
@@ -19,8 +20,6 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 #[cfg(feature = "ecr")]
 pub mod ecr;
-#[cfg(feature = "s3")]
-pub mod s3;
 
 /// Log targets of the AWS SDK whose debug and trace events carry
 /// credentials (access key ids) or request signing details. ecrscan's

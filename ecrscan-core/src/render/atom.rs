@@ -190,7 +190,7 @@ impl<'a> Entries<'a> {
             selected: selected.into_iter(),
             updated: results
                 .iter()
-                .map(|result| atom_date(result.scan_completed_at.unwrap_or(now)))
+                .map(|result| atom_date(result.scan.scan_completed_at.unwrap_or(now)))
                 .collect(),
             id_name: String::new(),
             links: HashMap::new(),
@@ -246,6 +246,7 @@ fn selected_findings(
         .enumerate()
         .flat_map(|(position, result)| {
             result
+                .scan
                 .findings
                 .iter()
                 .filter(move |finding| {
@@ -276,7 +277,7 @@ fn write_head(
 ) {
     let updated = results
         .iter()
-        .filter_map(|result| result.scan_completed_at)
+        .filter_map(|result| result.scan.scan_completed_at)
         .max()
         .unwrap_or(now);
     xml.raw("<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">");
@@ -459,13 +460,14 @@ fn write_details(xml: &mut XmlBuffer, finding: &Finding, result: &ImageScanResul
         xml.raw("\nImage digest: ");
         xml.text(digest);
     }
-    if let Some(recorded_at) = result.recorded_at {
+    if let Some(recorded_at) = result.origin.recorded_at() {
         xml.raw("\nRecorded at: ");
         xml.raw(&atom_date(recorded_at));
     }
 }
 
-/// The entry's name-based id; `name` is a scratch buffer.
+/// The entry's name-based id: the image, then the finding's
+/// [`FindingKey`](crate::finding::FindingKey); `name` is a scratch buffer.
 fn entry_id(
     name: &mut String,
     config: &ScanConfig,
@@ -479,13 +481,11 @@ fn entry_id(
         &config.repository,
         result.image.tag.as_deref().unwrap_or(""),
         result.image.digest.as_deref().unwrap_or(""),
-        &finding.name,
-        finding.package_name.as_deref().unwrap_or(""),
     ] {
         name.push_str(part);
         name.push('\n');
     }
-    name.push_str(finding.package_version.as_deref().unwrap_or(""));
+    finding.write_key(name);
     Uuid::new_v5(&ENTRY_ID_NAMESPACE, name.as_bytes())
 }
 

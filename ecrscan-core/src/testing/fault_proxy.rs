@@ -27,6 +27,17 @@ pub enum Fault {
     Hang,
 }
 
+/// A request the proxy received, as its plan sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxiedRequest<'a> {
+    /// Its position among the proxy's requests, from 0.
+    pub index: usize,
+    /// The HTTP method, e.g. `GET`.
+    pub method: &'a str,
+    /// The request target, e.g. `/bucket/key.json?x-id=GetObject`.
+    pub path: &'a str,
+}
+
 /// A proxy on a free port of 127.0.0.1 that applies `plan(n)` to the n-th
 /// request (from 0); stopped on drop.
 ///
@@ -60,6 +71,20 @@ impl FaultProxy {
         upstream: u16,
         plan: impl Fn(usize) -> Fault + Send + Sync + 'static,
     ) -> FaultProxy {
+        FaultProxy::start_by_request(upstream, move |request| plan(request.index)).await
+    }
+
+    /// Starts the proxy in front of `127.0.0.1:upstream`, applying
+    /// `plan(request)` by what each request is (its method and path), not
+    /// only by when it comes: a plan that one slow answer cannot shift.
+    ///
+    /// # Panics
+    ///
+    /// When no port of 127.0.0.1 can be bound.
+    pub async fn start_by_request(
+        upstream: u16,
+        plan: impl Fn(&ProxiedRequest<'_>) -> Fault + Send + Sync + 'static,
+    ) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port on 127.0.0.1");
@@ -89,8 +114,20 @@ impl FaultProxy {
                     let Some(request) = read_request(&mut client).await else {
                         return;
                     };
-                    let n = counter.fetch_add(1, Ordering::SeqCst);
-                    match plan(n) {
+                    let index = counter.fetch_add(1, Ordering::SeqCst);
+                    let line = request
+                        .split(|&b| b == b'\n')
+                        .next()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    let mut parts = line.split(' ');
+                    let method = parts.next().unwrap_or_default().to_owned();
+                    let path = parts.next().unwrap_or_default().to_owned();
+                    match plan(&ProxiedRequest {
+                        index,
+                        method: &method,
+                        path: &path,
+                    }) {
                         Fault::Pass => {
                             let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await
                             else {

@@ -9,11 +9,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> anyhow::Result<()> {
     init_tracing();
     let runtime = store_and_backend().await?;
-    let live = runtime.live;
+    let (ecr, recorder) = (runtime.ecr, runtime.recorder);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let live = live.clone();
+        let (ecr, recorder) = (ecr.clone(), recorder.clone());
         async move {
-            record_finished_scan(&event.payload, live.as_ref())
+            record_finished_scan(&event.payload, ecr.as_ref(), &recorder)
                 .await
                 .map_err(|err| lambda_runtime::Diagnostic {
                     error_type: "RecordError".into(),

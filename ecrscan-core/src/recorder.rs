@@ -1,0 +1,457 @@
+//! The record step: every writer — the scheduled run, the event recorder,
+//! the API and the CLI — records what ECR answered through a [`Recorder`],
+//! so results are kept in order and with their history.
+//!
+//! - [`Recorder::record_scan`] records a digest's result and returns what it
+//!   replaced: the previous complete result, which changes are computed
+//!   against. A result whose scan finished earlier than the recorded one
+//!   never replaces it, whatever the order of the writes; scans still to
+//!   finish are not recorded. A bounded history of complete results is
+//!   kept ([`RecordOptions::history`]).
+//! - [`Recorder::record_started`] notes that a scan was started, without
+//!   touching the last complete result; until a newer result is read, that
+//!   digest is read from ECR again.
+//! - [`Recorder::record_resolution`] records what a selection of tags
+//!   resolved to and where each tag points, and returns the tags that moved
+//!   to another digest, with the digest they left.
+//!
+//! Writes are compare-and-swap on the store ([`PutMode::Update`]), retried
+//! when another writer got there first, so concurrent writers lose nothing.
+//!
+//! [`RecordingBackend`] puts the record step in front of a live
+//! [`ScanBackend`]: it records what passes through it and, when asked to,
+//! serves recorded results that are still fresh.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::backend::{BackendError, Resolution, ScanBackend};
+use crate::config::RepositoryRef;
+use crate::finding::{DigestScan, LatestScan, Origin};
+use crate::records::{
+    Applied, DEFAULT_HISTORY, DigestRecord, RecordedResolution, RecordedScan, TagMove, TagRecord,
+};
+use crate::store::{PutMode, RecordKind, ResultStore, StoreError};
+
+/// How old a record may be and still be served: 24 hours.
+pub const DEFAULT_MAX_AGE: Duration = Duration::hours(24);
+
+/// How many times a conditional write is tried when other writers keep
+/// changing the record in between; attempts after the first wait a random
+/// time of up to 2, 4, … 256 ms, so racing writers spread out.
+const MAX_WRITE_ATTEMPTS: u32 = 32;
+
+/// Waits before attempt `attempt` (from 0) of a conditional write.
+async fn back_off(attempt: u32) {
+    if attempt == 0 {
+        return;
+    }
+    let ceiling_ms = 1u64 << attempt.min(8);
+    let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (ceiling_ms * 1000);
+    tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
+}
+
+/// Settings of the record step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordOptions {
+    /// How many complete results of a digest are kept, the latest included
+    /// (at least 1; default [`DEFAULT_HISTORY`], the latest and the one
+    /// before it).
+    pub history: usize,
+    /// How old a recorded result may be and still be served instead of
+    /// asking ECR (default [`DEFAULT_MAX_AGE`]).
+    pub max_age: Duration,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            history: DEFAULT_HISTORY,
+            max_age: DEFAULT_MAX_AGE,
+        }
+    }
+}
+
+/// What recording one result did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recording {
+    /// Whether the result was recorded, confirmed, older than the recorded
+    /// one, or not finished; for a recorded complete result, the previous
+    /// complete result it is compared with.
+    pub applied: Applied,
+    /// The digest's latest result as the store holds it now.
+    pub latest: Option<RecordedScan>,
+}
+
+/// The record step over a [`ResultStore`].
+#[derive(Clone)]
+pub struct Recorder {
+    store: Arc<dyn ResultStore>,
+    options: RecordOptions,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn too_contended(repository: &RepositoryRef, kind: RecordKind) -> StoreError {
+    StoreError::Conflict {
+        store: format!("{kind} of {repository}"),
+        key: format!("still changing after {MAX_WRITE_ATTEMPTS} attempts"),
+    }
+}
+
+impl Recorder {
+    /// Records into `store` with the default options.
+    pub fn new(store: Arc<dyn ResultStore>) -> Recorder {
+        Recorder::with_options(store, RecordOptions::default())
+    }
+
+    /// Records into `store` with `options`.
+    pub fn with_options(store: Arc<dyn ResultStore>, options: RecordOptions) -> Recorder {
+        Recorder { store, options }
+    }
+
+    /// The options.
+    pub fn options(&self) -> RecordOptions {
+        self.options
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn ResultStore> {
+        &self.store
+    }
+
+    /// Records `scan` of `digest`, read from ECR at `now`.
+    pub async fn record_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        scan: &DigestScan,
+        now: DateTime<Utc>,
+    ) -> Result<Recording, StoreError> {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            back_off(attempt).await;
+            let stored = self.store.get_digest(repository, digest).await?;
+            let (mut record, mode) = match stored {
+                Some(versioned) => (
+                    versioned.record.unwrap_or_default(),
+                    PutMode::Update(versioned.version),
+                ),
+                None => (DigestRecord::default(), PutMode::Create),
+            };
+            let applied = record.apply(scan.clone(), now, self.options.history);
+            if matches!(applied, Applied::Older | Applied::NotFinished) {
+                return Ok(Recording {
+                    applied,
+                    latest: record.latest().cloned(),
+                });
+            }
+            match self
+                .store
+                .put_digest(repository, digest, &record, mode)
+                .await
+            {
+                Ok(_) => {
+                    return Ok(Recording {
+                        applied,
+                        latest: record.latest().cloned(),
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(too_contended(repository, RecordKind::ScanResult))
+    }
+
+    /// Notes that a scan of `digest` was started at `at`.
+    pub async fn record_started(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            back_off(attempt).await;
+            let (mut record, mode) = match self.store.get_digest(repository, digest).await? {
+                Some(versioned) => (
+                    versioned.record.unwrap_or_default(),
+                    PutMode::Update(versioned.version),
+                ),
+                None => (DigestRecord::default(), PutMode::Create),
+            };
+            record.started(at);
+            match self
+                .store
+                .put_digest(repository, digest, &record, mode)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(too_contended(repository, RecordKind::ScanResult))
+    }
+
+    /// Records what the selection `tags` of `repository` resolved to, seen
+    /// at `seen_at`, and returns the tags that moved.
+    pub async fn record_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+        resolution: &Resolution,
+        seen_at: DateTime<Utc>,
+    ) -> Result<Vec<TagMove>, StoreError> {
+        let cached = RecordedResolution {
+            recorded_at: seen_at,
+            resolution: resolution.clone(),
+        };
+        self.store.put_resolution(repository, tags, &cached).await?;
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            back_off(attempt).await;
+            let (mut record, mode) = match self.store.get_tags(repository).await? {
+                Some(versioned) => (
+                    versioned.record.unwrap_or_default(),
+                    PutMode::Update(versioned.version),
+                ),
+                None => (TagRecord::default(), PutMode::Create),
+            };
+            let before = record.clone();
+            let moves = record.observe(resolution, seen_at);
+            if record == before {
+                return Ok(moves);
+            }
+            match self.store.put_tags(repository, &record, mode).await {
+                Ok(_) => return Ok(moves),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(too_contended(repository, RecordKind::Tags))
+    }
+
+    /// The recorded result of `digest` if it may be served at `now`.
+    pub async fn servable_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RecordedScan>, StoreError> {
+        Ok(self
+            .store
+            .get_digest(repository, digest)
+            .await?
+            .and_then(|versioned| versioned.record)
+            .and_then(|record| record.servable(now, self.options.max_age).cloned()))
+    }
+
+    /// Everything recorded about `digest`.
+    pub async fn digest_record(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<Option<DigestRecord>, StoreError> {
+        Ok(self
+            .store
+            .get_digest(repository, digest)
+            .await?
+            .and_then(|versioned| versioned.record))
+    }
+
+    /// The recorded resolution of a selection if it is younger than the
+    /// maximum age at `now` (and not from the future).
+    pub async fn fresh_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Resolution>, StoreError> {
+        Ok(self
+            .store
+            .get_resolution(repository, tags)
+            .await?
+            .filter(|record| {
+                record.recorded_at <= now + crate::records::CLOCK_SKEW
+                    && now - record.recorded_at <= self.options.max_age
+            })
+            .map(|record| record.resolution))
+    }
+}
+
+/// Which results a [`RecordingBackend`] answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// Recorded results where they are fresh; ECR for the rest.
+    Recorded,
+    /// Always ECR (and record what it says).
+    Live,
+}
+
+/// A [`ScanBackend`] that puts the record step in front of a live backend:
+/// what the live backend answers is recorded with a [`Recorder`] and, with
+/// [`ReadFrom::Recorded`], fresh recorded results are served instead of
+/// asking ECR.
+///
+/// - Finished scans (`COMPLETE`, `ACTIVE`, `FAILED`, …) are served from the
+///   store with [`Origin::Recorded`], while checked within the maximum age
+///   and not older than the last scan started.
+/// - Scans still to finish (`IN_PROGRESS`, `PENDING`) and images never
+///   scanned (`NOT_SCANNED`) are always read again from ECR, and not
+///   recorded.
+/// - A store that fails is logged and ECR answers: recording is never what
+///   makes a read fail.
+pub struct RecordingBackend {
+    live: Arc<dyn ScanBackend>,
+    recorder: Recorder,
+    read_from: ReadFrom,
+}
+
+impl std::fmt::Debug for RecordingBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingBackend")
+            .field("read_from", &self.read_from)
+            .field("recorder", &self.recorder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordingBackend {
+    /// Records what `live` answers in `results`, reading as `read_from` says.
+    pub fn new(
+        live: Arc<dyn ScanBackend>,
+        results: Arc<dyn ResultStore>,
+        read_from: ReadFrom,
+    ) -> RecordingBackend {
+        RecordingBackend::with_recorder(live, Recorder::new(results), read_from)
+    }
+
+    /// Records what `live` answers with `recorder`.
+    pub fn with_recorder(
+        live: Arc<dyn ScanBackend>,
+        recorder: Recorder,
+        read_from: ReadFrom,
+    ) -> RecordingBackend {
+        RecordingBackend {
+            live,
+            recorder,
+            read_from,
+        }
+    }
+
+    /// Serves records only while checked within `max_age`.
+    pub fn with_max_age(mut self, max_age: Duration) -> RecordingBackend {
+        let options = RecordOptions {
+            max_age,
+            ..self.recorder.options()
+        };
+        self.recorder = Recorder::with_options(Arc::clone(self.recorder.store()), options);
+        self
+    }
+
+    /// The record step it uses.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+}
+
+#[async_trait::async_trait]
+impl ScanBackend for RecordingBackend {
+    async fn resolve_images(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Resolution, BackendError> {
+        if self.read_from == ReadFrom::Recorded {
+            match self
+                .recorder
+                .fresh_resolution(repository, tags, Utc::now())
+                .await
+            {
+                Ok(Some(resolution)) => return Ok(resolution),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, %repository, "cannot read recorded images; asking ECR")
+                }
+            }
+        }
+        let resolution = self.live.resolve_images(repository, tags).await?;
+        match self
+            .recorder
+            .record_resolution(repository, tags, &resolution, Utc::now())
+            .await
+        {
+            Ok(moves) => {
+                for moved in moves {
+                    tracing::info!(%repository, tag = %moved.tag, from = %moved.from, to = %moved.to, "tag moved");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, %repository, "cannot record the images of a repository")
+            }
+        }
+        Ok(resolution)
+    }
+
+    async fn start_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<(), BackendError> {
+        self.live.start_scan(repository, digest).await?;
+        if let Err(err) = self
+            .recorder
+            .record_started(repository, digest, Utc::now())
+            .await
+        {
+            tracing::warn!(error = %err, %repository, digest, "cannot record a started scan");
+        }
+        Ok(())
+    }
+
+    async fn scan_result(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<LatestScan, BackendError> {
+        if self.read_from == ReadFrom::Recorded {
+            match self
+                .recorder
+                .servable_scan(repository, digest, Utc::now())
+                .await
+            {
+                Ok(Some(recorded)) => {
+                    return Ok(LatestScan {
+                        scan: recorded.scan,
+                        origin: Origin::Recorded {
+                            checked_at: recorded.checked_at,
+                        },
+                    });
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, %repository, digest, "cannot read a recorded scan; asking ECR")
+                }
+            }
+        }
+        let latest = self.live.scan_result(repository, digest).await?;
+        if let Err(err) = self
+            .recorder
+            .record_scan(repository, digest, &latest.scan, Utc::now())
+            .await
+        {
+            tracing::warn!(error = %err, %repository, digest, "cannot record a scan result");
+        }
+        Ok(latest)
+    }
+}
+
+#[cfg(test)]
+#[path = "recorder_tests.rs"]
+mod tests;

@@ -1,0 +1,468 @@
+//! What a store records about images, and the pure rules that keep those
+//! records in order: a digest's results with their history, where each tag
+//! pointed, and what a selection of tags resolved to.
+//!
+//! The rules take an explicit `now`, like the renderers, so they are tested
+//! without clocks; the [`Recorder`](crate::recorder::Recorder) applies them
+//! to the store with conditional writes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Resolution;
+use crate::finding::{DigestScan, ScanStatus};
+
+/// How far ahead of `now` a recorded time may be (clock skew between
+/// writers) before it is treated as invalid.
+pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// A digest's scan as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedScan {
+    /// What ECR answered.
+    pub scan: DigestScan,
+    /// When ecrscan first recorded this scan.
+    pub recorded_at: DateTime<Utc>,
+    /// When ecrscan last read this same scan from ECR.
+    pub checked_at: DateTime<Utc>,
+}
+
+impl RecordedScan {
+    /// A scan first read at `now`.
+    pub fn new(scan: DigestScan, now: DateTime<Utc>) -> RecordedScan {
+        RecordedScan {
+            scan,
+            recorded_at: now,
+            checked_at: now,
+        }
+    }
+
+    /// Whether a recorded time lies in the future (past the clock skew):
+    /// such a record is invalid, never served and always replaced.
+    pub fn from_the_future(&self, now: DateTime<Utc>) -> bool {
+        let limit = now + CLOCK_SKEW;
+        self.checked_at > limit
+            || self.recorded_at > limit
+            || self.scan.scan_completed_at.is_some_and(|at| at > limit)
+    }
+}
+
+/// How many complete results of a digest a store keeps, the latest
+/// included: 2, the latest and the one before it (what changes are computed
+/// against). [`RecordOptions::history`](crate::recorder::RecordOptions::history) sets it.
+pub const DEFAULT_HISTORY: usize = 2;
+
+/// Everything recorded about one digest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DigestRecord {
+    /// Finished results, newest first: the first is the latest result (of
+    /// any finished status); the rest are earlier complete results, at most
+    /// the history setting of complete results in all.
+    #[serde(default)]
+    pub results: Vec<RecordedScan>,
+    /// When a scan of the digest was last started: a result checked before
+    /// that is not served, so the next read asks ECR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_started_at: Option<DateTime<Utc>>,
+}
+
+/// What [`DigestRecord::apply`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// The scan is newer than the recorded one and is now the latest.
+    Recorded {
+        /// The latest complete result before it, when the new one is
+        /// complete too: what the new one is compared with.
+        previous: Option<RecordedScan>,
+    },
+    /// The same scan as the latest: only its `checked_at` moved.
+    Confirmed,
+    /// A newer scan is already recorded: nothing changed.
+    Older,
+    /// The scan is not finished (`IN_PROGRESS`, `PENDING`, `NOT_SCANNED`):
+    /// nothing is recorded.
+    NotFinished,
+}
+
+/// Whether a scan has a final answer worth recording.
+fn is_finished(status: ScanStatus) -> bool {
+    !matches!(
+        status,
+        ScanStatus::InProgress | ScanStatus::Pending | ScanStatus::NotScanned
+    )
+}
+
+impl DigestRecord {
+    /// The latest finished result.
+    pub fn latest(&self) -> Option<&RecordedScan> {
+        self.results.first()
+    }
+
+    /// The latest complete result (findings known).
+    pub fn latest_complete(&self) -> Option<&RecordedScan> {
+        self.results.iter().find(|r| r.scan.status.has_findings())
+    }
+
+    /// Records `scan`, read from ECR at `now`, keeping at most `history`
+    /// complete results (at least 1).
+    ///
+    /// Ordering: a scan whose `scan_completed_at` is earlier than the
+    /// latest's never replaces it ([`Applied::Older`]); the same time is the
+    /// same scan ([`Applied::Confirmed`]). A scan without a completion time
+    /// (a failed or unsupported image) is taken as the newest answer, but
+    /// never removes complete results. A recorded result with a time in the
+    /// future is invalid and always replaced.
+    pub fn apply(&mut self, scan: DigestScan, now: DateTime<Utc>, history: usize) -> Applied {
+        if !is_finished(scan.status) {
+            return Applied::NotFinished;
+        }
+        self.results.retain(|r| !r.from_the_future(now));
+        if self.scan_started_at.is_some_and(|at| at > now + CLOCK_SKEW) {
+            self.scan_started_at = None;
+        }
+        if let Some(latest) = self.results.first_mut()
+            && let (Some(new), Some(old)) = (scan.scan_completed_at, latest.scan.scan_completed_at)
+        {
+            if new < old {
+                return Applied::Older;
+            }
+            if new == old && scan.status == latest.scan.status {
+                latest.checked_at = latest.checked_at.max(now);
+                return Applied::Confirmed;
+            }
+        }
+        let previous = if scan.status.has_findings() {
+            self.latest_complete().cloned()
+        } else {
+            None
+        };
+        self.results.insert(0, RecordedScan::new(scan, now));
+        let mut complete = 0;
+        let mut index = 0;
+        self.results.retain(|r| {
+            index += 1;
+            if r.scan.status.has_findings() {
+                complete += 1;
+                complete <= history.max(1)
+            } else {
+                // Only the latest result may be an incomplete one.
+                index == 1
+            }
+        });
+        Applied::Recorded { previous }
+    }
+
+    /// Notes that a scan was started at `at` (the latest start wins).
+    pub fn started(&mut self, at: DateTime<Utc>) {
+        self.scan_started_at = Some(self.scan_started_at.map_or(at, |known| known.max(at)));
+    }
+
+    /// The latest result if it may be served at `now` instead of asking ECR:
+    /// checked within `max_age`, not in the future, and not older than the
+    /// last scan started.
+    pub fn servable(&self, now: DateTime<Utc>, max_age: Duration) -> Option<&RecordedScan> {
+        let latest = self.latest()?;
+        let fresh = !latest.from_the_future(now)
+            && now - latest.checked_at <= max_age
+            && self
+                .scan_started_at
+                .is_none_or(|started| started <= latest.checked_at);
+        fresh.then_some(latest)
+    }
+}
+
+/// Where a tag points, and where it pointed before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagState {
+    /// The digest the tag points at.
+    pub digest: String,
+    /// When the tag was first seen at this digest.
+    pub since: DateTime<Utc>,
+    /// When the tag was last seen at this digest.
+    pub seen_at: DateTime<Utc>,
+    /// The digest it pointed at before, if it moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousDigest>,
+}
+
+/// A digest a tag pointed at before it moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousDigest {
+    /// The digest.
+    pub digest: String,
+    /// When the tag was first seen at it.
+    pub since: DateTime<Utc>,
+    /// When the tag was last seen at it.
+    pub until: DateTime<Utc>,
+}
+
+/// A tag seen at another digest than when it was last recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagMove {
+    /// The tag.
+    pub tag: String,
+    /// The digest it pointed at.
+    pub from: String,
+    /// The digest it points at now.
+    pub to: String,
+    /// When the move was seen.
+    pub seen_at: DateTime<Utc>,
+}
+
+/// A repository's tags, as recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagRecord {
+    /// By tag.
+    #[serde(default)]
+    pub tags: BTreeMap<String, TagState>,
+}
+
+impl TagRecord {
+    /// Records the tags of `resolution`, seen at `seen_at`, and returns the
+    /// tags that moved. An observation older than what is recorded for a
+    /// tag changes nothing for it; tags not in the resolution stay as they
+    /// are.
+    pub fn observe(&mut self, resolution: &Resolution, seen_at: DateTime<Utc>) -> Vec<TagMove> {
+        let mut moves = Vec::new();
+        for image in &resolution.images {
+            for tag in &image.tags {
+                match self.tags.get_mut(tag) {
+                    None => {
+                        self.tags.insert(
+                            tag.clone(),
+                            TagState {
+                                digest: image.digest.clone(),
+                                since: seen_at,
+                                seen_at,
+                                previous: None,
+                            },
+                        );
+                    }
+                    Some(state) if state.seen_at > seen_at => {}
+                    Some(state) if state.digest == image.digest => state.seen_at = seen_at,
+                    Some(state) => {
+                        moves.push(TagMove {
+                            tag: tag.clone(),
+                            from: state.digest.clone(),
+                            to: image.digest.clone(),
+                            seen_at,
+                        });
+                        *state = TagState {
+                            digest: image.digest.clone(),
+                            since: seen_at,
+                            seen_at,
+                            previous: Some(PreviousDigest {
+                                digest: state.digest.clone(),
+                                since: state.since,
+                                until: state.seen_at,
+                            }),
+                        };
+                    }
+                }
+            }
+        }
+        moves
+    }
+}
+
+/// A repository's tags resolved to digests, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedResolution {
+    /// When ecrscan read it from ECR.
+    pub recorded_at: DateTime<Utc>,
+    /// What ECR answered.
+    pub resolution: Resolution,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::backend::Image;
+    use crate::finding::Finding;
+    use crate::severity::Severity;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn complete(completed: i64, cve: &str) -> DigestScan {
+        let mut scan = DigestScan::without_findings(ScanStatus::Complete, None);
+        scan.scan_completed_at = Some(at(completed));
+        scan.findings.push(Finding::new(cve, Severity::High));
+        scan.severity_counts.add(Severity::High, 1);
+        scan
+    }
+
+    #[test]
+    fn an_older_scan_never_replaces_a_newer_one_in_any_order() {
+        let yesterday = complete(0, "CVE-1");
+        let today = complete(86_400, "CVE-2");
+        for order in [[&yesterday, &today], [&today, &yesterday]] {
+            let mut record = DigestRecord::default();
+            for scan in order {
+                record.apply(scan.clone(), at(90_000), DEFAULT_HISTORY);
+            }
+            assert_eq!(record.latest().unwrap().scan, today);
+        }
+        let mut record = DigestRecord::default();
+        record.apply(today.clone(), at(90_000), DEFAULT_HISTORY);
+        assert_eq!(
+            record.apply(yesterday, at(90_001), DEFAULT_HISTORY),
+            Applied::Older
+        );
+    }
+
+    #[test]
+    fn recording_returns_the_previous_complete_result() {
+        let mut record = DigestRecord::default();
+        assert_eq!(
+            record.apply(complete(0, "CVE-1"), at(10), 2),
+            Applied::Recorded { previous: None }
+        );
+        assert_eq!(
+            record.apply(complete(0, "CVE-1"), at(20), 2),
+            Applied::Confirmed
+        );
+        assert_eq!(record.latest().unwrap().checked_at, at(20));
+        assert_eq!(record.latest().unwrap().recorded_at, at(10));
+        match record.apply(complete(100, "CVE-2"), at(110), 2) {
+            Applied::Recorded {
+                previous: Some(previous),
+            } => {
+                assert_eq!(previous.scan, complete(0, "CVE-1"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn history_is_bounded_and_failures_keep_complete_results() {
+        let mut record = DigestRecord::default();
+        for day in 0..5 {
+            record.apply(complete(day * 100, "CVE-1"), at(day * 100 + 1), 3);
+        }
+        assert_eq!(record.results.len(), 3);
+        assert_eq!(
+            record
+                .results
+                .iter()
+                .map(|r| r.scan.scan_completed_at.unwrap())
+                .collect::<Vec<_>>(),
+            vec![at(400), at(300), at(200)]
+        );
+        let failed = DigestScan::without_findings(ScanStatus::Failed, Some("boom".into()));
+        record.apply(failed.clone(), at(500), 3);
+        assert_eq!(record.latest().unwrap().scan.status, ScanStatus::Failed);
+        assert_eq!(
+            record.latest_complete().unwrap().scan.scan_completed_at,
+            Some(at(400))
+        );
+        assert_eq!(record.results.len(), 4, "the failure, then 3 complete");
+        // A newer complete result replaces the failure rather than keeping it as history.
+        record.apply(complete(600, "CVE-3"), at(601), 3);
+        assert!(record.results.iter().all(|r| r.scan.status.has_findings()));
+        assert_eq!(record.results.len(), 3);
+    }
+
+    #[test]
+    fn unfinished_scans_are_not_recorded_and_starting_keeps_the_result() {
+        let mut record = DigestRecord::default();
+        record.apply(complete(0, "CVE-1"), at(10), 2);
+        for status in [
+            ScanStatus::InProgress,
+            ScanStatus::Pending,
+            ScanStatus::NotScanned,
+        ] {
+            assert_eq!(
+                record.apply(DigestScan::without_findings(status, None), at(20), 2),
+                Applied::NotFinished
+            );
+        }
+        record.started(at(30));
+        assert_eq!(record.latest().unwrap().scan, complete(0, "CVE-1"));
+        assert!(
+            record.servable(at(40), Duration::hours(24)).is_none(),
+            "a scan started after the result was checked: ask ECR"
+        );
+        record.apply(complete(35, "CVE-2"), at(40), 2);
+        assert!(record.servable(at(41), Duration::hours(24)).is_some());
+    }
+
+    #[test]
+    fn freshness_and_times_in_the_future() {
+        let mut record = DigestRecord::default();
+        record.apply(complete(0, "CVE-1"), at(10), 2);
+        assert!(record.servable(at(10), Duration::hours(24)).is_some());
+        assert!(
+            record
+                .servable(at(10 + 86_401), Duration::hours(24))
+                .is_none()
+        );
+        // Recorded "tomorrow" by a writer with a wrong clock: never served, replaced.
+        let mut future = DigestRecord::default();
+        future.apply(complete(86_400 * 2, "CVE-9"), at(86_400 * 2), 2);
+        assert!(future.servable(at(0), Duration::hours(24)).is_none());
+        assert!(matches!(
+            future.apply(complete(0, "CVE-1"), at(1), 2),
+            Applied::Recorded { previous: None }
+        ));
+        assert_eq!(future.latest().unwrap().scan, complete(0, "CVE-1"));
+        assert_eq!(future.results.len(), 1);
+    }
+
+    fn resolution(pairs: &[(&str, &str)]) -> Resolution {
+        Resolution {
+            images: pairs
+                .iter()
+                .map(|(tag, digest)| Image {
+                    digest: (*digest).into(),
+                    tags: vec![(*tag).into()],
+                })
+                .collect(),
+            missing_tags: vec![],
+        }
+    }
+
+    #[test]
+    fn a_tag_move_keeps_the_previous_digest() {
+        let mut tags = TagRecord::default();
+        assert!(
+            tags.observe(&resolution(&[("latest", "sha256:aa")]), at(0))
+                .is_empty()
+        );
+        assert!(
+            tags.observe(&resolution(&[("latest", "sha256:aa")]), at(10))
+                .is_empty()
+        );
+        let moves = tags.observe(&resolution(&[("latest", "sha256:bb")]), at(20));
+        assert_eq!(
+            moves,
+            vec![TagMove {
+                tag: "latest".into(),
+                from: "sha256:aa".into(),
+                to: "sha256:bb".into(),
+                seen_at: at(20)
+            }]
+        );
+        let state = &tags.tags["latest"];
+        assert_eq!(state.digest, "sha256:bb");
+        assert_eq!(
+            state.previous,
+            Some(PreviousDigest {
+                digest: "sha256:aa".into(),
+                since: at(0),
+                until: at(10)
+            })
+        );
+        // A slow writer's older observation changes nothing.
+        assert!(
+            tags.observe(&resolution(&[("latest", "sha256:aa")]), at(15))
+                .is_empty()
+        );
+        assert_eq!(tags.tags["latest"].digest, "sha256:bb");
+    }
+}

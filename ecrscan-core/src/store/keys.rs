@@ -1,0 +1,188 @@
+//! The keys of records, built only from checked parts, so no key can leave
+//! its directory or collide with another record's.
+
+use crate::config::RepositoryRef;
+
+use super::{RecordKind, StoreError};
+
+/// The key of a config: `<id>.json` at the store's root.
+pub fn config_key(id: uuid::Uuid) -> String {
+    format!("{id}.json")
+}
+
+/// Where every record of a repository lives:
+/// `results/REGION/REGISTRY/REPOSITORY/`, for checked parts only.
+fn repository_dir(repository: &RepositoryRef, kind: RecordKind) -> Result<String, StoreError> {
+    repository
+        .validate()
+        .map_err(|err| StoreError::InvalidKey {
+            kind,
+            message: err.to_string(),
+        })?;
+    Ok(format!(
+        "results/{}/{}/{}/",
+        repository.region, repository.registry, repository.repository
+    ))
+}
+
+/// Whether `digest` is `algorithm:hex` (lowercase algorithm, at most 128 hex digits).
+pub fn is_digest(digest: &str) -> bool {
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return false;
+    };
+    !algorithm.is_empty()
+        && algorithm.len() <= 32
+        && algorithm
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && !hex.is_empty()
+        && hex.len() <= 128
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The key of a digest's record:
+/// `results/REGION/REGISTRY/REPOSITORY/@digests/ALGORITHM-HEX.json`.
+pub fn digest_key(repository: &RepositoryRef, digest: &str) -> Result<String, StoreError> {
+    let dir = repository_dir(repository, RecordKind::ScanResult)?;
+    if !is_digest(digest) {
+        return Err(StoreError::InvalidKey {
+            kind: RecordKind::ScanResult,
+            message: format!(
+                "{:?} is not an image digest (algorithm:hex)",
+                digest.chars().take(80).collect::<String>()
+            ),
+        });
+    }
+    Ok(format!(
+        "{dir}@digests/{}.json",
+        digest.replacen(':', "-", 1)
+    ))
+}
+
+/// The key of a repository's tag record: `results/REGION/REGISTRY/REPOSITORY/@tags.json`.
+pub fn tags_key(repository: &RepositoryRef) -> Result<String, StoreError> {
+    Ok(format!(
+        "{}@tags.json",
+        repository_dir(repository, RecordKind::Tags)?
+    ))
+}
+
+/// The key of a resolution record:
+/// `results/REGION/REGISTRY/REPOSITORY/@images/all.json` for every tagged
+/// image, else `tags-<uuid of the sorted tags>.json`.
+pub fn resolution_key(repository: &RepositoryRef, tags: &[String]) -> Result<String, StoreError> {
+    let dir = repository_dir(repository, RecordKind::Resolution)?;
+    let selection = if tags.is_empty() {
+        "all".to_owned()
+    } else {
+        let mut sorted: Vec<&str> = tags.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        let namespace = uuid::Uuid::from_u128(0x6d7a_1b3c_44e1_4c0b_9a55_3f1f_0b0e_0002);
+        format!(
+            "tags-{}",
+            uuid::Uuid::new_v5(&namespace, sorted.join("\n").as_bytes())
+        )
+    };
+    Ok(format!("{dir}@images/{selection}.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository() -> RepositoryRef {
+        RepositoryRef {
+            region: "us-west-2".into(),
+            registry: "123456789012".into(),
+            repository: "test/ubuntu".into(),
+        }
+    }
+
+    #[test]
+    fn keys_stay_inside_their_directory() {
+        assert_eq!(
+            digest_key(&repository(), "sha256:ab12").unwrap(),
+            "results/us-west-2/123456789012/test/ubuntu/@digests/sha256-ab12.json"
+        );
+        for bad in [
+            "",
+            "sha256",
+            "sha256:",
+            "../x:ab",
+            "sha256:ab/../../c",
+            "SHA256:ab",
+            "sha256:xyz",
+        ] {
+            assert!(digest_key(&repository(), bad).is_err(), "{bad}");
+        }
+        let a = resolution_key(&repository(), &["b".into(), "a".into()]).unwrap();
+        assert_eq!(
+            a,
+            resolution_key(&repository(), &["a".into(), "b".into()]).unwrap()
+        );
+        assert!(
+            resolution_key(&repository(), &[])
+                .unwrap()
+                .ends_with("/@images/all.json")
+        );
+    }
+
+    #[test]
+    fn unchecked_repository_parts_are_refused() {
+        for (region, registry, name) in [
+            ("..", "123456789012", "test/ubuntu"),
+            ("us-west-2", "../../etc", "test/ubuntu"),
+            ("us-west-2", "123456789012", "../../../etc"),
+            ("us-west-2", "123456789012", "x/@digests"),
+            ("us-west-2", "123456789012", "a//b"),
+        ] {
+            let repository = RepositoryRef {
+                region: region.into(),
+                registry: registry.into(),
+                repository: name.into(),
+            };
+            assert!(
+                matches!(
+                    digest_key(&repository, "sha256:ab"),
+                    Err(StoreError::InvalidKey { .. })
+                ),
+                "{repository:?}"
+            );
+            assert!(tags_key(&repository).is_err());
+            assert!(resolution_key(&repository, &[]).is_err());
+        }
+    }
+
+    #[test]
+    fn a_repository_named_like_a_record_does_not_collide() {
+        // `xy/all.json` is a valid ECR name; its records live in its own
+        // directory, and no record of `xy` is named `all.json` below `xy/`.
+        let x = RepositoryRef {
+            repository: "xy".into(),
+            ..repository()
+        };
+        let tricky = RepositoryRef {
+            repository: "xy/all.json".into(),
+            ..repository()
+        };
+        let mut keys = vec![
+            resolution_key(&x, &[]).unwrap(),
+            tags_key(&x).unwrap(),
+            digest_key(&x, "sha256:ab").unwrap(),
+        ];
+        for key in [
+            resolution_key(&tricky, &[]).unwrap(),
+            tags_key(&tricky).unwrap(),
+            digest_key(&tricky, "sha256:ab").unwrap(),
+        ] {
+            for other in &keys {
+                assert!(
+                    !other.starts_with(&format!("{key}/"))
+                        && !key.starts_with(&format!("{other}/")),
+                    "{key} and {other}: one is a directory of the other"
+                );
+            }
+            keys.push(key);
+        }
+    }
+}

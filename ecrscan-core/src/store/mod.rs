@@ -1,0 +1,330 @@
+//! Where ecrscan keeps what it knows: the record traits, their one error
+//! type, and the stores that implement them.
+//!
+//! - [`ConfigStore`] keeps scan configs, [`ResultStore`] keeps scan results;
+//!   [`Store`] is both, what [`StoreLocation::open`] gives.
+//! - [`ObjectStore`] is the byte-keyed layer below them: get, put (with
+//!   create-only and compare-and-swap writes), delete and list of objects.
+//!   Every type that implements it has both record traits, implemented once
+//!   for all of them.
+//! - [`MemoryStore`], [`DirStore`] and (feature `s3`) `S3Store` implement
+//!   [`ObjectStore`], each in its own module.
+//!
+//! Layout of a store, relative to its root (a directory, or an S3 prefix):
+//!
+//! | key | what |
+//! |---|---|
+//! | `<id>.json` | a scan config, in the AWS sample's JSON |
+//! | `results/REGION/REGISTRY/REPOSITORY/@digests/ALG-HEX.json` | a digest's recorded results ([`DigestRecord`](crate::records::DigestRecord)) |
+//! | `results/REGION/REGISTRY/REPOSITORY/@tags.json` | where each tag pointed, and since when ([`TagRecord`](crate::records::TagRecord)) |
+//! | `results/REGION/REGISTRY/REPOSITORY/@images/SELECTION.json` | what a selection of tags resolved to ([`RecordedResolution`](crate::records::RecordedResolution)) |
+//!
+//! `@` never occurs in an ECR repository name, so no repository's records
+//! can collide with another's.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::config::{RepositoryRef, ScanConfig};
+use crate::records::{DigestRecord, RecordedResolution, TagRecord};
+
+mod configs;
+mod dir;
+pub mod keys;
+mod location;
+mod memory;
+mod objects;
+mod results;
+#[cfg(feature = "s3")]
+mod s3;
+
+pub use dir::DirStore;
+pub use location::{InvalidStoreLocation, StoreLocation};
+pub use memory::MemoryStore;
+pub use objects::{MAX_RECORD_BYTES, ObjectMeta, ObjectStore, PutMode, StoredObject, Version};
+#[cfg(feature = "s3")]
+pub use s3::S3Store;
+
+/// The kinds of record a store keeps, to say which one an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordKind {
+    /// A scan config.
+    Config,
+    /// A digest's recorded scan results.
+    ScanResult,
+    /// A repository's tags and the digests they pointed at.
+    Tags,
+    /// What a selection of tags resolved to.
+    Resolution,
+    /// An object of the byte layer, below any record.
+    Object,
+}
+
+impl RecordKind {
+    /// The kind in plain words, e.g. `scan config`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Config => "scan config",
+            RecordKind::ScanResult => "scan result",
+            RecordKind::Tags => "tag record",
+            RecordKind::Resolution => "image resolution",
+            RecordKind::Object => "object",
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No record has this id.
+    #[error("no {kind} with id {id}")]
+    NotFound {
+        /// What was asked for.
+        kind: RecordKind,
+        /// The id asked for.
+        id: String,
+    },
+    /// The stored object exists but cannot be read as a record of its kind.
+    #[error("the stored {kind} {key} is invalid: {message}")]
+    Corrupt {
+        /// What it should have been.
+        kind: RecordKind,
+        /// Where it is stored (file path or object key).
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A record's key would be built from a part that is not valid there
+    /// (a digest that is not `algorithm:hex`, a repository with `..`).
+    #[error("invalid key for a {kind}: {message}")]
+    InvalidKey {
+        /// The record's kind.
+        kind: RecordKind,
+        /// What is wrong, naming the part.
+        message: String,
+    },
+    /// The store refused access: S3's AccessDenied (a bucket policy, a KMS
+    /// key the caller cannot use), a file's permissions.
+    #[error("{store} store: permission denied: {message}")]
+    PermissionDenied {
+        /// Which store, e.g. `s3://bucket/prefix`.
+        store: String,
+        /// What was refused.
+        message: String,
+    },
+    /// A conditional write lost: the object was created or changed since it
+    /// was read. Writers read again and retry.
+    #[error("{store} store: {key} changed while it was being written")]
+    Conflict {
+        /// Which store.
+        store: String,
+        /// The key.
+        key: String,
+    },
+    /// The object is larger than a record of its kind can be.
+    #[error("{store} store: {key} is larger than {limit} bytes")]
+    TooLarge {
+        /// Which store.
+        store: String,
+        /// The key.
+        key: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A listing found objects but could read none of them.
+    #[error("{store} store: none of the {failed} {kind}s could be read; the first: {first}")]
+    NothingReadable {
+        /// Which store.
+        store: String,
+        /// What was listed.
+        kind: RecordKind,
+        /// How many objects failed.
+        failed: usize,
+        /// The first failure.
+        first: String,
+    },
+    /// The store itself failed: I/O, network.
+    #[error("{store} store: {message}")]
+    Backend {
+        /// Which store, e.g. `s3://bucket/prefix`.
+        store: String,
+        /// What failed, in plain words.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl StoreError {
+    /// A config id that is not in the store.
+    pub fn config_not_found(id: Uuid) -> StoreError {
+        StoreError::NotFound {
+            kind: RecordKind::Config,
+            id: id.to_string(),
+        }
+    }
+
+    /// Whether this is [`StoreError::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
+}
+
+/// An object a listing skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where it is stored.
+    pub key: String,
+    /// Why it was skipped.
+    pub reason: String,
+    /// Whether its bytes could not be read at all (permissions, I/O), as
+    /// opposed to read and found not to be a valid record.
+    pub unreadable: bool,
+}
+
+/// What a listing found: the records it could read, and what it skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing<T> {
+    /// The records, in the order the listing promises.
+    pub items: Vec<T>,
+    /// Objects that were skipped, each logged with `tracing::warn!`.
+    pub skipped: Vec<Skipped>,
+}
+
+impl<T> Listing<T> {
+    /// Objects whose bytes could not be read.
+    pub fn unreadable(&self) -> usize {
+        self.skipped.iter().filter(|s| s.unreadable).count()
+    }
+}
+
+/// Keeps scan configs.
+///
+/// # Contract
+///
+/// Every implementation guarantees — and [`conformance`](crate::conformance)
+/// checks — that:
+///
+/// - [`put`](ConfigStore::put) stores the config under its id, replacing any
+///   config with that id; once it returns `Ok` the config is durable (as far
+///   as the medium allows) and a crash during `put` never leaves a
+///   half-written config.
+/// - [`get`](ConfigStore::get) returns what was last put under the id, and
+///   [`StoreError::NotFound`] for an id never put or since deleted.
+/// - [`delete`](ConfigStore::delete) removes the config, and returns
+///   [`StoreError::NotFound`] if there was none.
+/// - [`list`](ConfigStore::list) returns every readable config, sorted by
+///   `created` then `id` (so the order is deterministic). An object that is
+///   corrupt, not a config (a foreign file, a stray key, a config stored
+///   under another id's name) or cannot be read at all is skipped, logged
+///   with `tracing::warn!` and reported in [`Listing::skipped`]: one bad
+///   object never fails the listing. A listing that found objects and could
+///   read none of them is [`StoreError::NothingReadable`].
+/// - All methods are safe to call concurrently.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait ConfigStore: Send + Sync {
+    /// Stores a config under its id.
+    async fn put(&self, config: &ScanConfig) -> Result<(), StoreError>;
+    /// Reads the config with this id.
+    async fn get(&self, id: Uuid) -> Result<ScanConfig, StoreError>;
+    /// Every config, sorted by `created` then `id`, and what was skipped.
+    async fn list(&self) -> Result<Listing<ScanConfig>, StoreError>;
+    /// Deletes the config with this id.
+    async fn delete(&self, id: Uuid) -> Result<(), StoreError>;
+}
+
+/// Sorts configs the way [`ConfigStore::list`] promises.
+pub fn sort_configs(configs: &mut [ScanConfig]) {
+    configs.sort_by_key(|config| (config.created, config.id));
+}
+
+/// A record read together with its [`Version`], for a conditional write back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The record; `None` when the object exists but could not be read as
+    /// one (it is logged, and can be replaced).
+    pub record: Option<T>,
+    /// The object's version.
+    pub version: Version,
+}
+
+/// Keeps scan results between runs: the raw records, keyed by repository and
+/// digest. Ordering, history and freshness are the
+/// [`Recorder`](crate::recorder::Recorder)'s business, on top of this.
+///
+/// # Contract
+///
+/// - `put_*` with [`PutMode::Overwrite`] replaces what was recorded under the
+///   same key; with [`PutMode::Create`] it fails with
+///   [`StoreError::Conflict`] if a record exists; with
+///   [`PutMode::Update`] it fails with [`StoreError::Conflict`] unless the
+///   record is still at that version. A crash never leaves a half-written
+///   record.
+/// - `get_*` returns the last record put under the key with its version, or
+///   `Ok(None)`. A record that exists but cannot be parsed is returned with
+///   `record: None` and its version (and logged), so a writer can replace it.
+/// - Keys: a digest record by (region, registry, repository, digest), a tag
+///   record by repository, a resolution by (repository, tags), where no tags
+///   means every tagged image and the tags' order does not matter. Parts
+///   that are not valid in a key are [`StoreError::InvalidKey`].
+/// - Safe for concurrent use.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait ResultStore: Send + Sync {
+    /// The recorded results of a digest.
+    async fn get_digest(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<Option<Versioned<DigestRecord>>, StoreError>;
+    /// Writes the recorded results of a digest.
+    async fn put_digest(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        record: &DigestRecord,
+        mode: PutMode,
+    ) -> Result<Version, StoreError>;
+    /// The repository's tag record.
+    async fn get_tags(
+        &self,
+        repository: &RepositoryRef,
+    ) -> Result<Option<Versioned<TagRecord>>, StoreError>;
+    /// Writes the repository's tag record.
+    async fn put_tags(
+        &self,
+        repository: &RepositoryRef,
+        record: &TagRecord,
+        mode: PutMode,
+    ) -> Result<Version, StoreError>;
+    /// What a selection of tags resolved to, as recorded.
+    async fn get_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Option<RecordedResolution>, StoreError>;
+    /// Records what a selection of tags resolved to (last writer wins: it is
+    /// a cache, each record saying when it was made).
+    async fn put_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+        resolution: &RecordedResolution,
+    ) -> Result<(), StoreError>;
+}
+
+/// A store of both configs and results: what [`StoreLocation::open`] gives.
+pub trait Store: ConfigStore + ResultStore {}
+
+impl<T: ConfigStore + ResultStore> Store for T {}

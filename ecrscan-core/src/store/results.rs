@@ -1,0 +1,110 @@
+//! [`ResultStore`] for every [`ObjectStore`]: JSON records below `results/`.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::keys::{digest_key, resolution_key, tags_key};
+use super::{
+    MAX_RECORD_BYTES, ObjectStore, PutMode, RecordKind, ResultStore, StoreError, Version, Versioned,
+};
+use crate::config::RepositoryRef;
+use crate::records::{DigestRecord, RecordedResolution, TagRecord};
+
+/// A record as stored: JSON.
+fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    // Records hold strings, numbers, maps with string keys and times only:
+    // serializing them cannot fail.
+    serde_json::to_vec(record).unwrap_or_default()
+}
+
+/// Reads a record; one that cannot be parsed is logged and comes back as
+/// `record: None` with its version, so a writer can replace it.
+async fn get_versioned<S: ObjectStore + ?Sized, T: DeserializeOwned>(
+    store: &S,
+    key: &str,
+    kind: RecordKind,
+) -> Result<Option<Versioned<T>>, StoreError> {
+    let Some(object) = store.get(key, MAX_RECORD_BYTES).await? else {
+        return Ok(None);
+    };
+    let record = match serde_json::from_slice(&object.bytes) {
+        Ok(record) => Some(record),
+        Err(err) => {
+            tracing::warn!(store = %store.describe(), key, %kind, error = %err, "ignoring an unreadable record");
+            None
+        }
+    };
+    Ok(Some(Versioned {
+        record,
+        version: object.version,
+    }))
+}
+
+#[async_trait::async_trait]
+impl<S: ObjectStore> ResultStore for S {
+    async fn get_digest(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<Option<Versioned<DigestRecord>>, StoreError> {
+        get_versioned(
+            self,
+            &digest_key(repository, digest)?,
+            RecordKind::ScanResult,
+        )
+        .await
+    }
+
+    async fn put_digest(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        record: &DigestRecord,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        self.put(&digest_key(repository, digest)?, encode(record), mode)
+            .await
+    }
+
+    async fn get_tags(
+        &self,
+        repository: &RepositoryRef,
+    ) -> Result<Option<Versioned<TagRecord>>, StoreError> {
+        get_versioned(self, &tags_key(repository)?, RecordKind::Tags).await
+    }
+
+    async fn put_tags(
+        &self,
+        repository: &RepositoryRef,
+        record: &TagRecord,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        self.put(&tags_key(repository)?, encode(record), mode).await
+    }
+
+    async fn get_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Option<RecordedResolution>, StoreError> {
+        let key = resolution_key(repository, tags)?;
+        Ok(get_versioned(self, &key, RecordKind::Resolution)
+            .await?
+            .and_then(|versioned| versioned.record))
+    }
+
+    async fn put_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+        resolution: &RecordedResolution,
+    ) -> Result<(), StoreError> {
+        self.put(
+            &resolution_key(repository, tags)?,
+            encode(resolution),
+            PutMode::Overwrite,
+        )
+        .await?;
+        Ok(())
+    }
+}
