@@ -391,6 +391,7 @@ async fn progress_reports_every_finished_call() {
 }
 
 /// A backend whose calls take time, to observe real overlap.
+#[derive(Default)]
 struct SlowBackend {
     in_flight: AtomicUsize,
     peak: AtomicUsize,
@@ -461,4 +462,120 @@ async fn collect_results_gives_one_configs_rows() {
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].image.tag.as_deref(), Some("latest"));
     assert_eq!(results[0].scan.severity_counts.get(Severity::Critical), 1);
+}
+
+/// A backend for plan tests: two repositories, one failing; scans succeed
+/// except on `sha256:quota`, which was scanned today.
+fn planned_backend(starts: usize) -> MockScanBackend {
+    let mut backend = MockScanBackend::new();
+    backend
+        .expect_resolve_images()
+        .returning(|repository, _| match repository.repository.as_str() {
+            "test/ubuntu" => Ok(resolution(
+                vec![
+                    image("sha256:a", &["16.04", "latest"]),
+                    image("sha256:quota", &["old"]),
+                ],
+                &["gone"],
+            )),
+            "test/centos" => Ok(resolution(vec![image("sha256:c", &["7"])], &[])),
+            _ => Err(BackendError::RepositoryNotFound {
+                repository: repository.clone(),
+            }),
+        });
+    backend
+        .expect_start_scan()
+        .times(starts)
+        .returning(|_, digest| {
+            if digest == "sha256:quota" {
+                Err(BackendError::ScanQuotaExceeded)
+            } else {
+                Ok(())
+            }
+        });
+    backend
+}
+
+fn planned_configs() -> Vec<ScanConfig> {
+    vec![
+        config("test/ubuntu", &["16.04", "latest", "old", "gone"]),
+        config("test/missing", &["1"]),
+        config("test/centos", &[]),
+        config("test/ubuntu", &["latest"]),
+    ]
+}
+
+#[tokio::test]
+async fn plan_then_execute_in_slices_makes_the_same_calls_and_report_as_rescan() {
+    let configs = planned_configs();
+    let whole = rescan(&configs, &planned_backend(3), &ScanOptions::default()).await;
+
+    let backend = planned_backend(3);
+    let plan = plan(&configs, &backend, &ScanOptions::default()).await;
+    assert_eq!(plan.images.len(), 3, "each digest once: {:?}", plan.images);
+    // The plan travels as JSON (a queue message) and comes back the same.
+    let json = serde_json::to_string(&plan).unwrap();
+    let plan: ScanPlan = serde_json::from_str(&json).unwrap();
+    let (first, second) = plan.images.split_at(1);
+    let mut execution = execute(first, &backend, &ScanOptions::default(), None, &|_| {}).await;
+    let rest = execute(second, &backend, &ScanOptions::default(), None, &|_| {}).await;
+    execution.done.extend(rest.done);
+    let sliced = plan.report(&execution);
+    assert_eq!(sliced, whole);
+    assert_eq!(
+        (
+            whole.started,
+            whole.already_scanned,
+            whole.failed,
+            whole.not_reached
+        ),
+        (4, 1, 2, 0),
+        "{whole:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deadline_stops_starting_work_and_reports_the_rest() {
+    let configs = planned_configs();
+    let backend = planned_backend(0);
+    let plan = plan(&configs, &backend, &ScanOptions::default()).await;
+    let past = tokio::time::Instant::now();
+    let execution = execute(
+        &plan.images,
+        &backend,
+        &ScanOptions::default(),
+        Some(past),
+        &|_| {},
+    )
+    .await;
+    assert!(execution.done.is_empty());
+    assert_eq!(execution.not_reached, plan.images, "in plan order");
+    let report = plan.report(&execution);
+    assert_eq!(report.not_reached, 5, "{report:?}");
+    assert_eq!(report.failed, 2, "the missing tag and repository still fail");
+    assert_eq!(
+        execution.outcome_of(&plan.images[0]).map(|o| o.outcome),
+        Some(ScanOutcome::NotReached)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_in_the_middle_of_a_run_lets_started_calls_finish() {
+    let backend = SlowBackend::default();
+    let configs = vec![config("test/slow", &[])];
+    let plan = plan(&configs, &backend, &ScanOptions { concurrency: 2 }).await;
+    assert_eq!(plan.images.len(), 24);
+    // Each start takes 5 ms; two at a time: 12 ms lets three pairs start.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(12);
+    let execution = execute(
+        &plan.images,
+        &backend,
+        &ScanOptions { concurrency: 2 },
+        Some(deadline),
+        &|_| {},
+    )
+    .await;
+    assert_eq!(execution.done.len(), 6, "{execution:?}");
+    assert_eq!(execution.not_reached.len(), 18);
+    assert_eq!(&execution.not_reached[..], &plan.images[6..]);
 }
