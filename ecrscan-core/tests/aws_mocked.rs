@@ -263,6 +263,12 @@ async fn basic_findings_follow_every_page() {
     let first = page(None, Some("p2"), 0..1000);
     let second = page(Some("p2"), None, 1000..1500);
     let backend = backend(&[&first, &second]);
+    let tokens = || {
+        backend
+            .rate_limits()
+            .granted("ecr:DescribeImageScanFindings", "us-west-2")
+    };
+    assert_eq!(tokens(), 0);
 
     let scan = backend
         .scan_result(&repository(), "sha256:u")
@@ -286,6 +292,59 @@ async fn basic_findings_follow_every_page() {
         scan.scan_completed_at.map(|t| t.timestamp()),
         Some(1_764_230_400)
     );
+    assert_eq!(tokens(), 2, "one token per page read");
+}
+
+#[tokio::test]
+async fn a_summary_of_one_page_digests_takes_one_rate_limit_token_per_digest() {
+    let findings = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
+        .then_output(|| {
+            DescribeImageScanFindingsOutput::builder()
+                .image_scan_status(
+                    ImageScanStatus::builder()
+                        .status(EcrScanStatus::Complete)
+                        .build(),
+                )
+                .image_scan_findings(
+                    ImageScanFindings::builder()
+                        .set_findings(Some((0..3).map(basic_finding).collect()))
+                        .build(),
+                )
+                .build()
+        });
+    let listing = mock!(aws_sdk_ecr::Client::list_images)
+        .then_output(|| {
+            ListImagesOutput::builder()
+                .set_image_ids(Some(
+                    (0..10)
+                        .map(|i| {
+                            ImageIdentifier::builder()
+                                .image_digest(format!("sha256:{i:02}"))
+                                .image_tag(format!("v{i}"))
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .build()
+        });
+    let backend = backend(&[&findings, &listing]);
+    let config = ecrscan_core::conformance::sample_config("test/ubuntu", &[], 1);
+    let summary = ecrscan_core::collect_summary(
+        std::slice::from_ref(&config),
+        &backend,
+        &ecrscan_core::ScanOptions::default(),
+    )
+    .await;
+    assert_eq!(summary.rows.len(), 10);
+    let limits = backend.rate_limits();
+    assert_eq!(
+        limits.granted("ecr:DescribeImageScanFindings", "us-west-2"),
+        10,
+        "one token per one-page digest"
+    );
+    assert_eq!(findings.num_calls(), 10);
+    assert_eq!(limits.granted("ecr:ListImages", "us-west-2"), 1);
+    assert_eq!(listing.num_calls(), 1);
 }
 
 fn enhanced_finding(i: usize) -> EnhancedImageScanFinding {
