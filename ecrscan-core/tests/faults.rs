@@ -169,3 +169,82 @@ async fn the_emulator_killed_in_the_middle_of_a_run_fails_the_rest_clearly() {
         );
     }
 }
+
+/// Three configs in bucket `listing`, written directly.
+async fn three_configs(moto: &MotoServer) -> Vec<ScanConfig> {
+    moto.create_bucket("listing").await;
+    let direct = S3Store::new(&moto.sdk_config(), "listing", "");
+    let configs: Vec<ScanConfig> = ["app/a", "app/b", "app/c"]
+        .iter()
+        .map(|repository| config(repository, &["v1"]))
+        .collect();
+    for config in &configs {
+        direct.put(config).await.unwrap();
+    }
+    configs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_survives_one_unreadable_object_and_reports_it() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let configs = three_configs(&moto).await;
+    let broken = format!("/listing/{}.json", configs[1].id);
+    // Every attempt to read that one object fails; the listing and the
+    // other objects pass.
+    let proxy = FaultProxy::start_by_request(moto.port(), move |request| {
+        if request.method == "GET" && request.path.starts_with(&broken) {
+            Fault::ServerError
+        } else {
+            Fault::Pass
+        }
+    })
+    .await;
+    let store = S3Store::new(&proxy.sdk_config(2), "listing", "");
+    let listing = tokio::time::timeout(Duration::from_secs(60), store.list())
+        .await
+        .expect("the listing finished")
+        .expect("one bad object does not fail the listing");
+    let mut expected = vec![configs[0].clone(), configs[2].clone()];
+    ecrscan_core::store::sort_configs(&mut expected);
+    assert_eq!(listing.items, expected);
+    assert_eq!(listing.skipped.len(), 1, "{:?}", listing.skipped);
+    assert_eq!(listing.skipped[0].key, format!("{}.json", configs[1].id));
+    assert!(listing.skipped[0].unreadable);
+    assert!(
+        listing.skipped[0].reason.contains("s3:GetObject"),
+        "{}",
+        listing.skipped[0].reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_that_can_read_nothing_is_an_error() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    three_configs(&moto).await;
+    // Every object read is refused, as with a KMS key the role cannot use.
+    let proxy = FaultProxy::start_by_request(moto.port(), |request| {
+        if request.method == "GET" && request.path.contains(".json") {
+            Fault::ServerError
+        } else {
+            Fault::Pass
+        }
+    })
+    .await;
+    let store = S3Store::new(&proxy.sdk_config(2), "listing", "");
+    let err = tokio::time::timeout(Duration::from_secs(60), store.list())
+        .await
+        .expect("the listing finished")
+        .expect_err("nothing readable is an error, not an empty fleet");
+    assert!(
+        matches!(
+            err,
+            ecrscan_core::StoreError::NothingReadable { failed: 3, .. }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("none of the 3"), "{err}");
+}
