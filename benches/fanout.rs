@@ -7,17 +7,12 @@
 //! `cargo bench -p ecrscan-core --bench fanout`
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use ecrscan_core::{
-    BackendError, ConfigSpec, DigestScan, Image, LatestScan, RepositoryRef, Resolution,
-    ScanBackend, ScanConfig, ScanOptions, ScanStatus, collect_summary, rescan,
-};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use ecrscan_core::testing::SimulatedEcr;
+use ecrscan_core::{ConfigSpec, ScanBackend, ScanConfig, ScanOptions, collect_summary, rescan};
 
 const CONFIGS: usize = 200;
 const TAGS: usize = 5;
@@ -27,69 +22,34 @@ const CONCURRENCY: usize = 8;
 
 /// ECR as seen from a client: every call takes `LATENCY`, and the service
 /// admits at most `TPS` calls a second (a caller over the cap waits, as a
-/// throttled call would be retried).
-struct SimulatedEcr {
-    tps: DefaultDirectRateLimiter,
-    calls: AtomicUsize,
-}
-
-impl SimulatedEcr {
-    fn new() -> SimulatedEcr {
-        let quota = Quota::per_second(NonZeroU32::new(TPS).expect("non-zero"))
-            .allow_burst(NonZeroU32::new(20).expect("non-zero"));
-        SimulatedEcr {
-            tps: RateLimiter::direct(quota),
-            calls: AtomicUsize::new(0),
+/// throttled call would be retried). The conformance-tested simulator of
+/// `ecrscan_core::testing`, holding every config's images.
+fn simulated_ecr(configs: &[ScanConfig]) -> SimulatedEcr {
+    let mut ecr = SimulatedEcr::new().with_latency(LATENCY).with_cap(
+        NonZeroU32::new(TPS).expect("non-zero"),
+        NonZeroU32::new(20).expect("non-zero"),
+    );
+    for config in configs {
+        let repository = config.repository_ref();
+        let mut by_digest: Vec<(String, Vec<&str>)> = Vec::new();
+        for tag in &config.tags {
+            let digest = digest_of(&config.repository, tag);
+            match by_digest.iter_mut().find(|(d, _)| *d == digest) {
+                Some((_, tags)) => tags.push(tag),
+                None => by_digest.push((digest, vec![tag])),
+            }
+        }
+        for (digest, tags) in by_digest {
+            ecr = ecr.with_image(&repository, &digest, &tags);
         }
     }
-
-    async fn call(&self) {
-        self.tps.until_ready().await;
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(LATENCY).await;
-    }
+    ecr
 }
 
 /// Tags t0 and t1 of a repository share a digest; t2..t4 have their own.
 fn digest_of(repository: &str, tag: &str) -> String {
     let index: usize = tag[1..].parse().unwrap_or(0);
     format!("sha256:{repository}-{}", index.max(1))
-}
-
-#[async_trait]
-impl ScanBackend for SimulatedEcr {
-    async fn resolve_images(
-        &self,
-        repository: &RepositoryRef,
-        tags: &[String],
-    ) -> Result<Resolution, BackendError> {
-        self.call().await;
-        let mut images: Vec<Image> = Vec::new();
-        for tag in tags {
-            let digest = digest_of(&repository.repository, tag);
-            match images.iter_mut().find(|image| image.digest == digest) {
-                Some(image) => image.tags.push(tag.clone()),
-                None => images.push(Image {
-                    digest,
-                    tags: vec![tag.clone()],
-                }),
-            }
-        }
-        Ok(Resolution {
-            images,
-            missing_tags: vec![],
-        })
-    }
-
-    async fn start_scan(&self, _: &RepositoryRef, _: &str) -> Result<(), BackendError> {
-        self.call().await;
-        Ok(())
-    }
-
-    async fn scan_result(&self, _: &RepositoryRef, _: &str) -> Result<LatestScan, BackendError> {
-        self.call().await;
-        Ok(DigestScan::without_findings(ScanStatus::Complete, None).into())
-    }
 }
 
 fn configs() -> Vec<ScanConfig> {
@@ -158,25 +118,25 @@ fn fanout(c: &mut Criterion) {
         (
             "ecrscan rescan",
             runtime.block_on(async {
-                let ecr = SimulatedEcr::new();
+                let ecr = simulated_ecr(&configs);
                 rescan(&configs, &ecr, &options).await;
-                ecr.calls.load(Ordering::Relaxed)
+                ecr.calls()
             }),
         ),
         (
             "ecrscan summary",
             runtime.block_on(async {
-                let ecr = SimulatedEcr::new();
+                let ecr = simulated_ecr(&configs);
                 collect_summary(&configs, &ecr, &options).await;
-                ecr.calls.load(Ordering::Relaxed)
+                ecr.calls()
             }),
         ),
         (
             "sample rescan",
             runtime.block_on(async {
-                let ecr = SimulatedEcr::new();
+                let ecr = simulated_ecr(&configs);
                 sample_rescan(&configs, &ecr).await;
-                ecr.calls.load(Ordering::Relaxed)
+                ecr.calls()
             }),
         ),
     ] {
@@ -192,9 +152,11 @@ fn fanout(c: &mut Criterion) {
     group.bench_function("ecrscan_rescan", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
+                let simulators: Vec<SimulatedEcr> =
+                    (0..iters).map(|_| simulated_ecr(&configs)).collect();
                 let start = Instant::now();
-                for _ in 0..iters {
-                    rescan(&configs, &SimulatedEcr::new(), &options).await;
+                for ecr in &simulators {
+                    rescan(&configs, ecr, &options).await;
                 }
                 start.elapsed()
             })
@@ -203,9 +165,11 @@ fn fanout(c: &mut Criterion) {
     group.bench_function("ecrscan_summary", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
+                let simulators: Vec<SimulatedEcr> =
+                    (0..iters).map(|_| simulated_ecr(&configs)).collect();
                 let start = Instant::now();
-                for _ in 0..iters {
-                    collect_summary(&configs, &SimulatedEcr::new(), &options).await;
+                for ecr in &simulators {
+                    collect_summary(&configs, ecr, &options).await;
                 }
                 start.elapsed()
             })
@@ -215,9 +179,11 @@ fn fanout(c: &mut Criterion) {
     group.bench_function("sample_rescan_sequential", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
+                let simulators: Vec<SimulatedEcr> =
+                    (0..iters).map(|_| simulated_ecr(&configs)).collect();
                 let start = Instant::now();
-                for _ in 0..iters {
-                    sample_rescan(&configs, &SimulatedEcr::new()).await;
+                for ecr in &simulators {
+                    sample_rescan(&configs, ecr).await;
                 }
                 start.elapsed()
             })
@@ -226,9 +192,11 @@ fn fanout(c: &mut Criterion) {
     group.bench_function("sample_summary_sequential", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
+                let simulators: Vec<SimulatedEcr> =
+                    (0..iters).map(|_| simulated_ecr(&configs)).collect();
                 let start = Instant::now();
-                for _ in 0..iters {
-                    sample_summary(&configs, &SimulatedEcr::new()).await;
+                for ecr in &simulators {
+                    sample_summary(&configs, ecr).await;
                 }
                 start.elapsed()
             })

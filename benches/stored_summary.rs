@@ -6,27 +6,20 @@
 //! `cargo bench -p ecrscan-core --bench stored_summary`
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ecrscan_core::records::{DigestRecord, RecordedResolution, RecordedScan};
 use ecrscan_core::render::write_text_summary;
+use ecrscan_core::testing::SimulatedEcr;
 use ecrscan_core::{
-    BackendError, ConfigSpec, ConfigStore, DigestScan, DirStore, Finding, Image, LatestScan,
-    MemoryStore, PutMode, ReadFrom, RecordingBackend, RepositoryRef, Resolution, ResultStore,
-    ScanBackend, ScanConfig, ScanOptions, ScanStatus, Severity, Store, collect_summary,
+    ConfigSpec, ConfigStore, DigestScan, DirStore, Finding, Image, MemoryStore, PutMode, ReadFrom,
+    RecordingBackend, Resolution, ResultStore, ScanConfig, ScanOptions, ScanStatus, Severity,
+    Store, collect_summary,
 };
 
 const CONFIGS: usize = 1_000;
 const TAGS: usize = 5;
-
-/// A backend that answers at once; counts its calls.
-#[derive(Default)]
-struct AnswersAtOnce {
-    calls: AtomicUsize,
-}
 
 fn digest(config: usize, tag: usize) -> String {
     format!("sha256:{:016x}{:048x}", config, tag)
@@ -50,12 +43,7 @@ fn scan() -> DigestScan {
     scan
 }
 
-fn resolution(repository: &RepositoryRef) -> Resolution {
-    let config: usize = repository
-        .repository
-        .trim_start_matches("fleet/service-")
-        .parse()
-        .unwrap_or(0);
+fn resolution(config: usize) -> Resolution {
     Resolution {
         images: (0..TAGS)
             .map(|t| Image {
@@ -67,23 +55,22 @@ fn resolution(repository: &RepositoryRef) -> Resolution {
     }
 }
 
-#[async_trait]
-impl ScanBackend for AnswersAtOnce {
-    async fn resolve_images(
-        &self,
-        repository: &RepositoryRef,
-        _: &[String],
-    ) -> Result<Resolution, BackendError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        Ok(resolution(repository))
+/// A simulated ECR that answers at once, holding every config's images,
+/// each scanned with `scan()`'s findings; counts its calls.
+fn simulated_ecr(configs: &[ScanConfig]) -> SimulatedEcr {
+    let scanned_at = Utc.timestamp_opt(1_764_230_400, 0).unwrap();
+    let mut ecr = SimulatedEcr::new();
+    for (i, config) in configs.iter().enumerate() {
+        let repository = config.repository_ref();
+        for t in 0..TAGS {
+            let tag = format!("t{t}");
+            ecr = ecr
+                .with_image(&repository, &digest(i, t), &[&tag])
+                .with_findings(&digest(i, t), scan().findings)
+                .with_scan(&repository, &digest(i, t), scanned_at);
+        }
     }
-    async fn start_scan(&self, _: &RepositoryRef, _: &str) -> Result<(), BackendError> {
-        Ok(())
-    }
-    async fn scan_result(&self, _: &RepositoryRef, _: &str) -> Result<LatestScan, BackendError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        Ok(scan().into())
-    }
+    ecr
 }
 
 async fn fill(store: &dyn Store) -> Vec<ScanConfig> {
@@ -103,7 +90,7 @@ async fn fill(store: &dyn Store) -> Vec<ScanConfig> {
         let repository = config.repository_ref();
         let resolution = RecordedResolution {
             recorded_at,
-            resolution: resolution(&repository),
+            resolution: resolution(i),
         };
         store
             .put_resolution(&repository, &tags, &resolution)
@@ -133,9 +120,9 @@ fn stored_summary(c: &mut Criterion) {
     let dir_store: Arc<dyn Store> =
         runtime.block_on(async { Arc::new(DirStore::open(dir.path()).await.expect("open")) });
     let memory_store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    runtime.block_on(async {
+    let configs = runtime.block_on(async {
         fill(dir_store.as_ref()).await;
-        fill(memory_store.as_ref()).await;
+        fill(memory_store.as_ref()).await
     });
     let options = ScanOptions { concurrency: 64 };
 
@@ -145,7 +132,7 @@ fn stored_summary(c: &mut Criterion) {
         ("from_directory_store", &dir_store),
         ("from_memory_store", &memory_store),
     ] {
-        let live = Arc::new(AnswersAtOnce::default());
+        let live = Arc::new(simulated_ecr(&configs));
         let backend = RecordingBackend::new(
             live.clone(),
             Arc::clone(store) as Arc<dyn ResultStore>,
@@ -164,15 +151,11 @@ fn stored_summary(c: &mut Criterion) {
                 })
             })
         });
-        assert_eq!(
-            live.calls.load(Ordering::Relaxed),
-            0,
-            "{name} answered without ECR"
-        );
+        assert_eq!(live.calls(), 0, "{name} answered without ECR");
     }
     // The floor: the same summary over a backend that answers at once, configs in memory.
     let configs = runtime.block_on(memory_store.list()).expect("list").items;
-    let instant = AnswersAtOnce::default();
+    let instant = simulated_ecr(&configs);
     group.bench_function("logic_only_instant_backend", |b| {
         b.iter(|| {
             runtime.block_on(async {

@@ -112,9 +112,8 @@ fn finding(name: &str, severity: Severity, package: &str, description: &str) -> 
     finding
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let backend = FakeRegistry {
+fn registry() -> FakeRegistry {
+    FakeRegistry {
         tags: BTreeMap::from([(
             "test/ubuntu".to_owned(),
             BTreeMap::from([
@@ -140,8 +139,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ],
         )]),
         scanned: Mutex::new(Vec::new()),
-    };
+    }
+}
 
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let backend = registry();
     let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
     let spec = ConfigSpec::from_json(
         br#"{"region":"us-west-2","registry":"123456789012","repository":"test/ubuntu","tags":["16.04","latest"]}"#,
@@ -175,4 +178,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     stdout.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ecrscan_core::conformance::{BackendFixture, backend_conforms};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_example_backend_conforms() {
+        let repository = RepositoryRef::new("us-west-2", "123456789012", "test/ubuntu").unwrap();
+        let fixture = BackendFixture {
+            missing_repository: RepositoryRef {
+                repository: "test/missing".into(),
+                ..repository.clone()
+            },
+            repository,
+            images: vec![("sha256:aaaa".into(), vec!["16.04".into(), "latest".into()])],
+            untagged: None,
+            unscanned: Some("sha256:aaaa".into()),
+        };
+        backend_conforms(&registry(), &fixture).await;
+    }
 }

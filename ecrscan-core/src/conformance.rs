@@ -532,3 +532,173 @@ pub async fn objects_conform(store: Arc<dyn ObjectStore>) {
     ));
     assert!(store.delete("conformance/counter").await.expect("delete"));
 }
+
+/// What a [`ScanBackend`](crate::ScanBackend) under test holds, for
+/// [`backend_conforms`].
+#[derive(Debug, Clone)]
+pub struct BackendFixture {
+    /// A repository that exists.
+    pub repository: crate::config::RepositoryRef,
+    /// Every tagged image of it: (digest, its tags). At least one image,
+    /// and one image with two tags is best.
+    pub images: Vec<(String, Vec<String>)>,
+    /// A digest of an untagged image in it, if there is one.
+    pub untagged: Option<String>,
+    /// A digest never scanned, if the backend can show one.
+    pub unscanned: Option<String>,
+    /// A repository that does not exist.
+    pub missing_repository: crate::config::RepositoryRef,
+}
+
+/// The [`ScanBackend`](crate::ScanBackend) contract, against a backend that
+/// holds `fixture`: resolutions name each digest once with its sorted tags
+/// and never an untagged image; missing tags are listed, not errors; a
+/// missing repository is `RepositoryNotFound`; a never-scanned image is
+/// `NOT_SCANNED`; starting a scan is accepted, or refused only for the
+/// quota or continuous scanning; results list findings most severe first;
+/// concurrent calls agree.
+pub async fn backend_conforms(backend: &dyn crate::ScanBackend, fixture: &BackendFixture) {
+    use crate::backend::BackendError;
+    use crate::finding::ScanStatus;
+
+    let all = backend
+        .resolve_images(&fixture.repository, &[])
+        .await
+        .expect("resolve every tagged image");
+    let mut expected: Vec<(String, Vec<String>)> = fixture
+        .images
+        .iter()
+        .map(|(digest, tags)| {
+            let mut tags = tags.clone();
+            tags.sort();
+            (digest.clone(), tags)
+        })
+        .collect();
+    expected.sort();
+    let resolved: Vec<(String, Vec<String>)> = all
+        .images
+        .iter()
+        .map(|image| (image.digest.clone(), image.tags.clone()))
+        .collect();
+    assert_eq!(
+        resolved, expected,
+        "every tagged image, each digest once, sorted"
+    );
+    assert!(all.missing_tags.is_empty());
+    if let Some(untagged) = &fixture.untagged {
+        assert!(
+            all.images.iter().all(|image| &image.digest != untagged),
+            "an untagged image is never selected"
+        );
+    }
+
+    let (first_digest, first_tags) = &expected[0];
+    let asked = vec![
+        first_tags[0].clone(),
+        "no-such-tag-1".to_owned(),
+        "no-such-tag-2".to_owned(),
+    ];
+    let some = backend
+        .resolve_images(&fixture.repository, &asked)
+        .await
+        .expect("resolve listed tags");
+    assert_eq!(
+        some.missing_tags,
+        ["no-such-tag-1", "no-such-tag-2"],
+        "in the order asked"
+    );
+    assert_eq!(some.images.len(), 1);
+    assert_eq!(&some.images[0].digest, first_digest);
+    assert_eq!(
+        some.images[0].tags,
+        [first_tags[0].clone()],
+        "only the tags asked for"
+    );
+
+    match backend
+        .resolve_images(&fixture.missing_repository, &[])
+        .await
+    {
+        Err(BackendError::RepositoryNotFound { repository }) => {
+            assert_eq!(repository, fixture.missing_repository);
+        }
+        other => panic!("a missing repository: expected RepositoryNotFound, got {other:?}"),
+    }
+
+    if let Some(unscanned) = &fixture.unscanned {
+        let latest = backend
+            .scan_result(&fixture.repository, unscanned)
+            .await
+            .expect("the result of a never-scanned image");
+        assert_eq!(latest.scan.status, ScanStatus::NotScanned);
+        assert!(latest.scan.findings.is_empty());
+    }
+
+    for attempt in ["first", "second"] {
+        match backend.start_scan(&fixture.repository, first_digest).await {
+            Ok(())
+            | Err(BackendError::ScanQuotaExceeded)
+            | Err(BackendError::ContinuousScanning) => {}
+            Err(err) => panic!("the {attempt} start of a scan: {err}"),
+        }
+    }
+
+    let latest = backend
+        .scan_result(&fixture.repository, first_digest)
+        .await
+        .expect("the result of a scanned image");
+    assert!(
+        latest
+            .scan
+            .findings
+            .windows(2)
+            .all(|pair| pair[0].severity >= pair[1].severity),
+        "findings most severe first"
+    );
+    let concurrent = futures::future::join_all(
+        (0..8).map(|_| backend.scan_result(&fixture.repository, first_digest)),
+    )
+    .await;
+    for result in concurrent {
+        let result = result.expect("a concurrent read");
+        assert_eq!(result.scan.status, latest.scan.status);
+        assert_eq!(result.scan.findings.len(), latest.scan.findings.len());
+    }
+}
+
+/// A [`SimulatedEcr`](crate::testing::SimulatedEcr) holding a fixture for
+/// [`backend_conforms`]: two images (one with two tags, with findings), an
+/// untagged one and one never scanned.
+pub fn simulated_fixture() -> (crate::testing::SimulatedEcr, BackendFixture) {
+    use crate::finding::Finding;
+    use crate::severity::Severity;
+    let repository = crate::config::RepositoryRef::new("us-west-2", "123456789012", "test/ubuntu")
+        .expect("a valid repository");
+    let fixture = BackendFixture {
+        repository: repository.clone(),
+        images: vec![
+            ("sha256:aa".into(), vec!["latest".into(), "16.04".into()]),
+            ("sha256:bb".into(), vec!["14.04".into()]),
+        ],
+        untagged: Some("sha256:cc".into()),
+        unscanned: Some("sha256:bb".into()),
+        missing_repository: crate::config::RepositoryRef::new(
+            "us-west-2",
+            "123456789012",
+            "test/missing",
+        )
+        .expect("a valid repository"),
+    };
+    let ecr = crate::testing::SimulatedEcr::new()
+        .with_image(&repository, "sha256:aa", &["latest", "16.04"])
+        .with_image(&repository, "sha256:bb", &["14.04"])
+        .with_image(&repository, "sha256:cc", &[])
+        .with_findings(
+            "sha256:aa",
+            vec![
+                Finding::new("CVE-2019-5188", Severity::Medium),
+                Finding::new("CVE-2016-2779", Severity::High),
+            ],
+        );
+    (ecr, fixture)
+}

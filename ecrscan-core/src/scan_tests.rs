@@ -468,9 +468,8 @@ async fn collect_results_gives_one_configs_rows() {
 /// except on `sha256:quota`, which was scanned today.
 fn planned_backend(starts: usize) -> MockScanBackend {
     let mut backend = MockScanBackend::new();
-    backend
-        .expect_resolve_images()
-        .returning(|repository, _| match repository.repository.as_str() {
+    backend.expect_resolve_images().returning(|repository, _| {
+        match repository.repository.as_str() {
             "test/ubuntu" => Ok(resolution(
                 vec![
                     image("sha256:a", &["16.04", "latest"]),
@@ -482,7 +481,8 @@ fn planned_backend(starts: usize) -> MockScanBackend {
             _ => Err(BackendError::RepositoryNotFound {
                 repository: repository.clone(),
             }),
-        });
+        }
+    });
     backend
         .expect_start_scan()
         .times(starts)
@@ -552,7 +552,10 @@ async fn a_deadline_stops_starting_work_and_reports_the_rest() {
     assert_eq!(execution.not_reached, plan.images, "in plan order");
     let report = plan.report(&execution);
     assert_eq!(report.not_reached, 5, "{report:?}");
-    assert_eq!(report.failed, 2, "the missing tag and repository still fail");
+    assert_eq!(
+        report.failed, 2,
+        "the missing tag and repository still fail"
+    );
     assert_eq!(
         execution.outcome_of(&plan.images[0]).map(|o| o.outcome),
         Some(ScanOutcome::NotReached)

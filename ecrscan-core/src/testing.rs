@@ -8,7 +8,8 @@
 //! `ECRSCAN_REQUIRE_MOTO` or `CI` is set, where a missing emulator is a
 //! test failure.
 //!
-//! [`FaultProxy`] goes between ecrscan and the emulator to inject failures.
+//! [`FaultProxy`] goes between ecrscan and the emulator to inject failures;
+//! [`SimulatedEcr`] is a registry in memory for tests and benchmarks.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,8 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod fault_proxy;
+mod simulated;
 
 pub use fault_proxy::{Fault, FaultProxy, ProxiedRequest};
+pub use simulated::SimulatedEcr;
 
 /// A running moto server; stopped on drop.
 #[derive(Debug)]

@@ -297,36 +297,34 @@ async fn basic_findings_follow_every_page() {
 
 #[tokio::test]
 async fn a_summary_of_one_page_digests_takes_one_rate_limit_token_per_digest() {
-    let findings = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
-        .then_output(|| {
-            DescribeImageScanFindingsOutput::builder()
-                .image_scan_status(
-                    ImageScanStatus::builder()
-                        .status(EcrScanStatus::Complete)
-                        .build(),
-                )
-                .image_scan_findings(
-                    ImageScanFindings::builder()
-                        .set_findings(Some((0..3).map(basic_finding).collect()))
-                        .build(),
-                )
-                .build()
-        });
-    let listing = mock!(aws_sdk_ecr::Client::list_images)
-        .then_output(|| {
-            ListImagesOutput::builder()
-                .set_image_ids(Some(
-                    (0..10)
-                        .map(|i| {
-                            ImageIdentifier::builder()
-                                .image_digest(format!("sha256:{i:02}"))
-                                .image_tag(format!("v{i}"))
-                                .build()
-                        })
-                        .collect(),
-                ))
-                .build()
-        });
+    let findings = mock!(aws_sdk_ecr::Client::describe_image_scan_findings).then_output(|| {
+        DescribeImageScanFindingsOutput::builder()
+            .image_scan_status(
+                ImageScanStatus::builder()
+                    .status(EcrScanStatus::Complete)
+                    .build(),
+            )
+            .image_scan_findings(
+                ImageScanFindings::builder()
+                    .set_findings(Some((0..3).map(basic_finding).collect()))
+                    .build(),
+            )
+            .build()
+    });
+    let listing = mock!(aws_sdk_ecr::Client::list_images).then_output(|| {
+        ListImagesOutput::builder()
+            .set_image_ids(Some(
+                (0..10)
+                    .map(|i| {
+                        ImageIdentifier::builder()
+                            .image_digest(format!("sha256:{i:02}"))
+                            .image_tag(format!("v{i}"))
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    });
     let backend = backend(&[&findings, &listing]);
     let config = ecrscan_core::conformance::sample_config("test/ubuntu", &[], 1);
     let summary = ecrscan_core::collect_summary(

@@ -378,3 +378,58 @@ async fn ecr_unreachable_endpoint_is_a_clear_failure_per_image() {
     assert!(reason.contains("ecr:DescribeImages"), "{reason}");
     assert!(reason.contains("could not reach"), "{reason}");
 }
+
+/// A repository on moto holding the conformance suite's fixture.
+async fn backend_fixture(moto: &MotoServer) -> ecrscan_core::conformance::BackendFixture {
+    moto.create_repository("conform/app").await;
+    let shared = moto
+        .push_image("conform/app", "conform-1", &["v1", "latest"])
+        .await;
+    let single = moto.push_image("conform/app", "conform-2", &["v2"]).await;
+    let untagged = moto.push_image("conform/app", "conform-3", &[]).await;
+    let repository = RepositoryRef::new("us-west-2", "123456789012", "conform/app").unwrap();
+    ecrscan_core::conformance::BackendFixture {
+        missing_repository: RepositoryRef {
+            repository: "conform/missing".into(),
+            ..repository.clone()
+        },
+        repository,
+        images: vec![
+            (shared, vec!["v1".into(), "latest".into()]),
+            (single.clone(), vec!["v2".into()]),
+        ],
+        untagged: Some(untagged),
+        unscanned: Some(single),
+    }
+}
+
+#[tokio::test]
+async fn the_ecr_backend_conforms_on_moto() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let fixture = backend_fixture(&moto).await;
+    let backend = EcrBackend::new(&moto.sdk_config());
+    ecrscan_core::conformance::backend_conforms(&backend, &fixture).await;
+}
+
+#[tokio::test]
+async fn the_recorder_over_the_s3_store_conforms_on_moto() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    moto.create_bucket("recorded").await;
+    let fixture = backend_fixture(&moto).await;
+    let store = Arc::new(S3Store::new(&moto.sdk_config(), "recorded", ""));
+    for read_from in [
+        ecrscan_core::ReadFrom::Live,
+        ecrscan_core::ReadFrom::Recorded,
+    ] {
+        let recorder = ecrscan_core::RecordingBackend::new(
+            Arc::new(EcrBackend::new(&moto.sdk_config())),
+            store.clone(),
+            read_from,
+        );
+        ecrscan_core::conformance::backend_conforms(&recorder, &fixture).await;
+    }
+}
