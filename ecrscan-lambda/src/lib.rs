@@ -9,8 +9,11 @@
 //! - [`events::record_finished_scan`] records a finished scan; the
 //!   `ecrscan-record-result` binary runs it for ECR's and Amazon
 //!   Inspector's scan events.
+//! - [`replay`]: outside Lambda, every binary handles one event given with
+//!   `--event FILE` (or on stdin) and prints its result as JSON.
 
 pub mod api;
 pub mod events;
+pub mod replay;
 pub mod runtime;
 pub mod scheduled;

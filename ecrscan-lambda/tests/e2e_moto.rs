@@ -174,3 +174,166 @@ fn api_without_a_store_says_what_to_set() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ECRSCAN_STORE"), "{stderr}");
 }
+
+/// Runs `binary` with `stdin` as its standard input; its status, stdout and stderr.
+fn run_with_stdin(
+    binary: &str,
+    args: &[&str],
+    envs: Vec<(&'static str, String)>,
+    stdin: &str,
+) -> (bool, String, String) {
+    let mut child = Command::new(binary)
+        .args(args)
+        .envs(envs)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_recorded_scan_event_replayed_outside_lambda_records_the_result() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    moto.create_repository("replay/app").await;
+    let digest = moto.push_image("replay/app", "replay-1", &["v1"]).await;
+    let findings = json!({
+        "registryId": "123456789012", "repositoryName": "replay/app", "imageId": {"imageDigest": digest},
+        "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+        "imageScanFindings": {
+            "imageScanCompletedAt": 1764230400,
+            "findingSeverityCounts": {"CRITICAL": 1},
+            "findings": [{"name": "CVE-2026-1234", "severity": "CRITICAL",
+                          "attributes": [{"key": "package_name", "value": "openssl"}]}]
+        }
+    });
+    moto.set_scan_findings("us-west-2", &json!([findings.clone(), findings]));
+    // The scan that ECR's event announces.
+    moto.ecr()
+        .start_image_scan()
+        .repository_name("replay/app")
+        .image_id(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&digest)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().to_str().unwrap().to_owned();
+    let event = std::fs::read_to_string(format!(
+        "{}/tests/events/ecr-image-scan.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("us-east-1", "us-west-2")
+    .replace("my-repository-name", "replay/app")
+    .replace(
+        "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234",
+        &digest,
+    );
+    let mut envs = moto.env();
+    envs.push(("ECRSCAN_STORE", store.clone()));
+    let binary = env!("CARGO_BIN_EXE_ecrscan-record-result");
+
+    let (ok, stdout, stderr) = run_with_stdin(binary, &[], envs.clone(), &event);
+    assert!(ok, "{stderr}");
+    let recorded: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        recorded,
+        json!({"image": format!("replay/app@{digest}"), "status": "COMPLETE", "findings": 1, "outcome": "recorded"})
+    );
+    let results = ecrscan_core::DirStore::open(&store).await.unwrap();
+    let recorder = ecrscan_core::Recorder::new(std::sync::Arc::new(results));
+    let repository =
+        ecrscan_core::RepositoryRef::new("us-west-2", "123456789012", "replay/app").unwrap();
+    let record = recorder
+        .digest_record(&repository, &digest)
+        .await
+        .unwrap()
+        .expect("the result is recorded");
+    assert_eq!(
+        record.latest().unwrap().scan.findings[0].name,
+        "CVE-2026-1234"
+    );
+
+    // The same event again, from a file: the same scan, confirmed, not recorded twice.
+    let file = dir.path().join("event.json");
+    std::fs::write(&file, &event).unwrap();
+    let (ok, stdout, stderr) = run_with_stdin(
+        binary,
+        &["--event", file.to_str().unwrap()],
+        envs.clone(),
+        "",
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(r#""outcome":"confirmed""#), "{stdout}");
+    let record = recorder
+        .digest_record(&repository, &digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.results.len(), 1);
+
+    // Bad events are clear errors, not panics.
+    for (bad, expected) in [
+        ("{not json", "not JSON"),
+        (r#"{"detail-type":"Something Else"}"#, "not a scan event"),
+    ] {
+        let (ok, _, stderr) = run_with_stdin(binary, &[], envs.clone(), bad);
+        assert!(!ok);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn an_api_gateway_event_replayed_outside_lambda_gets_the_routers_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ecrscan_core::DirStore::open(dir.path()).await.unwrap();
+    let config = ecrscan_core::conformance::sample_config("test/ubuntu", &["16.04"], 1);
+    ecrscan_core::ConfigStore::put(&store, &config)
+        .await
+        .unwrap();
+    let event = std::fs::read_to_string(format!(
+        "{}/tests/events/rest-v1-get-config.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("CONFIG_ID", &config.id.to_string());
+    let file = dir.path().join("event.json.in");
+    std::fs::write(&file, event).unwrap();
+    let envs = vec![
+        ("ECRSCAN_STORE", dir.path().to_str().unwrap().to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_REGION", "us-west-2".to_owned()),
+    ];
+    let (ok, stdout, stderr) = run_with_stdin(
+        env!("CARGO_BIN_EXE_ecrscan-api"),
+        &["--event", file.to_str().unwrap()],
+        envs,
+        "",
+    );
+    assert!(ok, "{stderr}");
+    let response: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert_eq!(response["isBase64Encoded"], false);
+    let body: serde_json::Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["id"], config.id.to_string());
+    assert_eq!(body["repository"], "test/ubuntu");
+}

@@ -8,6 +8,7 @@ use axum::http::HeaderValue;
 use clap::Parser;
 use ecrscan_core::ScanOptions;
 use ecrscan_lambda::api::{AppState, app};
+use ecrscan_lambda::replay::{api_gateway_response, read_event_text};
 use ecrscan_lambda::runtime::{handle_lambda_request, in_lambda, init_tracing, store_and_backend};
 
 /// ecrscan's HTTP API: scan configs, summary and findings feeds.
@@ -26,6 +27,11 @@ struct Args {
     /// The one origin allowed to call the API from a browser (CORS); none by default.
     #[arg(long, env = "ECRSCAN_CORS_ALLOW_ORIGIN")]
     cors_allow_origin: Option<String>,
+    /// Outside Lambda: answer this one API Gateway event (a JSON file; `-`
+    /// for stdin) and print the response as API Gateway would, instead of
+    /// listening.
+    #[arg(long, value_name = "FILE")]
+    event: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -49,6 +55,17 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("ECRSCAN_CORS_ALLOW_ORIGIN is not a valid origin"))?,
     };
     let router = app(state);
+    if let (Some(path), false) = (&args.event, in_lambda()) {
+        let text = read_event_text(Some(path))?;
+        let request = lambda_http::request::from_str(&text)
+            .map_err(|err| anyhow::anyhow!("not an API Gateway event: {err}"))?;
+        let response = match handle_lambda_request(router, request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        println!("{}", api_gateway_response(response).await);
+        return Ok(());
+    }
     if in_lambda() {
         lambda_http::run(lambda_http::service_fn(move |request| {
             handle_lambda_request(router.clone(), request)

@@ -1,22 +1,40 @@
 //! `ecrscan-start-scan`: the scheduled re-scan. Under AWS Lambda it handles
-//! EventBridge schedule events; elsewhere it runs once and prints the counts.
+//! EventBridge schedule events; elsewhere it runs once and prints the counts
+//! (with `--event FILE`, after reading that schedule event as Lambda would).
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use clap::Parser;
 use ecrscan_core::ScanOptions;
+use ecrscan_lambda::replay::{EventArg, read_event};
 use ecrscan_lambda::runtime::{in_lambda, init_tracing, store_and_backend};
 use ecrscan_lambda::scheduled::start_scans;
 use lambda_runtime::{LambdaEvent, service_fn};
 
+/// Re-scans every config's images.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    event: EventArg,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_tracing();
+    let args = Args::parse();
     let runtime = store_and_backend().await?;
     // Scans go to ECR; what the run learns (images, scans started) is recorded.
     let (store, backend) = (runtime.configs, runtime.live);
     let options = ScanOptions::default();
     if !in_lambda() {
+        if let Some(path) = &args.event.event {
+            let event: EventBridgeEvent<serde_json::Value> =
+                serde_json::from_value(read_event(Some(path))?)
+                    .map_err(|err| anyhow::anyhow!("not an EventBridge event: {err}"))?;
+            tracing::info!(source = %event.source, "scheduled re-scan");
+        }
         let counts = start_scans(store.as_ref(), backend.as_ref(), &options).await?;
         println!("{}", serde_json::to_string(&counts)?);
         return Ok(());
