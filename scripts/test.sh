@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. Installs what the tests need by itself:
-# the AWS emulator (moto server) for the S3 and ECR tests, and cfn-lint and
-# aws-sam-translator for the SAM template checks, into ./.venv.
+# Runs every test of the workspace. Installs what the tests need by itself,
+# pinned (scripts/test-requirements.txt), into ./.venv: the AWS emulator
+# (moto server) for the S3 and ECR tests, and pytest, cfn-lint,
+# aws-sam-translator and parliament for the SAM template checks.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,7 +13,6 @@ export ECRSCAN_REQUIRE_MOTO=1
 # Never reach real AWS: no instance metadata lookups, no profile from the machine.
 export AWS_EC2_METADATA_DISABLED=true
 
-if [ -f scripts/check-template.sh ]; then
-  PYTHON="$(dirname "$moto_server")/python" scripts/check-template.sh
-fi
+# The SAM template checks (ecrscan-lambda/tests/template).
+"$(dirname "$moto_server")/python" -m pytest -q -p no:cacheprovider ecrscan-lambda/tests/template
 cargo test --workspace --locked "$@"

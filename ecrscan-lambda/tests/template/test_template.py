@@ -1,69 +1,48 @@
-#!/usr/bin/env bash
-# Lint the SAM template, transform it offline to plain CloudFormation with
-# aws-sam-translator, lint the result, and assert the properties cfn-lint
-# cannot see (Lambda runtime/architecture/build, least-privilege IAM per
-# function on the config bucket's configs and results/, API auth, the
-# EventBridge rules and their patterns against AWS's documented events).
-#
-# Usage: scripts/check-template.sh            (PYTHON=python3.12 to pick another interpreter)
-set -euo pipefail
+"""The SAM template's checks, as a test module (run by the README's test
+command): cfn-lint on the template as written and on the CloudFormation the
+offline SAM transform makes of it; each Lambda function's build, runtime and
+environment; IAM least privilege, proven by probing what each function must
+and must not be able to do with a small IAM evaluator and linted by
+parliament; the API's routes, invoke permissions and gateway responses; and
+the EventBridge rules against the same recorded events as the Rust tests and
+the events AWS documents.
 
-PYTHON="${PYTHON:-python3}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TEMPLATE="ecrscan-lambda/template.yaml"
-# A relative interpreter path (PYTHON=.venv/bin/python) must survive the cd below.
-case "$PYTHON" in
-    */*) PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")" ;;
-esac
-cd "$ROOT"
+Run alone: .venv/bin/python -m pytest ecrscan-lambda/tests/template
+"""
 
-if ! "$PYTHON" -c 'import cfnlint, samtranslator' >/dev/null 2>&1; then
-    echo "installing cfn-lint and aws-sam-translator for $PYTHON" >&2
-    pip_args=(-m pip install -q --disable-pip-version-check)
-    # scripts/ensure-moto.sh without the venv module makes $venv/bin/python a
-    # wrapper that puts $venv/site on PYTHONPATH and runs the system python (no
-    # pyvenv.cfg). A plain pip install there hits PEP 668 or lands outside the
-    # venv, so install into the same --target directory instead.
-    venv_dir=""
-    case "$PYTHON" in
-        */*) venv_dir="$(dirname "$(dirname "$PYTHON")")" ;;
-    esac
-    if [ -n "$venv_dir" ] && [ -d "$venv_dir/site" ] && [ ! -e "$venv_dir/pyvenv.cfg" ]; then
-        pip_args+=(--target "$venv_dir/site")
-    fi
-    "$PYTHON" "${pip_args[@]}" cfn-lint aws-sam-translator
-fi
-
-# cfn-lint 1.x has no `python -m cfnlint` entry point; call its console-script
-# function so the interpreter chosen by $PYTHON is the one that runs it.
-cfn_lint() {
-    "$PYTHON" -c 'import sys; from cfnlint.runner import main; sys.exit(main())' "$@"
-}
-
-# 1. The SAM template as written (cfn-lint transforms it internally).
-cfn_lint "$TEMPLATE"
-
-# 2. Transform offline and check the generated CloudFormation.
-TMPDIR_CHECK="$(mktemp -d)"
-trap 'rm -rf "$TMPDIR_CHECK"' EXIT
-
-# The translator needs a region for ARNs; it never calls AWS here.
-AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" \
-    "$PYTHON" - "$TEMPLATE" "$TMPDIR_CHECK" <<'PY'
 import copy
 import fnmatch
 import json
 import logging
+import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-template_path, out_dir = sys.argv[1], sys.argv[2]
+ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE = ROOT / "ecrscan-lambda" / "template.yaml"
+EVENTS = ROOT / "ecrscan-lambda" / "tests" / "events"
 # The translator logs chatter (feature toggles, metrics) as warnings; real
-# problems are raised as exceptions.
+# problems are raised as exceptions. It needs a region for ARNs and never
+# calls AWS here.
 logging.getLogger("samtranslator").setLevel(logging.ERROR)
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+class Problems(list):
+    """Every problem a test finds, reported together."""
+
+    def check(self, cond, msg):
+        if not cond:
+            self.append(msg)
+
+    def assert_none(self):
+        assert not self, "\n".join(self)
 
 
 class ManagedPolicies:
@@ -77,16 +56,6 @@ class ManagedPolicies:
         }
         return {name: f"arn:aws:iam::aws:policy/{path}" for name, path in names.items()}
 
-
-with open(template_path, encoding="utf-8") as f:
-    sam = yaml_parse(f.read())
-
-# What `sam build` + `sam package` do before CloudFormation sees the template:
-# local CodeUri paths become S3 locations.
-for resource in sam["Resources"].values():
-    if resource.get("Type") == "AWS::Serverless::Function":
-        props = resource.setdefault("Properties", {})
-        props["CodeUri"] = "s3://ecrscan-artifacts/ecrscan-lambda.zip"
 
 API_FUNCTIONS = {"ConfigsFunc", "SummaryFunc", "FindingsFunc"}
 ALL_FUNCTIONS = API_FUNCTIONS | {"StartScanFunc", "RecordResultFunc"}
@@ -137,54 +106,24 @@ STAR_RESOURCE_OK = {"ecr:GetRegistryScanningConfiguration", "inspector2:ListFind
 BASIC_EXECUTION = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
 BASIC_EXECUTION_ARNS = [BASIC_EXECUTION, "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
 
-# Each function's inline IAM statements, exactly, as (effect, action,
-# resource) with the template's ${...} resolved for partition aws, account
-# ACCOUNT and ConfigBucketName BUCKET_NAME. The config bucket holds the
-# configs at its root (<id>.json) and the recorded scan results below results/.
+# The account and bucket name probes are evaluated for.
 ACCOUNT = "111122223333"
 BUCKET_NAME = "ecrscan-config-example"
 BUCKET = f"arn:aws:s3:::{BUCKET_NAME}"
-OBJECTS = f"{BUCKET}/*"
-RESULTS = f"{BUCKET}/results/*"
-REPOSITORIES = f"arn:aws:ecr:*:{ACCOUNT}:repository/*"
 GET, PUT, DELETE, LIST = "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"
 ALLOW, DENY = "Allow", "Deny"
-EXPECTED_STATEMENTS = {
-    # Configs: read, write, delete, list; recorded results: carved out.
-    "ConfigsFunc": {
-        (ALLOW, GET, OBJECTS), (ALLOW, PUT, OBJECTS), (ALLOW, DELETE, OBJECTS), (ALLOW, LIST, BUCKET),
-        (DENY, GET, RESULTS), (DENY, PUT, RESULTS), (DENY, DELETE, RESULTS),
-    },
-    # Configs and results: read; results: write (what they read from ECR).
-    "SummaryFunc": {
-        (ALLOW, GET, OBJECTS), (ALLOW, LIST, BUCKET), (ALLOW, PUT, RESULTS),
-        (ALLOW, "ecr:DescribeImages", REPOSITORIES), (ALLOW, "ecr:ListImages", REPOSITORIES),
-        (ALLOW, "ecr:DescribeImageScanFindings", REPOSITORIES), (ALLOW, "inspector2:ListFindings", "*"),
-    },
-    # Configs: read; results: write only (resolved images, started scans).
-    "StartScanFunc": {
-        (ALLOW, GET, OBJECTS), (ALLOW, LIST, BUCKET), (ALLOW, PUT, RESULTS), (DENY, GET, RESULTS),
-        (ALLOW, "ecr:DescribeImages", REPOSITORIES), (ALLOW, "ecr:ListImages", REPOSITORIES),
-        (ALLOW, "ecr:StartImageScan", REPOSITORIES), (ALLOW, "ecr:GetRegistryScanningConfiguration", "*"),
-    },
-    # Results: write only (no config reads, no listing).
-    "RecordResultFunc": {
-        (ALLOW, "ecr:DescribeImageScanFindings", REPOSITORIES), (ALLOW, "inspector2:ListFindings", "*"),
-        (ALLOW, PUT, RESULTS),
-    },
-}
-EXPECTED_STATEMENTS["FindingsFunc"] = EXPECTED_STATEMENTS["SummaryFunc"]
 
 # What each function may do, checked by evaluating its policy (an explicit
 # Deny wins) for every (action, resource) pair of PROBES: exactly the pairs of
 # ALLOWED[function] are allowed. The sample keys follow ecrscan's layout.
 CONFIG_KEY = f"{BUCKET}/0f8fad5b-d9cb-469f-a165-70867728950e.json"
-SCAN_KEY = f"{BUCKET}/results/scans/us-east-1/{ACCOUNT}/team/app/sha256-ab12cd34.json"
-IMAGES_KEY = f"{BUCKET}/results/images/eu-west-1/{ACCOUNT}/team/app/all.json"
-OTHER_BUCKET_KEY = f"arn:aws:s3:::other-bucket/results/scans/x.json"
+SCAN_KEY = f"{BUCKET}/results/us-east-1/{ACCOUNT}/team/app/@digests/sha256-ab12cd34.json"
+IMAGES_KEY = f"{BUCKET}/results/eu-west-1/{ACCOUNT}/team/app/@images/all.json"
+TAGS_KEY = f"{BUCKET}/results/eu-west-1/{ACCOUNT}/team/app/@tags.json"
+OTHER_BUCKET_KEY = "arn:aws:s3:::other-bucket/results/x.json"
 REPOSITORY = f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/team/app"
 OTHER_ACCOUNT_REPOSITORY = "arn:aws:ecr:eu-west-1:444455556666:repository/team/app"
-S3_PROBES = [(a, r) for a in (GET, PUT, DELETE) for r in (CONFIG_KEY, SCAN_KEY, IMAGES_KEY, OTHER_BUCKET_KEY)]
+S3_PROBES = [(a, r) for a in (GET, PUT, DELETE) for r in (CONFIG_KEY, SCAN_KEY, IMAGES_KEY, TAGS_KEY, OTHER_BUCKET_KEY)]
 S3_PROBES += [(LIST, BUCKET), (LIST, "arn:aws:s3:::other-bucket")]
 ECR_ACTIONS = ("ecr:DescribeImages", "ecr:ListImages", "ecr:DescribeImageScanFindings", "ecr:StartImageScan",
                "ecr:BatchGetImage", "ecr:PutImage", "ecr:BatchDeleteImage")
@@ -195,15 +134,19 @@ READ_IMAGES_AND_FINDINGS = {("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages
                             ("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*")}
 ALLOWED = {
     "ConfigsFunc": {(GET, CONFIG_KEY), (PUT, CONFIG_KEY), (DELETE, CONFIG_KEY), (LIST, BUCKET)},
-    "SummaryFunc": {(GET, CONFIG_KEY), (LIST, BUCKET), (GET, SCAN_KEY), (GET, IMAGES_KEY),
-                    (PUT, SCAN_KEY), (PUT, IMAGES_KEY)} | READ_IMAGES_AND_FINDINGS,
-    "StartScanFunc": {(GET, CONFIG_KEY), (LIST, BUCKET), (PUT, SCAN_KEY), (PUT, IMAGES_KEY),
+    "SummaryFunc": {(GET, CONFIG_KEY), (LIST, BUCKET), (GET, SCAN_KEY), (GET, IMAGES_KEY), (GET, TAGS_KEY),
+                    (PUT, SCAN_KEY), (PUT, IMAGES_KEY), (PUT, TAGS_KEY)} | READ_IMAGES_AND_FINDINGS,
+    # The record step reads a record before it writes it back (compare-and-swap).
+    "StartScanFunc": {(GET, CONFIG_KEY), (LIST, BUCKET), (PUT, SCAN_KEY), (PUT, IMAGES_KEY), (PUT, TAGS_KEY),
+                      (GET, SCAN_KEY), (GET, IMAGES_KEY), (GET, TAGS_KEY),
                       ("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages", REPOSITORY),
                       ("ecr:StartImageScan", REPOSITORY), ("ecr:GetRegistryScanningConfiguration", "*")},
     "RecordResultFunc": {("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*"),
-                         (PUT, SCAN_KEY), (PUT, IMAGES_KEY)},
+                         (PUT, SCAN_KEY), (PUT, IMAGES_KEY), (PUT, TAGS_KEY),
+                         (GET, SCAN_KEY), (GET, IMAGES_KEY), (GET, TAGS_KEY)},
 }
 ALLOWED["FindingsFunc"] = ALLOWED["SummaryFunc"]
+
 
 # EventBridge rules: the schedule starts scans; ECR's "ECR Image Scan" (basic
 # scanning) and Amazon Inspector's "Inspector2 Scan" (enhanced scanning)
@@ -274,7 +217,8 @@ SAMPLE_EVENTS = {
                    "type": "PACKAGE_VULNERABILITY"}}),
 }
 
-variants = {
+
+VARIANTS = {
     "defaults": {},
     "open-cors-bucket": {
         "ApiAuth": "NONE",
@@ -282,14 +226,6 @@ variants = {
         "CreateConfigBucket": "true",
     },
 }
-
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-
 
 def as_list(value):
     return value if isinstance(value, list) else [value]
@@ -341,11 +277,27 @@ def iam_matches(pattern, value):
     return re.fullmatch(regex, value) is not None
 
 
+def policy_statements(role, params):
+    """A role's inline statements as (effect, actions, resources), the
+    template's ${...} resolved. A statement with a Condition is refused: the
+    evaluator below does not model conditions, so it could not probe one."""
+    out = []
+    for policy in role["Properties"].get("Policies", []):
+        for st in iter_statements(policy["PolicyDocument"]):
+            assert "Condition" not in st, f"condition not modelled by the probes: {st!r}"
+            assert "NotAction" not in st and "NotResource" not in st, f"NotAction/NotResource: {st!r}"
+            resources = [concrete(r, params) for r in as_list(st.get("Resource", []))]
+            assert None not in resources, f"unresolvable resource in {st!r}"
+            out.append((st["Effect"], as_list(st.get("Action", [])), resources))
+    return out
+
+
 def is_allowed(statements, action, resource):
-    """IAM evaluation of (effect, action, resource) statements: allowed by a
-    matching Allow and not denied by a matching Deny."""
-    hits = {effect for effect, act, res in statements
-            if iam_matches(act, action) and iam_matches(res, resource)}
+    """IAM evaluation of (effect, actions, resources) statements: allowed by
+    a matching Allow and not denied by a matching Deny."""
+    hits = {effect for effect, actions, resources in statements
+            if any(iam_matches(a, action) for a in actions)
+            and any(iam_matches(r, resource) for r in resources)}
     return ALLOW in hits and DENY not in hits
 
 
@@ -400,115 +352,222 @@ def target_function(target):
     return None
 
 
-# The SAM template as written: every function built by cargo-lambda from the
-# workspace root, its own binary.
-for name, res in sam["Resources"].items():
-    if res.get("Type") != "AWS::Serverless::Function":
-        continue
-    meta = res.get("Metadata", {})
-    check(meta.get("BuildMethod") == "rust-cargolambda", f"{name}: BuildMethod {meta.get('BuildMethod')!r}")
-    check(meta.get("BuildProperties") == {"Binary": BINARIES.get(name)},
-          f"{name}: BuildProperties {meta.get('BuildProperties')!r}, expected binary {BINARIES.get(name)!r}")
 
-for variant, params in variants.items():
-    params = dict(params, ConfigBucketName=BUCKET_NAME)
+
+def recorded_events():
+    """The scan events the Rust tests record (ecrscan-lambda/tests/events):
+    what ecrscan-record-result is tested with must reach it."""
+    events = {}
+    for path in sorted(EVENTS.glob("*.json")):
+        event = json.loads(path.read_text(encoding="utf-8"))
+        if event.get("detail-type") in ("ECR Image Scan", "Inspector2 Scan"):
+            kind = "ecr" if event["detail-type"] == "ECR Image Scan" else "inspector"
+            events[f"recorded {path.name}"] = (kind, event)
+    assert len(events) == 2, f"expected the two recorded scan events, found {sorted(events)}"
+    return events
+
+
+@pytest.fixture(scope="module")
+def sam():
+    with open(TEMPLATE, encoding="utf-8") as f:
+        template = yaml_parse(f.read())
+    # What `sam build` + `sam package` do before CloudFormation sees the
+    # template: local CodeUri paths become S3 locations.
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource.setdefault("Properties", {})["CodeUri"] = "s3://ecrscan-artifacts/ecrscan-lambda.zip"
+    return template
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def variant(request, sam):
+    params = dict(VARIANTS[request.param], ConfigBucketName=BUCKET_NAME)
     cfn = transform(copy.deepcopy(sam), params, ManagedPolicies())
-    resources = cfn["Resources"]
-    tag = f"[{variant}]"
+    return request.param, params, cfn
 
+
+def cfn_lint(path):
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())", str(path)],
+        capture_output=True, text=True, check=False)
+
+
+def test_cfn_lint_passes_on_the_template_as_written():
+    result = cfn_lint(TEMPLATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_passes_on_the_transformed_template(variant, tmp_path):
+    name, _, cfn = variant
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(cfn, indent=2, sort_keys=True), encoding="utf-8")
+    result = cfn_lint(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_function_is_built_from_its_own_binary(sam):
+    problems = Problems()
+    for name, res in sam["Resources"].items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        meta = res.get("Metadata", {})
+        problems.check(meta.get("BuildMethod") == "rust-cargolambda", f"{name}: BuildMethod {meta.get('BuildMethod')!r}")
+        problems.check(meta.get("BuildProperties") == {"Binary": BINARIES.get(name)},
+              f"{name}: BuildProperties {meta.get('BuildProperties')!r}, expected binary {BINARIES.get(name)!r}")
+    problems.assert_none()
+
+
+def test_functions_run_their_binary_with_the_expected_environment(variant):
+    tag, params, cfn = variant
+    resources = cfn["Resources"]
+    problems = Problems()
     # Lambda functions: runtime, architecture, handler, environment.
     functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"}
-    check(set(functions) == ALL_FUNCTIONS, f"{tag} Lambda functions are {sorted(functions)}")
+    problems.check(set(functions) == ALL_FUNCTIONS, f"{tag} Lambda functions are {sorted(functions)}")
     for name, fn in functions.items():
         p = fn["Properties"]
-        check(p.get("Runtime") == "provided.al2023", f"{tag} {name}: Runtime {p.get('Runtime')!r}")
-        check(p.get("Architectures") == ["arm64"], f"{tag} {name}: Architectures {p.get('Architectures')!r}")
-        check(p.get("Handler") == "bootstrap", f"{tag} {name}: Handler {p.get('Handler')!r}")
-        check(p.get("Timeout") == TIMEOUTS.get(name), f"{tag} {name}: Timeout {p.get('Timeout')!r}")
-        check(p.get("Role") == {"Fn::GetAtt": [f"{name}Role", "Arn"]}, f"{tag} {name}: Role {p.get('Role')!r}")
+        problems.check(p.get("Runtime") == "provided.al2023", f"{tag} {name}: Runtime {p.get('Runtime')!r}")
+        problems.check(p.get("Architectures") == ["arm64"], f"{tag} {name}: Architectures {p.get('Architectures')!r}")
+        problems.check(p.get("Handler") == "bootstrap", f"{tag} {name}: Handler {p.get('Handler')!r}")
+        problems.check(p.get("Timeout") == TIMEOUTS.get(name), f"{tag} {name}: Timeout {p.get('Timeout')!r}")
+        problems.check(p.get("Role") == {"Fn::GetAtt": [f"{name}Role", "Arn"]}, f"{tag} {name}: Role {p.get('Role')!r}")
         # The deployed package (sam build) is the one of its binary.
-        check(fn.get("Metadata", {}).get("BuildProperties") == {"Binary": BINARIES.get(name)},
+        problems.check(fn.get("Metadata", {}).get("BuildProperties") == {"Binary": BINARIES.get(name)},
               f"{tag} {name}: Metadata {fn.get('Metadata')!r}")
         # Asynchronous invocations (EventBridge) keep Lambda's default retries: no DLQ.
-        check("DeadLetterConfig" not in p, f"{tag} {name}: DeadLetterConfig {p.get('DeadLetterConfig')!r}")
+        problems.check("DeadLetterConfig" not in p, f"{tag} {name}: DeadLetterConfig {p.get('DeadLetterConfig')!r}")
         env = p.get("Environment", {}).get("Variables", {})
         expected_env = {"ECR_SCAN_CONFIG_BUCKET": {"Ref": "ConfigBucketName"}, "RUST_LOG": "info"}
         if name in API_FUNCTIONS:
             expected_env.update({"AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
                                  "ECRSCAN_CORS_ALLOW_ORIGIN": {"Ref": "CorsAllowOrigin"}})
-        check(env == expected_env, f"{tag} {name}: environment {env!r}")
-    for kind in ("AWS::Lambda::EventInvokeConfig", "AWS::SQS::Queue", "AWS::SNS::Topic"):
-        found = sorted(k for k, v in resources.items() if v["Type"] == kind)
-        check(not found, f"{tag} unexpected {kind}: {found}")
+        problems.check(env == expected_env, f"{tag} {name}: environment {env!r}")
+    problems.assert_none()
 
-    # IAM: inline statements only, no service wildcards, "*" only where unavoidable.
-    for name, res in resources.items():
+
+def test_iam_policies_use_no_wildcards_and_star_only_where_unavoidable(variant):
+    tag, params, cfn = variant
+    problems = Problems()
+    for name, res in cfn["Resources"].items():
         if res["Type"] != "AWS::IAM::Role":
             continue
         p = res["Properties"]
-        for arn in p.get("ManagedPolicyArns", []):
-            check(arn in BASIC_EXECUTION_ARNS, f"{tag} {name}: unexpected managed policy {arn!r}")
+        problems.check(p.get("ManagedPolicyArns", []) and all(a in BASIC_EXECUTION_ARNS for a in p["ManagedPolicyArns"]),
+                       f"{tag} {name}: managed policies {p.get('ManagedPolicyArns')!r}")
         for policy in p.get("Policies", []):
-            for st in iter_statements(policy["PolicyDocument"]):
+            doc = policy["PolicyDocument"]
+            problems.check(doc.get("Version") == "2012-10-17", f"{tag} {name}: policy version {doc.get('Version')!r}")
+            for st in iter_statements(doc):
                 actions = as_list(st.get("Action", []))
                 for action in actions:
-                    check(isinstance(action, str) and "*" not in action,
-                          f"{tag} {name}: wildcard action {action!r}")
-                    check(action not in ("s3:*", "ecr:*"), f"{tag} {name}: action {action!r}")
-                check("NotAction" not in st and "NotResource" not in st,
-                      f"{tag} {name}: NotAction/NotResource used")
+                    problems.check(isinstance(action, str) and "*" not in action,
+                                   f"{tag} {name}: wildcard action {action!r}")
+                problems.check("NotAction" not in st and "NotResource" not in st,
+                               f"{tag} {name}: NotAction/NotResource used")
                 if "*" in as_list(st.get("Resource", [])):
                     bad = [a for a in actions if a not in STAR_RESOURCE_OK]
-                    check(not bad, f"{tag} {name}: Resource '*' for {bad}")
+                    problems.check(not bad, f"{tag} {name}: Resource '*' for {bad}")
+    problems.assert_none()
 
-    # IAM per function: exactly the expected statements (nothing conditional),
-    # the basic execution role, and what that allows on sample resources.
-    roles = {k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
-    check(set(roles) == {f"{fn}Role" for fn in ALL_FUNCTIONS}, f"{tag} IAM roles are {sorted(roles)}")
-    for fn_name in sorted(ALL_FUNCTIONS):
-        p = roles.get(f"{fn_name}Role", {}).get("Properties", {})
-        check(len(p.get("ManagedPolicyArns", [])) == 1 and p["ManagedPolicyArns"][0] in BASIC_EXECUTION_ARNS,
-              f"{tag} {fn_name}: managed policies {p.get('ManagedPolicyArns')!r}")
-        statements = set()
-        for policy in p.get("Policies", []):
-            doc = policy.get("PolicyDocument", {})
-            check(doc.get("Version") == "2012-10-17", f"{tag} {fn_name}: policy version {doc.get('Version')!r}")
+
+# Services whose resources a function may only touch by name: a queue, topic,
+# event bus, secret or key is granted on that resource (a template resource
+# or a parameter), never on "*" or a whole account.
+NARROW_SERVICES = ("sqs:", "sns:", "events:", "secretsmanager:", "kms:")
+
+
+def test_queues_topics_buses_secrets_and_keys_are_granted_narrowly(variant):
+    tag, params, cfn = variant
+    problems = Problems()
+    for name, res in cfn["Resources"].items():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in res["Properties"].get("Policies", []):
+            for st in iter_statements(policy["PolicyDocument"]):
+                if not any(a.startswith(NARROW_SERVICES) for a in as_list(st.get("Action", []))):
+                    continue
+                for resource in as_list(st.get("Resource", [])):
+                    text = json.dumps(resource)
+                    named = "Ref" in text or "Fn::GetAtt" in text or re.search(r"\$\{\w+(\.Arn)?\}", text)
+                    problems.check(resource != "*" and not text.endswith(':*"') and named,
+                                   f"{tag} {name}: {st.get('Action')} on {resource!r} is not one named resource")
+    problems.assert_none()
+
+
+@pytest.mark.parametrize("function", sorted(ALL_FUNCTIONS - {"ConfigsFunc"}) + ["ConfigsFunc"])
+def test_each_function_can_do_exactly_what_it_must(variant, function):
+    """Probes: every (action, resource) pair of PROBES is allowed exactly when
+    it is in ALLOWED[function], by evaluating the function's policies (an
+    explicit Deny wins). What a function must do and must not do, not a copy
+    of its statements."""
+    tag, params, cfn = variant
+    role = cfn["Resources"].get(f"{function}Role")
+    assert role is not None, f"{tag} {function} has no role"
+    statements = policy_statements(role, params)
+    problems = Problems()
+    for action, resource in PROBES:
+        want = (action, resource) in ALLOWED[function]
+        got = is_allowed(statements, action, resource)
+        problems.check(got == want, f"{tag} {function}: {action} on {resource} is "
+                                    f"{'allowed' if got else 'denied'}, expected {'allowed' if want else 'denied'}")
+    problems.assert_none()
+
+
+def test_roles_exist_only_for_the_functions(variant):
+    tag, _, cfn = variant
+    roles = {k for k, v in cfn["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
+    assert roles == {f"{fn}Role" for fn in ALL_FUNCTIONS}, f"{tag} IAM roles are {sorted(roles)}"
+
+
+def test_parliament_finds_nothing_in_the_policies(variant):
+    """parliament (duo-labs) lints each policy against AWS's own action and
+    resource definitions: unknown actions, resources of the wrong type,
+    mismatched conditions."""
+    import parliament
+
+    tag, params, cfn = variant
+    problems = Problems()
+    for name, res in cfn["Resources"].items():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in res["Properties"].get("Policies", []):
+            doc = resolve_conditions(policy["PolicyDocument"], {})
             for st in iter_statements(doc):
-                extra = set(st) - {"Sid", "Effect", "Action", "Resource"}
-                check(not extra, f"{tag} {fn_name}: statement {st.get('Sid')!r} has {sorted(extra)}")
-                for action in as_list(st.get("Action", [])):
-                    for resource in as_list(st.get("Resource", [])):
-                        statements.add((st.get("Effect"), action, concrete(resource, params)))
-        expected = EXPECTED_STATEMENTS[fn_name]
-        for missing in sorted(expected - statements, key=str):
-            failures.append(f"{tag} {fn_name}: missing IAM statement {missing}")
-        for extra in sorted(statements - expected, key=str):
-            failures.append(f"{tag} {fn_name}: unexpected IAM statement {extra}")
-        for action, resource in PROBES:
-            want = (action, resource) in ALLOWED[fn_name]
-            got = is_allowed(statements, action, resource)
-            check(got == want, f"{tag} {fn_name}: {action} on {resource} is "
-                               f"{'allowed' if got else 'denied'}, expected {'allowed' if want else 'denied'}")
+                st["Resource"] = [concrete(r, params) for r in as_list(st.get("Resource", []))]
+            analyzed = parliament.analyze_policy_string(json.dumps(doc))
+            for finding in analyzed.findings:
+                problems.append(f"{tag} {name}: parliament {finding.issue} {finding.detail!r} {finding.location!r}")
+    problems.assert_none()
 
-    # Any s3:* / ecr:* anywhere (e.g. a bucket policy) may only ever deny.
+
+def test_any_service_wide_statement_only_denies(variant):
+    tag, _, cfn = variant
+    problems = Problems()
+
     def walk(node):
         if isinstance(node, dict):
             if "Action" in node and "Effect" in node:
                 acts = as_list(node["Action"])
                 if any(a in ("s3:*", "ecr:*", "*") for a in acts if isinstance(a, str)):
-                    check(node["Effect"] == "Deny", f"{tag} Allow statement with {acts}")
+                    problems.check(node["Effect"] == "Deny", f"{tag} Allow statement with {acts}")
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
             for v in node:
                 walk(v)
-    walk(resources)
+    walk(cfn["Resources"])
+    problems.assert_none()
 
+
+def test_api_routes_reach_their_functions_with_the_configured_auth(variant):
+    tag, params, cfn = variant
+    resources = cfn["Resources"]
+    problems = Problems()
     # API: every route integrated with its function's Lambda (proxy) and
     # guarded by the ApiAuth parameter; the CORS preflights only with CORS.
     has_cors = params.get("CorsAllowOrigin", "") != ""
     apis = [v for v in resources.values() if v["Type"] == "AWS::ApiGateway::RestApi"]
-    check(len(apis) == 1, f"{tag} expected one RestApi, found {len(apis)}")
+    problems.check(len(apis) == 1, f"{tag} expected one RestApi, found {len(apis)}")
     body = resolve_conditions(apis[0]["Properties"]["Body"], {"HasCors": has_cors}) if apis else {}
     seen = set()
     preflights = set()
@@ -518,28 +577,38 @@ for variant, params in variants.items():
             route = f"{verb} {path}"
             if method == "options":
                 preflights.add(path)
-                check(op.get("x-amazon-apigateway-auth") == {"type": "NONE"},
+                problems.check(op.get("x-amazon-apigateway-auth") == {"type": "NONE"},
                       f"{tag} {route}: auth is {op.get('x-amazon-apigateway-auth')!r}")
-                check(op.get("x-amazon-apigateway-integration", {}).get("type") == "mock",
+                problems.check(op.get("x-amazon-apigateway-integration", {}).get("type") == "mock",
                       f"{tag} {route}: not a mock integration")
                 continue
             seen.add((path, method))
-            check(op.get("x-amazon-apigateway-auth") == {"type": {"Ref": "ApiAuth"}},
+            problems.check(op.get("x-amazon-apigateway-auth") == {"type": {"Ref": "ApiAuth"}},
                   f"{tag} {route}: auth is {op.get('x-amazon-apigateway-auth')!r}")
             integration = op.get("x-amazon-apigateway-integration", {})
             uri = integration.get("uri")
             match = None
             if isinstance(uri, dict) and set(uri) == {"Fn::Sub"} and isinstance(uri["Fn::Sub"], str):
                 match = INTEGRATION_URI.fullmatch(uri["Fn::Sub"])
-            check(set(integration) == {"type", "httpMethod", "uri"} and integration.get("type") == "aws_proxy"
+            problems.check(set(integration) == {"type", "httpMethod", "uri"} and integration.get("type") == "aws_proxy"
                   and integration.get("httpMethod") == "POST" and match is not None,
                   f"{tag} {route}: not a Lambda proxy integration: {integration!r}")
             expected_fn = ROUTES.get((path, method))
-            check(expected_fn is None or (match is not None and match.group(1) == expected_fn),
+            problems.check(expected_fn is None or (match is not None and match.group(1) == expected_fn),
                   f"{tag} {route}: integration {uri!r}, expected function {expected_fn}")
-    check(seen == set(ROUTES), f"{tag} API routes {sorted(seen)}")
-    check(preflights == (CORS_PATHS if has_cors else set()), f"{tag} CORS preflights on {sorted(preflights)}")
+    problems.check(seen == set(ROUTES), f"{tag} API routes {sorted(seen)}")
+    problems.check(preflights == (CORS_PATHS if has_cors else set()), f"{tag} CORS preflights on {sorted(preflights)}")
 
+    problems.assert_none()
+
+
+def test_invoke_permissions_are_exactly_the_routes_and_rules(variant):
+    tag, params, cfn = variant
+    resources = cfn["Resources"]
+    problems = Problems()
+    has_cors = params.get("CorsAllowOrigin", "") != ""
+    apis = [v for v in resources.values() if v["Type"] == "AWS::ApiGateway::RestApi"]
+    body = resolve_conditions(apis[0]["Properties"]["Body"], {"HasCors": has_cors}) if apis else {}
     # Lambda invoke permissions: the API functions from EcrScanApi only, per
     # function exactly the routes integrated with it; the others from their
     # EventBridge rules only (checked with the rules below).
@@ -551,18 +620,18 @@ for variant, params in variants.items():
         p = res["Properties"]
         fn = p.get("FunctionName")
         fn = fn.get("Ref") if isinstance(fn, dict) else fn
-        check(fn in ALL_FUNCTIONS, f"{tag} {name}: permission for {fn!r}")
+        problems.check(fn in ALL_FUNCTIONS, f"{tag} {name}: permission for {fn!r}")
         if fn not in API_FUNCTIONS:
             source = p.get("SourceArn")
             rule = source.get("Fn::GetAtt") if isinstance(source, dict) else None
             ok = (p.get("Action") == "lambda:InvokeFunction" and p.get("Principal") == "events.amazonaws.com"
                   and set(p) == {"Action", "FunctionName", "Principal", "SourceArn"}
                   and isinstance(rule, list) and len(rule) == 2 and rule[1] == "Arn")
-            check(ok, f"{tag} {name}: {p!r}")
+            problems.check(ok, f"{tag} {name}: {p!r}")
             if ok:
                 rule_permissions.setdefault(fn, set()).add(rule[0])
             continue
-        check(p.get("Action") == "lambda:InvokeFunction" and p.get("Principal") == "apigateway.amazonaws.com",
+        problems.check(p.get("Action") == "lambda:InvokeFunction" and p.get("Principal") == "apigateway.amazonaws.com",
               f"{tag} {name}: {p.get('Action')!r} for {p.get('Principal')!r}")
         source = p.get("SourceArn")
         sub = source.get("Fn::Sub") if isinstance(source, dict) else None
@@ -570,18 +639,37 @@ for variant, params in variants.items():
         prefix = "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/${__Stage__}/"
         ok = (isinstance(arn, str) and arn.startswith(prefix)
               and subs == {"__ApiId__": {"Ref": "EcrScanApi"}, "__Stage__": "*"})
-        check(ok, f"{tag} {name}: SourceArn {p.get('SourceArn')!r}")
+        problems.check(ok, f"{tag} {name}: SourceArn {p.get('SourceArn')!r}")
         if ok:
             permissions.setdefault(fn, set()).add(arn[len(prefix):])
-    check(permissions == PERMISSIONS, f"{tag} API invoke permissions {permissions!r}")
+    problems.check(permissions == PERMISSIONS, f"{tag} API invoke permissions {permissions!r}")
     # Every route's requests (any method, any value of its path parameters) are allowed to invoke its function.
     for (path, method), fn in ROUTES.items():
         sample = re.sub(r"\{\w+\}", "x", re.sub(r"\{\w+\+\}", "x/y", path))
         for verb in (["GET", "PUT", "PATCH", "HEAD"] if method == ANY else [method.upper()]):
             request = f"{verb}{sample}"
-            check(any(fnmatch.fnmatchcase(request, pattern) for pattern in permissions.get(fn, ())),
+            problems.check(any(fnmatch.fnmatchcase(request, pattern) for pattern in permissions.get(fn, ())),
                   f"{tag} {fn}: no invoke permission for {verb} {sample}")
 
+    rules = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::Events::Rule"}
+    rule_targets = {name: {target_function(t) for t in p.get("Targets", [])} for name, p in rules.items()}
+    expected_rule_permissions = {}
+    for name, fns in rule_targets.items():
+        for fn in fns:
+            expected_rule_permissions.setdefault(fn, set()).add(name)
+    problems.check(rule_permissions == expected_rule_permissions
+                   and set(rule_permissions) == ALL_FUNCTIONS - API_FUNCTIONS,
+                   f"{tag} EventBridge invoke permissions {rule_permissions!r}, rules {rule_targets!r}")
+    problems.assert_none()
+
+
+def test_gateway_errors_follow_the_apis_error_contract(variant):
+    tag, params, cfn = variant
+    resources = cfn["Resources"]
+    problems = Problems()
+    has_cors = params.get("CorsAllowOrigin", "") != ""
+    apis = [v for v in resources.values() if v["Type"] == "AWS::ApiGateway::RestApi"]
+    body = resolve_conditions(apis[0]["Properties"]["Body"], {"HasCors": has_cors}) if apis else {}
     # Gateway responses: API Gateway's own errors follow the API's error
     # contract ({"error": ...} JSON), keeping their status codes (every route
     # is forwarded to the router, so MISSING_AUTHENTICATION_TOKEN only means
@@ -589,7 +677,7 @@ for variant, params in variants.items():
     # configured. SAM writes GatewayResponses into the RestApi body as
     # x-amazon-apigateway-gateway-responses (no separate resources).
     gw = body.get("x-amazon-apigateway-gateway-responses", {})
-    check(not [v for v in resources.values() if v["Type"] == "AWS::ApiGateway::GatewayResponse"],
+    problems.check(not [v for v in resources.values() if v["Type"] == "AWS::ApiGateway::GatewayResponse"],
           f"{tag} unexpected AWS::ApiGateway::GatewayResponse resources (SAM should use the body)")
     expected_gw = {
         "MISSING_AUTHENTICATION_TOKEN": (
@@ -597,90 +685,74 @@ for variant, params in variants.items():
         "DEFAULT_4XX": (None, '{"error":$context.error.messageString}'),
         "DEFAULT_5XX": (None, '{"error":$context.error.messageString}'),
     }
-    check(set(gw) == set(expected_gw), f"{tag} gateway responses are {sorted(gw)}")
+    problems.check(set(gw) == set(expected_gw), f"{tag} gateway responses are {sorted(gw)}")
     for rtype, (status, template) in expected_gw.items():
         resp = gw.get(rtype, {})
-        check(resp.get("statusCode") == status, f"{tag} {rtype}: statusCode {resp.get('statusCode')!r}")
+        problems.check(resp.get("statusCode") == status, f"{tag} {rtype}: statusCode {resp.get('statusCode')!r}")
         tmpl = resp.get("responseTemplates", {}).get("application/json")
-        check(tmpl == template, f"{tag} {rtype}: application/json template {tmpl!r}")
+        problems.check(tmpl == template, f"{tag} {rtype}: application/json template {tmpl!r}")
         # With $context.error.messageString substituted (a quoted string) the body is {"error": "..."}.
         try:
             sample = json.loads(tmpl.replace("$context.error.messageString", '"Forbidden"'))
         except (AttributeError, ValueError):
             sample = None
-        check(isinstance(sample, dict) and set(sample) == {"error"} and isinstance(sample["error"], str),
+        problems.check(isinstance(sample, dict) and set(sample) == {"error"} and isinstance(sample["error"], str),
               f"{tag} {rtype}: body is not {{\"error\": \"...\"}}: {tmpl!r}")
         headers = resp.get("responseParameters", {})
         expected_headers = {"gatewayresponse.header.Content-Type": "'application/json'"}
         if has_cors:
             expected_headers["gatewayresponse.header.Access-Control-Allow-Origin"] = {
                 "Fn::Sub": "'${CorsAllowOrigin}'"}
-        check(headers == expected_headers, f"{tag} {rtype}: responseParameters {headers!r}")
+        problems.check(headers == expected_headers, f"{tag} {rtype}: responseParameters {headers!r}")
 
     stages = [v for v in resources.values() if v["Type"] == "AWS::ApiGateway::Stage"]
-    check([s["Properties"].get("StageName") for s in stages] == ["Prod"], f"{tag} stage is not Prod")
+    problems.check([s["Properties"].get("StageName") for s in stages] == ["Prod"], f"{tag} stage is not Prod")
 
+    problems.assert_none()
+
+
+def test_event_rules_route_exactly_the_scan_events_to_the_recorder(variant):
+    tag, params, cfn = variant
+    resources = cfn["Resources"]
+    problems = Problems()
+    events = dict(SAMPLE_EVENTS, **recorded_events())
     # EventBridge rules, on the default bus, each invoking one function
     # (plain targets: no input rewriting, no retry policy, no DLQ): the
     # schedule StartScanFunc, the two scan events RecordResultFunc.
     rules = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::Events::Rule"}
     rule_targets = {}
     for name, p in rules.items():
-        check(p.get("State") == "ENABLED", f"{tag} {name}: State {p.get('State')!r}")
-        check(p.get("EventBusName") in (None, "default"), f"{tag} {name}: EventBusName {p.get('EventBusName')!r}")
-        check("RoleArn" not in p, f"{tag} {name}: RoleArn {p.get('RoleArn')!r}")
+        problems.check(p.get("State") == "ENABLED", f"{tag} {name}: State {p.get('State')!r}")
+        problems.check(p.get("EventBusName") in (None, "default"), f"{tag} {name}: EventBusName {p.get('EventBusName')!r}")
+        problems.check("RoleArn" not in p, f"{tag} {name}: RoleArn {p.get('RoleArn')!r}")
         targets = p.get("Targets", [])
-        check(len(targets) == 1 and all(set(t) == {"Arn", "Id"} for t in targets),
+        problems.check(len(targets) == 1 and all(set(t) == {"Arn", "Id"} for t in targets),
               f"{tag} {name}: Targets {targets!r}")
         rule_targets[name] = {target_function(t) for t in targets}
     schedules = {k for k, p in rules.items() if "ScheduleExpression" in p}
     patterns = {k: p["EventPattern"] for k, p in rules.items() if "EventPattern" in p}
-    check(len(rules) == 3 and len(schedules) == 1 and len(patterns) == 2 and not (schedules & set(patterns)),
+    problems.check(len(rules) == 3 and len(schedules) == 1 and len(patterns) == 2 and not (schedules & set(patterns)),
           f"{tag} EventBridge rules {sorted(rules)}: expected one schedule and two event patterns")
     for name in schedules:
-        check(rules[name]["ScheduleExpression"] == {"Ref": "ScanSchedule"},
+        problems.check(rules[name]["ScheduleExpression"] == {"Ref": "ScanSchedule"},
               f"{tag} {name}: ScheduleExpression {rules[name]['ScheduleExpression']!r}")
-        check(rule_targets[name] == {"StartScanFunc"}, f"{tag} {name}: targets {rule_targets[name]}")
+        problems.check(rule_targets[name] == {"StartScanFunc"}, f"{tag} {name}: targets {rule_targets[name]}")
     by_kind = {}
     for name, pattern in patterns.items():
         kind = ("ecr" if pattern == ECR_SCAN_PATTERN else "inspector" if pattern == INSPECTOR_SCAN_PATTERN
                 else None)
-        check(kind is not None, f"{tag} {name}: unexpected EventPattern {pattern!r}")
-        check(rule_targets[name] == {"RecordResultFunc"}, f"{tag} {name}: targets {rule_targets[name]}")
+        problems.check(kind is not None, f"{tag} {name}: unexpected EventPattern {pattern!r}")
+        problems.check(rule_targets[name] == {"RecordResultFunc"}, f"{tag} {name}: targets {rule_targets[name]}")
         if kind:
             by_kind[kind] = name
-    check(set(by_kind) == {"ecr", "inspector"}, f"{tag} scan event rules {by_kind!r}")
+    problems.check(set(by_kind) == {"ecr", "inspector"}, f"{tag} scan event rules {by_kind!r}")
     # The documented events: each scan-complete event of an ECR image matches
     # exactly its rule and carries what the function reads; no other event
     # (pushes, EC2/Lambda scans, findings, ...) matches any rule.
-    for label, (kind, event) in SAMPLE_EVENTS.items():
+    for label, (kind, event) in events.items():
         matched = {name for name, pattern in patterns.items() if pattern_matches(pattern, event)}
         want = {by_kind[kind]} if kind in by_kind else set()
-        check(matched == want, f"{tag} event {label!r} matches rules {sorted(matched)}, expected {sorted(want)}")
+        problems.check(matched == want, f"{tag} event {label!r} matches rules {sorted(matched)}, expected {sorted(want)}")
         if kind:
-            check(event_image(event) is not None, f"{tag} event {label!r}: no image for the function")
-    # Invoke permissions: per function, exactly its rules.
-    expected_rule_permissions = {}
-    for name, fns in rule_targets.items():
-        for fn in fns:
-            expected_rule_permissions.setdefault(fn, set()).add(name)
-    check(rule_permissions == expected_rule_permissions
-          and set(rule_permissions) == ALL_FUNCTIONS - API_FUNCTIONS,
-          f"{tag} EventBridge invoke permissions {rule_permissions!r}, rules {rule_targets!r}")
-
-    with open(f"{out_dir}/{variant}.json", "w", encoding="utf-8") as f:
-        json.dump(cfn, f, indent=2, sort_keys=True)
-
-if failures:
-    print("template assertions failed:", file=sys.stderr)
-    for msg in failures:
-        print(f"  - {msg}", file=sys.stderr)
-    sys.exit(1)
-PY
-
-# 3. Lint the generated CloudFormation.
-for generated in "$TMPDIR_CHECK"/*.json; do
-    cfn_lint "$generated"
-done
-
-echo "template checks: passed"
+            problems.check(event_image(event) is not None, f"{tag} event {label!r}: no image for the function")
+    problems.assert_none()
