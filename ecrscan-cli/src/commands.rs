@@ -67,6 +67,7 @@ struct Context {
     ecr_options: EcrBackendOptions,
     sdk_config: Option<aws_config::SdkConfig>,
     options: ScanOptions,
+    record_options: ecrscan_core::RecordOptions,
 }
 
 impl Context {
@@ -105,7 +106,10 @@ impl Context {
             }
         };
         tracing::debug!(store = %location, "store");
+        let record_options = ecrscan_core::RecordOptions::from_env()
+            .map_err(|err| Failure::Usage(err.to_string()))?;
         Ok(Context {
+            record_options,
             store,
             settings,
             sdk_config,
@@ -135,7 +139,8 @@ impl Context {
             self.ecr_options.clone(),
         ));
         let results: Arc<dyn ResultStore> = self.store.clone();
-        Arc::new(RecordingBackend::new(ecr, results, read_from))
+        let recorder = ecrscan_core::Recorder::with_options(results, self.record_options);
+        Arc::new(RecordingBackend::with_recorder(ecr, recorder, read_from))
     }
 }
 

@@ -884,3 +884,24 @@ async fn logs_never_contain_credentials_or_signatures() {
         }
     }
 }
+
+#[test]
+fn an_invalid_history_setting_is_a_usage_error_not_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["0", "abc", "101", ""] {
+        let result = run(ecrscan(dir.path())
+            .env("ECRSCAN_RESULT_HISTORY", bad)
+            .args(["configs", "list"]));
+        assert_eq!(result.code, 2, "{bad:?}: {}", result.stderr);
+        assert!(
+            result.stderr.contains("ECRSCAN_RESULT_HISTORY")
+                && result.stderr.contains("from 1 to 100"),
+            "{}",
+            result.stderr
+        );
+    }
+    let result = run(ecrscan(dir.path())
+        .env("ECRSCAN_RESULT_HISTORY", "5")
+        .args(["configs", "list"]));
+    assert_eq!(result.code, 0, "{}", result.stderr);
+}

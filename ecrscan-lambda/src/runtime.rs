@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::Router;
 use ecrscan_core::aws::AwsSettings;
 use ecrscan_core::{
-    ConfigStore, EcrBackend, EcrBackendOptions, ReadFrom, Recorder, RecordingBackend, ResultStore,
-    ScanBackend, StoreLocation, load_sdk_config,
+    ConfigStore, EcrBackend, EcrBackendOptions, ReadFrom, RecordOptions, Recorder,
+    RecordingBackend, ResultStore, ScanBackend, StoreLocation, load_sdk_config,
 };
 use lambda_http::RequestExt;
 
@@ -58,6 +58,9 @@ pub enum StartupError {
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] ecrscan_core::StoreError),
+    /// A record setting is invalid.
+    #[error(transparent)]
+    RecordSetting(#[from] ecrscan_core::recorder::InvalidRecordSetting),
 }
 
 /// The store and backend from the environment: `ECRSCAN_STORE`
@@ -77,7 +80,7 @@ pub async fn store_and_backend() -> Result<Runtime, StartupError> {
     };
     let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::with_options(&sdk_config, options));
     let results: Arc<dyn ResultStore> = store.clone();
-    let recorder = Recorder::new(results);
+    let recorder = Recorder::with_options(results, RecordOptions::from_env()?);
     tracing::info!(store = %location, "ready");
     Ok(Runtime {
         configs: store,
