@@ -116,6 +116,29 @@ pub enum Command {
         #[arg(long)]
         live: bool,
     },
+    /// Show what changed: new, fixed and raised findings, and tags that moved.
+    ///
+    /// Changes are recorded whenever a newer complete result of an image is
+    /// recorded (by scan, summary, findings or the deployed functions): the
+    /// first result of an image is a baseline (its counts only), later ones
+    /// list what changed since the one before. Newest first; nothing is
+    /// printed for an empty window.
+    #[command(
+        after_help = "Examples:\n  ecrscan changes --since 24h\n  ecrscan changes 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a --min-severity HIGH -o json"
+    )]
+    Changes {
+        /// Config ids: only changes of their images; all changes when none is given.
+        ids: Vec<String>,
+        /// Only changes detected since then: a time ago (24h, 7d) or an RFC 3339 time.
+        #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+        since: Option<Since>,
+        /// Keep only findings of this severity or worse (and changes that have any).
+        #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+        min_severity: Option<Severity>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ScanFormat::Text)]
+        output: ScanFormat,
+    },
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  ecrscan completions bash > /etc/bash_completion.d/ecrscan")]
     Completions {
@@ -211,4 +234,35 @@ fn parse_severity(value: &str) -> Result<Severity, String> {
     value
         .parse()
         .map_err(|err: ecrscan_core::severity::UnknownSeverity| err.to_string())
+}
+
+/// `--since`: a time ago, or a point in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// This long before now.
+    Ago(std::time::Duration),
+    /// This time.
+    At(chrono::DateTime<chrono::Utc>),
+}
+
+impl Since {
+    /// The point in time, seen from `now`.
+    pub fn at(self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            Since::At(at) => at,
+            Since::Ago(ago) => chrono::Duration::from_std(ago)
+                .ok()
+                .and_then(|ago| now.checked_sub_signed(ago))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+        }
+    }
+}
+
+fn parse_since(value: &str) -> Result<Since, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Ok(Since::At(at.with_timezone(&chrono::Utc)));
+    }
+    humantime::parse_duration(value)
+        .map(Since::Ago)
+        .map_err(|_| format!("{value:?} is neither a time ago (24h, 7d) nor an RFC 3339 time"))
 }

@@ -189,8 +189,40 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             )
             .await
         }
+        Command::Changes {
+            ids,
+            since,
+            min_severity,
+            output,
+        } => changes(&context, &ids, since, min_severity, output).await,
         Command::Completions { .. } => unreachable!("handled above"),
     }
+}
+
+async fn changes(
+    context: &Context,
+    ids: &[String],
+    since: Option<crate::cli::Since>,
+    min_severity: Option<ecrscan_core::Severity>,
+    format: ScanFormat,
+) -> Result<ExitCode, Failure> {
+    let configs = if ids.is_empty() {
+        None
+    } else {
+        Some(selected_configs(context, ids).await?)
+    };
+    let listing = context.store.list_changes().await?;
+    for skipped in &listing.skipped {
+        eprintln!("warning: skipped {}: {}", skipped.key, skipped.reason);
+    }
+    let since = since.map(|since| since.at(Utc::now()));
+    let selected =
+        ecrscan_core::changes::select(&listing.items, configs.as_deref(), since, min_severity);
+    output::stdout(|out| match format {
+        ScanFormat::Text => ecrscan_core::render::write_text_changes(&selected, out),
+        ScanFormat::Json => ecrscan_core::render::write_json_changes(&selected, out),
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_from(live: bool) -> ReadFrom {

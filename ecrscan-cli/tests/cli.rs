@@ -905,3 +905,147 @@ fn an_invalid_history_setting_is_a_usage_error_not_the_default() {
         .args(["configs", "list"]));
     assert_eq!(result.code, 0, "{}", result.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_against_moto_baseline_then_what_changed() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    moto.create_repository("test/ubuntu").await;
+    let digest = moto.push_image("test/ubuntu", "changes", &["latest"]).await;
+    let result = |completed: i64, findings: serde_json::Value| {
+        json!({
+            "registryId": "123456789012", "repositoryName": "test/ubuntu", "imageId": {"imageDigest": digest},
+            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            "imageScanFindings": {"imageScanCompletedAt": completed, "findings": findings}
+        })
+    };
+    let openssl = json!({"name": "CVE-2026-1234", "severity": "HIGH",
+        "attributes": [{"key": "package_name", "value": "openssl"}, {"key": "package_version", "value": "3.0.1"}]});
+    let raised = json!({"name": "CVE-2026-1234", "severity": "CRITICAL",
+        "attributes": [{"key": "package_name", "value": "openssl"}, {"key": "package_version", "value": "3.0.1"}]});
+    let zlib = json!({"name": "CVE-2026-0001", "severity": "LOW",
+        "attributes": [{"key": "package_name", "value": "zlib"}, {"key": "package_version", "value": "1.2"}]});
+    let glibc = json!({"name": "CVE-2026-7777", "severity": "CRITICAL",
+        "attributes": [{"key": "package_name", "value": "glibc"}, {"key": "package_version", "value": "2.36"}]});
+    moto.set_scan_findings(
+        "us-west-2",
+        &json!([result(1_764_230_400, json!([openssl, zlib]))]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("configs");
+    let cli = |args: &[&str]| run(&mut with_moto(ecrscan(&store).args(args), &moto));
+    assert_eq!(
+        cli(&[
+            "configs",
+            "add",
+            "--region",
+            "us-west-2",
+            "--registry",
+            "123456789012",
+            "--repository",
+            "test/ubuntu",
+            "--tag",
+            "latest",
+        ])
+        .code,
+        0
+    );
+    assert_eq!(cli(&["scan"]).code, 0);
+    assert_eq!(
+        cli(&["changes"]).stdout,
+        "",
+        "nothing recorded yet, nothing printed"
+    );
+
+    assert_eq!(cli(&["summary"]).code, 0);
+    let baseline = cli(&["changes", "-o", "json"]);
+    assert_eq!(baseline.code, 0, "{}", baseline.stderr);
+    let json: serde_json::Value = serde_json::from_str(&baseline.stdout).unwrap();
+    assert_eq!(json["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(json["changes"][0]["kind"], "baseline");
+    assert_eq!(json["changes"][0]["tags"], json!(["latest"]));
+    assert_eq!(
+        json["changes"][0]["counts"]["after"],
+        json!({"HIGH": 1, "LOW": 1})
+    );
+
+    // A newer result of the same digest (a day later): moto gives one to an
+    // image deleted and pushed again, scanned again.
+    moto.ecr()
+        .batch_delete_image()
+        .repository_name("test/ubuntu")
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&digest)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        moto.push_image("test/ubuntu", "changes", &["latest"]).await,
+        digest
+    );
+    assert_eq!(cli(&["scan"]).code, 0);
+    moto.set_scan_findings(
+        "us-west-2",
+        &json!([result(1_764_316_800, json!([raised, glibc]))]),
+    );
+    assert_eq!(cli(&["summary", "--live"]).code, 0);
+    let changed = cli(&["changes", "-o", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&changed.stdout).unwrap();
+    let changes = json["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{}", changed.stdout);
+    let latest = &changes[0];
+    assert_eq!(latest["kind"], "findings_changed");
+    assert_eq!(latest["digest"], json!(digest));
+    assert_eq!(latest["new"][0]["name"], "CVE-2026-7777");
+    assert_eq!(latest["fixed"][0]["name"], "CVE-2026-0001");
+    assert_eq!(latest["severity_changed"][0]["from"], "HIGH");
+    assert_eq!(latest["severity_changed"][0]["to"], "CRITICAL");
+    assert_eq!(
+        latest["new"][0]["package_name"], "glibc",
+        "findings as `findings --format json` prints them"
+    );
+
+    let text = cli(&["changes", "--min-severity", "CRITICAL"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(
+        lines[0].contains("findings changed  test/ubuntu:latest"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "NEW     CRITICAL  CVE-2026-7777 glibc 2.36  test/ubuntu:latest (sha256:"
+        )),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("RAISED  CRITICAL  CVE-2026-1234 openssl 3.0.1")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        !text.stdout.contains("CVE-2026-0001"),
+        "LOW is below --min-severity"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("baseline  test/ubuntu:latest"))
+    );
+
+    let recent = cli(&["changes", "--since", "1h", "-o", "json"]);
+    let recent: serde_json::Value = serde_json::from_str(&recent.stdout).unwrap();
+    assert_eq!(recent["changes"].as_array().unwrap().len(), 2);
+    let future = cli(&["changes", "--since", "2099-01-01T00:00:00Z"]);
+    assert_eq!(future.stdout, "");
+    let bad = cli(&["changes", "--since", "yesterday"]);
+    assert_eq!(bad.code, 2);
+}

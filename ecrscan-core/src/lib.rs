@@ -50,6 +50,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod backend;
+pub mod changes;
 pub mod config;
 pub mod finding;
 pub mod ratelimit;
@@ -69,6 +70,7 @@ pub mod testing;
 pub mod aws;
 
 pub use backend::{BackendError, Image, Resolution, ScanBackend};
+pub use changes::{Change, ChangeKind};
 pub use config::{ConfigError, ConfigSpec, RepositoryRef, ScanConfig, ValidationError};
 pub use finding::{
     DigestScan, Finding, FindingKey, FindingKind, ImageRef, ImageScanResult, LatestScan, Origin,

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::backend::{BackendError, Resolution, ScanBackend};
+use crate::changes::Change;
 use crate::config::RepositoryRef;
 use crate::finding::{DigestScan, LatestScan, Origin};
 use crate::records::{
@@ -120,6 +121,9 @@ pub struct Recording {
     pub applied: Applied,
     /// The digest's latest result as the store holds it now.
     pub latest: Option<RecordedScan>,
+    /// The changes the result made (a baseline, the findings that changed,
+    /// tags that moved to this digest), each stored once under `changes/`.
+    pub changes: Vec<Change>,
 }
 
 /// The record step over a [`ResultStore`].
@@ -188,8 +192,19 @@ impl Recorder {
                 return Ok(Recording {
                     applied,
                     latest: record.latest().cloned(),
+                    changes: Vec::new(),
                 });
             }
+            // The changes are stored before the result: if storing fails,
+            // the result is not recorded either, and the next writer computes
+            // the same changes (same ids) again. Nothing is silently lost.
+            let changes = match &applied {
+                Applied::Recorded { previous } if scan.status.has_findings() => {
+                    self.changes_of(repository, digest, previous.as_ref(), scan, now)
+                        .await?
+                }
+                _ => Vec::new(),
+            };
             match self
                 .store
                 .put_digest(repository, digest, &record, mode)
@@ -199,6 +214,7 @@ impl Recorder {
                     return Ok(Recording {
                         applied,
                         latest: record.latest().cloned(),
+                        changes,
                     });
                 }
                 Err(StoreError::Conflict { .. }) => continue,
@@ -206,6 +222,78 @@ impl Recorder {
             }
         }
         Err(too_contended(repository, RecordKind::ScanResult))
+    }
+
+    /// The changes a newly recorded complete result makes, stored: a
+    /// baseline or the findings that changed, and for a digest's first
+    /// result the moves of tags to it.
+    async fn changes_of(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        previous: Option<&RecordedScan>,
+        scan: &DigestScan,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>, StoreError> {
+        let tag_record = self
+            .store
+            .get_tags(repository)
+            .await?
+            .and_then(|versioned| versioned.record)
+            .unwrap_or_default();
+        let tags: Vec<String> = tag_record
+            .tags
+            .iter()
+            .filter(|(_, state)| state.digest == digest)
+            .map(|(tag, _)| tag.clone())
+            .collect();
+        let mut changes = Vec::new();
+        if let Some(change) = Change::of_result(
+            repository,
+            digest,
+            &tags,
+            previous.map(|p| &p.scan),
+            scan,
+            now,
+        ) {
+            changes.push(change);
+        }
+        if previous.is_none() {
+            // The digest's first result, after a tag moved to it.
+            for (tag, state) in &tag_record.tags {
+                if state.digest != digest {
+                    continue;
+                }
+                if let Some(moved_from) = &state.previous {
+                    let before = self.latest_complete(repository, &moved_from.digest).await?;
+                    changes.push(Change::of_tag_move(
+                        repository,
+                        tag,
+                        &moved_from.digest,
+                        digest,
+                        before.as_ref(),
+                        scan,
+                        now,
+                    ));
+                }
+            }
+        }
+        for change in &changes {
+            self.store.put_change(change).await?;
+        }
+        Ok(changes)
+    }
+
+    /// The latest complete result recorded for `digest`.
+    async fn latest_complete(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<Option<DigestScan>, StoreError> {
+        Ok(self
+            .digest_record(repository, digest)
+            .await?
+            .and_then(|record| record.latest_complete().map(|r| r.scan.clone())))
     }
 
     /// Notes that a scan of `digest` was started at `at`.
@@ -265,6 +353,23 @@ impl Recorder {
             let moves = record.observe(resolution, seen_at);
             if record == before {
                 return Ok(moves);
+            }
+            // A move to a digest whose result is known is a change now; one
+            // to a digest not scanned yet becomes one with its first result.
+            for moved in &moves {
+                if let Some(after) = self.latest_complete(repository, &moved.to).await? {
+                    let before = self.latest_complete(repository, &moved.from).await?;
+                    let change = Change::of_tag_move(
+                        repository,
+                        &moved.tag,
+                        &moved.from,
+                        &moved.to,
+                        before.as_ref(),
+                        &after,
+                        seen_at,
+                    );
+                    self.store.put_change(&change).await?;
+                }
             }
             match self.store.put_tags(repository, &record, mode).await {
                 Ok(_) => return Ok(moves),

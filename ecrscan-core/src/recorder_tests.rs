@@ -496,3 +496,198 @@ async fn an_unreadable_record_is_replaced() {
         completed_at(0, "CVE-1")
     );
 }
+
+fn with_finding(seconds: i64, cve: &str, severity: Severity) -> DigestScan {
+    let mut scan = completed_at(seconds, "CVE-BASE");
+    scan.findings.push(Finding::new(cve, severity));
+    scan
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_recording_one_result_store_one_change() {
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let writers: Vec<_> = (0..10)
+        .map(|_| {
+            let recorder = Recorder::new(Arc::clone(&store));
+            tokio::spawn(async move {
+                recorder
+                    .record_scan(&repository(), DIGEST, &completed_at(0, "CVE-1"), at(10))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let listing = store.list_changes().await.unwrap();
+    assert_eq!(listing.items.len(), 1, "{:?}", listing.items);
+    assert_eq!(listing.items[0].kind, crate::changes::ChangeKind::Baseline);
+    // The same result read again later changes nothing.
+    Recorder::new(Arc::clone(&store))
+        .record_scan(&repository(), DIGEST, &completed_at(0, "CVE-1"), at(20))
+        .await
+        .unwrap();
+    assert_eq!(store.list_changes().await.unwrap().items.len(), 1);
+}
+
+#[tokio::test]
+async fn a_newer_result_records_what_changed() {
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let recorder = Recorder::new(Arc::clone(&store));
+    recorder
+        .record_scan(&repository(), DIGEST, &completed_at(0, "CVE-BASE"), at(1))
+        .await
+        .unwrap();
+    let recording = recorder
+        .record_scan(
+            &repository(),
+            DIGEST,
+            &with_finding(100, "CVE-NEW", Severity::Critical),
+            at(101),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recording.changes.len(), 1);
+    let change = &recording.changes[0];
+    assert_eq!(change.kind, crate::changes::ChangeKind::FindingsChanged);
+    assert_eq!(change.new[0].name, "CVE-NEW");
+    // The same scan again: no new change; an older one: none either.
+    for scan in [
+        with_finding(100, "CVE-NEW", Severity::Critical),
+        completed_at(0, "CVE-BASE"),
+    ] {
+        let again = recorder
+            .record_scan(&repository(), DIGEST, &scan, at(200))
+            .await
+            .unwrap();
+        assert!(again.changes.is_empty());
+    }
+    let listing = store.list_changes().await.unwrap();
+    let kinds: Vec<_> = listing.items.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            crate::changes::ChangeKind::FindingsChanged,
+            crate::changes::ChangeKind::Baseline
+        ],
+        "newest first"
+    );
+}
+
+async fn tag_moved_changes(store: &Arc<dyn ResultStore>) -> Vec<crate::changes::Change> {
+    store
+        .list_changes()
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|c| c.kind == crate::changes::ChangeKind::TagMoved)
+        .collect()
+}
+
+fn latest_at(digest: &str) -> Resolution {
+    Resolution {
+        images: vec![Image {
+            digest: digest.into(),
+            tags: vec!["latest".into()],
+        }],
+        missing_tags: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_tag_move_is_a_change_whichever_is_recorded_first() {
+    const OLD: &str = "sha256:aaaa";
+    const NEW: &str = "sha256:bbbb";
+    let old_scan = with_finding(0, "CVE-OLD", Severity::High);
+    let new_scan = with_finding(50, "CVE-NEWER", Severity::Critical);
+    let tags = vec!["latest".to_owned()];
+    // The new digest's result is known when the move is seen.
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let recorder = Recorder::new(Arc::clone(&store));
+    recorder
+        .record_resolution(&repository(), &tags, &latest_at(OLD), at(0))
+        .await
+        .unwrap();
+    recorder
+        .record_scan(&repository(), OLD, &old_scan, at(1))
+        .await
+        .unwrap();
+    recorder
+        .record_scan(&repository(), NEW, &new_scan, at(60))
+        .await
+        .unwrap();
+    assert!(tag_moved_changes(&store).await.is_empty());
+    recorder
+        .record_resolution(&repository(), &tags, &latest_at(NEW), at(70))
+        .await
+        .unwrap();
+    let moved = tag_moved_changes(&store).await;
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].previous_digest.as_deref(), Some(OLD));
+    assert_eq!(moved[0].digest, NEW);
+    assert_eq!(moved[0].new[0].name, "CVE-NEWER");
+    assert_eq!(moved[0].fixed[0].name, "CVE-OLD");
+    let first_id = moved[0].id;
+
+    // The move is seen before the new digest has a result: the change comes
+    // with its first result, with the same id.
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let recorder = Recorder::new(Arc::clone(&store));
+    recorder
+        .record_resolution(&repository(), &tags, &latest_at(OLD), at(0))
+        .await
+        .unwrap();
+    recorder
+        .record_scan(&repository(), OLD, &old_scan, at(1))
+        .await
+        .unwrap();
+    recorder
+        .record_resolution(&repository(), &tags, &latest_at(NEW), at(70))
+        .await
+        .unwrap();
+    assert!(tag_moved_changes(&store).await.is_empty());
+    let recording = recorder
+        .record_scan(&repository(), NEW, &new_scan, at(80))
+        .await
+        .unwrap();
+    assert_eq!(recording.changes.len(), 2, "its baseline and the tag move");
+    let moved = tag_moved_changes(&store).await;
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].id, first_id);
+    // Later results of the new digest are findings changes, not new moves.
+    recorder
+        .record_scan(
+            &repository(),
+            NEW,
+            &with_finding(90, "CVE-LATER", Severity::Low),
+            at(95),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tag_moved_changes(&store).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_change_that_cannot_be_stored_leaves_the_result_unrecorded() {
+    let mut results = MockResultStore::new();
+    results.expect_get_digest().returning(|_, _| Ok(None));
+    results.expect_get_tags().returning(|_| Ok(None));
+    results.expect_put_change().returning(|_| {
+        Err(StoreError::Backend {
+            store: "s3://b/".into(),
+            message: "unreachable".into(),
+            source: None,
+        })
+    });
+    results.expect_put_digest().never();
+    let recorder = Recorder::new(Arc::new(results));
+    assert!(
+        recorder
+            .record_scan(&repository(), DIGEST, &completed_at(0, "CVE-1"), at(1))
+            .await
+            .is_err(),
+        "so the next writer computes the change again"
+    );
+}

@@ -3,6 +3,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /configs` | 200, JSON array of configs in the sample's shape |
+//! | `GET /changes?since=&min_severity=&start=` | 200, `{"changes":[…]}` newest first, in pages under 4 MiB (`next_start`, `Link: rel="next"`) |
 //! | `POST /configs` | 201, `{"id":"<uuid>"}` and `Location: /configs/<id>`; 400 naming the invalid field; 413 over 64 KiB; 415 for a non-JSON content type |
 //! | `GET /configs/{id}` | 200 config; 404 unknown; 400 not a UUID |
 //! | `DELETE /configs/{id}` | 204; 404 unknown; 400 not a UUID |
@@ -31,8 +32,8 @@ use ecrscan_core::render::{
     FeedOptions, FeedPage, SummaryFormat, SummaryPage, write_atom_feed, write_summary_page,
 };
 use ecrscan_core::{
-    ConfigError, ConfigSpec, ConfigStore, ScanBackend, ScanConfig, ScanOptions, Severity,
-    StoreError, collect_results, collect_summary,
+    ConfigError, ConfigSpec, ConfigStore, ResultStore, ScanBackend, ScanConfig, ScanOptions,
+    Severity, StoreError, collect_results, collect_summary,
 };
 use serde::Deserialize;
 use tower_http::cors::CorsLayer;
@@ -63,6 +64,8 @@ pub struct AppState {
     /// The one origin allowed by CORS (e.g. `https://dashboard.example.com`);
     /// `None` sends no CORS headers.
     pub cors_allow_origin: Option<HeaderValue>,
+    /// Where recorded results and changes are kept; `None`: `/changes` is 404.
+    pub results: Option<Arc<dyn ResultStore>>,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
             options: ScanOptions::default(),
             public_url: None,
             cors_allow_origin: None,
+            results: None,
         }
     }
 
@@ -116,6 +120,8 @@ pub fn app(state: AppState) -> Router {
         .route("/summary", get(summary))
         .route("/summary/", get(summary))
         .route("/findings/{id}", get(findings))
+        .route("/changes", get(changes))
+        .route("/changes/", get(changes))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -369,6 +375,86 @@ fn accepts_json(headers: &HeaderMap) -> bool {
 fn render_error(err: std::io::Error) -> ApiError {
     tracing::error!(error = %err, "rendering failed");
     ApiError::Internal("the response could not be rendered".into())
+}
+
+#[derive(Debug, Deserialize)]
+struct ChangesQuery {
+    since: Option<String>,
+    min_severity: Option<String>,
+    #[serde(default)]
+    start: usize,
+}
+
+/// `since`: an RFC 3339 time, or a time ago (`24h`, `7d`).
+fn parse_since(since: &str) -> Result<chrono::DateTime<Utc>, ApiError> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(since) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    humantime::parse_duration(since)
+        .ok()
+        .and_then(|ago| chrono::Duration::from_std(ago).ok())
+        .and_then(|ago| Utc::now().checked_sub_signed(ago))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "invalid since {:?}: an RFC 3339 time or a time ago such as 24h",
+                truncate(since)
+            ))
+        })
+}
+
+async fn changes(
+    State(state): State<AppState>,
+    platform_url: Option<axum::Extension<PublicBaseUrl>>,
+    query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
+    let results = state
+        .results
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("this server records no changes".into()))?;
+    let since = query.since.as_deref().map(parse_since).transpose()?;
+    let minimum = query
+        .min_severity
+        .as_deref()
+        .map(|severity| {
+            severity.parse::<Severity>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "invalid min_severity {:?}: expected CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL or UNDEFINED",
+                    truncate(severity)
+                ))
+            })
+        })
+        .transpose()?;
+    let listing = results.list_changes().await?;
+    let selected = ecrscan_core::changes::select(&listing.items, None, since, minimum);
+    let mut body = Vec::new();
+    let next_start = ecrscan_core::render::write_json_changes_page(
+        &selected,
+        query.start,
+        PAGE_BYTES,
+        &mut body,
+    )
+    .map_err(render_error)?;
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(start) = next_start {
+        let mut next = public_base_url(&state, platform_url)
+            .map(|base| format!("{base}/changes"))
+            .unwrap_or_default();
+        next.push_str(&format!("?start={start}"));
+        if let Some(since) = since {
+            next.push_str(&format!(
+                "&since={}",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+        if let Some(minimum) = minimum {
+            next.push_str(&format!("&min_severity={minimum}"));
+        }
+        if let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+            response.headers_mut().insert(header::LINK, link);
+        }
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]

@@ -713,3 +713,102 @@ async fn cors_only_for_the_configured_origin() {
         .unwrap();
     assert!(methods.contains("POST"), "{methods}");
 }
+
+#[tokio::test]
+async fn changes_newest_first_and_filtered() {
+    use ecrscan_core::{Change, Recorder, ResultStore};
+    let results = Arc::new(MemoryStore::new());
+    let recorder = Recorder::new(results.clone());
+    let repository =
+        ecrscan_core::RepositoryRef::new("us-west-2", "123456789012", "test/ubuntu").unwrap();
+    let scan = |seconds: i64, findings: Vec<Finding>| {
+        let mut scan = DigestScan::without_findings(ScanStatus::Complete, None);
+        scan.scan_completed_at = chrono::DateTime::from_timestamp(1_800_000_000 + seconds, 0);
+        scan.findings = findings;
+        scan
+    };
+    let at = |seconds: i64| chrono::DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap();
+    recorder
+        .record_scan(&repository, "sha256:aa", &scan(0, vec![]), at(1))
+        .await
+        .unwrap();
+    recorder
+        .record_scan(
+            &repository,
+            "sha256:aa",
+            &scan(100, vec![Finding::new("CVE-2026-1234", Severity::Critical)]),
+            at(101),
+        )
+        .await
+        .unwrap();
+    recorder
+        .record_scan(
+            &repository,
+            "sha256:aa",
+            &scan(
+                200,
+                vec![
+                    Finding::new("CVE-2026-1234", Severity::Critical),
+                    Finding::new("CVE-2026-9", Severity::Low),
+                ],
+            ),
+            at(201),
+        )
+        .await
+        .unwrap();
+    let router = app(AppState {
+        results: Some(results.clone() as Arc<dyn ResultStore>),
+        ..AppState::new(Arc::new(MemoryStore::new()), Arc::new(backend()))
+    });
+
+    let answer = send(&router, get("/changes")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.content_type, "application/json");
+    let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let changes: Vec<Change> = serde_json::from_value(json["changes"].clone()).unwrap();
+    let kinds: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds, ["findings_changed", "findings_changed", "baseline"]);
+    assert_eq!(changes[0].new[0].name, "CVE-2026-9");
+
+    let critical: serde_json::Value = serde_json::from_str(
+        &send(&router, get("/changes/?min_severity=CRITICAL"))
+            .await
+            .body,
+    )
+    .unwrap();
+    let names: Vec<&str> = critical["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["findings_changed", "baseline"],
+        "the LOW-only change is left out"
+    );
+
+    let since = send(&router, get("/changes?since=2027-01-15T08:01:00Z")).await;
+    let since: serde_json::Value = serde_json::from_str(&since.body).unwrap();
+    assert_eq!(since["changes"].as_array().unwrap().len(), 2);
+
+    for bad in [
+        "/changes?since=yesterday",
+        "/changes?min_severity=SEVERE",
+        "/changes?start=-1",
+    ] {
+        let answer = send(&router, get(bad)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            answer.body
+        );
+        assert!(answer.error().len() < 200);
+    }
+    let without = router_with(Arc::new(MemoryStore::new()), backend());
+    assert_eq!(
+        send(&without, get("/changes")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

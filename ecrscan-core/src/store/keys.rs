@@ -25,6 +25,11 @@ fn repository_dir(repository: &RepositoryRef, kind: RecordKind) -> Result<String
     ))
 }
 
+/// The key of a change: `changes/<id>.json`.
+pub fn change_key(id: uuid::Uuid) -> String {
+    format!("changes/{id}.json")
+}
+
 /// Whether `digest` is `algorithm:hex` (lowercase algorithm, at most 128 hex digits).
 pub fn is_digest(digest: &str) -> bool {
     let Some((algorithm, hex)) = digest.split_once(':') else {

@@ -18,6 +18,7 @@
 //! | `results/REGION/REGISTRY/REPOSITORY/@digests/ALG-HEX.json` | a digest's recorded results ([`DigestRecord`](crate::records::DigestRecord)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@tags.json` | where each tag pointed, and since when ([`TagRecord`](crate::records::TagRecord)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@images/SELECTION.json` | what a selection of tags resolved to ([`RecordedResolution`](crate::records::RecordedResolution)) |
+//! | `changes/<id>.json` | a change ([`Change`](crate::changes::Change)), written once |
 //!
 //! `@` never occurs in an ECR repository name, so no repository's records
 //! can collide with another's.
@@ -26,6 +27,7 @@ use std::fmt;
 
 use uuid::Uuid;
 
+use crate::changes::Change;
 use crate::config::{RepositoryRef, ScanConfig};
 use crate::records::{DigestRecord, RecordedResolution, TagRecord};
 
@@ -58,6 +60,8 @@ pub enum RecordKind {
     Tags,
     /// What a selection of tags resolved to.
     Resolution,
+    /// A change of an image's findings or tags.
+    Change,
     /// An object of the byte layer, below any record.
     Object,
 }
@@ -70,6 +74,7 @@ impl RecordKind {
             RecordKind::ScanResult => "scan result",
             RecordKind::Tags => "tag record",
             RecordKind::Resolution => "image resolution",
+            RecordKind::Change => "change",
             RecordKind::Object => "object",
         }
     }
@@ -276,8 +281,11 @@ pub struct Versioned<T> {
 ///   `record: None` and its version (and logged), so a writer can replace it.
 /// - Keys: a digest record by (region, registry, repository, digest), a tag
 ///   record by repository, a resolution by (repository, tags), where no tags
-///   means every tagged image and the tags' order does not matter. Parts
-///   that are not valid in a key are [`StoreError::InvalidKey`].
+///   means every tagged image and the tags' order does not matter, a change
+///   by its id. Parts that are not valid in a key are
+///   [`StoreError::InvalidKey`].
+/// - Changes are written once: [`put_change`](ResultStore::put_change) of an
+///   id that exists changes nothing, whatever number of writers try.
 /// - Safe for concurrent use.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait::async_trait]
@@ -322,6 +330,13 @@ pub trait ResultStore: Send + Sync {
         tags: &[String],
         resolution: &RecordedResolution,
     ) -> Result<(), StoreError>;
+    /// Stores a change once, with a create-only write: `Ok(true)` when this
+    /// call created it, `Ok(false)` when a change with its id exists
+    /// (another writer recorded the same result).
+    async fn put_change(&self, change: &Change) -> Result<bool, StoreError>;
+    /// Every readable change, newest first (by `detected_at`, then id), and
+    /// what the listing skipped.
+    async fn list_changes(&self) -> Result<Listing<Change>, StoreError>;
 }
 
 /// A store of both configs and results: what [`StoreLocation::open`] gives.

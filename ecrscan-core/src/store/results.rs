@@ -3,10 +3,14 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::keys::{digest_key, resolution_key, tags_key};
+use futures::StreamExt;
+
+use super::keys::{change_key, digest_key, resolution_key, tags_key};
 use super::{
-    MAX_RECORD_BYTES, ObjectStore, PutMode, RecordKind, ResultStore, StoreError, Version, Versioned,
+    Listing, MAX_RECORD_BYTES, ObjectStore, PutMode, RecordKind, ResultStore, Skipped, StoreError,
+    Version, Versioned,
 };
+use crate::changes::Change;
 use crate::config::RepositoryRef;
 use crate::records::{DigestRecord, RecordedResolution, TagRecord};
 
@@ -106,5 +110,76 @@ impl<S: ObjectStore> ResultStore for S {
         )
         .await?;
         Ok(())
+    }
+
+    async fn put_change(&self, change: &Change) -> Result<bool, StoreError> {
+        match self
+            .put(&change_key(change.id), encode(change), PutMode::Create)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn list_changes(&self) -> Result<Listing<Change>, StoreError> {
+        let mut listing = Listing {
+            items: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let keys: Vec<String> = self
+            .list("changes/")
+            .await?
+            .into_iter()
+            .filter(|object| object.key.ends_with(".json"))
+            .map(|object| object.key)
+            .collect();
+        let mut reads = futures::stream::iter(keys)
+            .map(|key| async move {
+                let read = self.get(&key, MAX_RECORD_BYTES).await;
+                (key, read)
+            })
+            .buffer_unordered(16);
+        let mut read_any = false;
+        while let Some((key, read)) = reads.next().await {
+            match read {
+                Ok(Some(object)) => {
+                    read_any = true;
+                    match serde_json::from_slice::<Change>(&object.bytes) {
+                        Ok(change) => listing.items.push(change),
+                        Err(err) => listing.skipped.push(Skipped {
+                            key,
+                            reason: format!("not a change: {err}"),
+                            unreadable: false,
+                        }),
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => listing.skipped.push(Skipped {
+                    key,
+                    reason: err.to_string(),
+                    unreadable: !matches!(err, StoreError::TooLarge { .. }),
+                }),
+            }
+        }
+        for skipped in &listing.skipped {
+            tracing::warn!(store = %self.describe(), key = %skipped.key, reason = %skipped.reason, "skipping a change");
+        }
+        let unreadable = listing.unreadable();
+        if !read_any && unreadable > 0 {
+            return Err(StoreError::NothingReadable {
+                store: self.describe(),
+                kind: RecordKind::Change,
+                failed: unreadable,
+                first: listing.skipped[0].reason.clone(),
+            });
+        }
+        listing.items.sort_by(|a, b| {
+            b.detected_at
+                .cmp(&a.detected_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(listing)
     }
 }

@@ -40,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = store_and_backend().await?;
     let state = AppState {
+        results: Some(std::sync::Arc::clone(runtime.recorder.store())),
         store: runtime.configs,
         backend: runtime.recorded,
         live_backend: runtime.live,
