@@ -4,7 +4,7 @@
 # Installs the emulator (moto server) into ./.venv if needed, starts it on a
 # free port on 127.0.0.1, creates the sample's repositories with realistic
 # findings, then runs the ecrscan CLI: configs add -> scan -> summary ->
-# findings. Never touches real AWS.
+# findings -> a rebuilt image and what changed. Never touches real AWS.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -63,6 +63,18 @@ step ecrscan summary
 
 step ecrscan summary -o table
 "$ecrscan" summary -o table
+
+step "ecrscan changes   # the first results of each image: baselines"
+"$ecrscan" changes
+
+echo
+bold "# A day later, test/ubuntu:latest is rebuilt and pushed (a new digest):"
+"$python" scripts/seed_moto.py --endpoint-url "$AWS_ENDPOINT_URL" --push-new-ubuntu-latest
+step "ecrscan scan && ecrscan summary >/dev/null   # the new image is scanned and recorded"
+"$ecrscan" scan >/dev/null
+"$ecrscan" summary >/dev/null
+step "ecrscan changes --since 1h --min-severity HIGH   # what latest's users gained and lost"
+"$ecrscan" changes --since 1h --min-severity HIGH
 
 ubuntu_id="$("$ecrscan" configs list -o json | "$python" -c 'import json,sys; print(next(c["id"] for c in json.load(sys.stdin) if c["repository"] == "test/ubuntu"))')"
 feed="$work/findings-test-ubuntu.atom"

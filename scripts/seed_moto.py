@@ -356,6 +356,33 @@ def post_results(endpoint: str, body: dict) -> None:
             raise RuntimeError(f"POST {url} returned HTTP {resp.status}")
 
 
+# The rebuilt test/ubuntu:latest: apt upgraded (CVE-2019-3462 fixed), a new
+# openssl CVE, and the rest as before.
+NEW_UBUNTU_FINDINGS = [f for f in UBUNTU_FINDINGS if f["name"] != "CVE-2019-3462"] + [
+    finding(
+        "CVE-2026-1234", "CRITICAL", "openssl", "1.0.2g-1ubuntu4.20", "9.8",
+        "AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "A buffer overflow in the X.509 certificate verification of OpenSSL allows remote code "
+        "execution through a crafted certificate.",
+        ubuntu_uri("CVE-2026-1234"),
+    ),
+]
+
+
+def push_new_ubuntu_latest(ecr, args) -> int:
+    repo = "test/ubuntu"
+    registry_id = ensure_repository(ecr, repo)
+    manifest = make_manifest(repo, ["latest-rebuilt"], 46_512_003)
+    digest = put_tag(ecr, repo, manifest, "latest")
+    result = scan_result(registry_id, repo, digest, "latest", NEW_UBUNTU_FINDINGS)
+    post_results(
+        args.endpoint_url,
+        {"results": [result] * args.copies, "region": args.region, "account_id": registry_id},
+    )
+    print(f"  findings for {repo}@{digest[:19]}... registered")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -367,6 +394,12 @@ def main() -> int:
         "--region",
         default=os.environ.get("AWS_REGION") or DEFAULT_REGION,
         help=f"region (default: $AWS_REGION or {DEFAULT_REGION})",
+    )
+    parser.add_argument(
+        "--push-new-ubuntu-latest",
+        action="store_true",
+        help="instead of seeding, push a rebuilt test/ubuntu:latest (a new digest: the apt "
+        "fix is in, a new openssl CVE is not) with its findings, as a day later",
     )
     parser.add_argument(
         "--copies",
@@ -392,6 +425,8 @@ def main() -> int:
     )
 
     try:
+        if args.push_new_ubuntu_latest:
+            return push_new_ubuntu_latest(ecr, args)
         for repo, tags, size, findings in IMAGES:
             registry_id = ensure_repository(ecr, repo)
             manifest = make_manifest(repo, tags, size)

@@ -714,6 +714,10 @@ fn the_demo_runs_end_to_end() {
         "test/ubuntu:latest already_scanned",
         "Results for test/ubuntu:16.04 in us-west-2:\n CRITICAL: 1\n",
         "Results for amazonlinux:2018.03 in us-west-2:\n MEDIUM: 2\n",
+        "baseline  test/ubuntu:16.04 (sha256:",
+        "tag moved  test/ubuntu:latest (sha256:",
+        "NEW     CRITICAL  CVE-2026-1234 openssl 1.0.2g-1ubuntu4.20  test/ubuntu:latest",
+        "FIXED   CRITICAL  CVE-2019-3462 apt",
         "exit code 3",
     ] {
         assert!(

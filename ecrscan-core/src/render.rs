@@ -17,7 +17,7 @@ use crate::severity::{Severity, SeverityCounts};
 mod atom;
 mod changes;
 
-pub use atom::{FeedOptions, FeedPage, atom_feed, write_atom_feed};
+pub use atom::{FeedOptions, FeedPage, atom_feed, write_atom_feed, write_changes_feed};
 pub use changes::{JsonChanges, write_json_changes, write_json_changes_page, write_text_changes};
 
 /// `text` with control characters (escape sequences, line breaks) written

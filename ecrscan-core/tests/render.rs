@@ -779,3 +779,121 @@ fn any_text_from_aws_gives_a_well_formed_feed() {
         }
     }
 }
+
+fn changes_fixture() -> Vec<ecrscan_core::Change> {
+    use ecrscan_core::Change;
+    let repository =
+        ecrscan_core::RepositoryRef::new("us-west-2", "123456789012", "test/ubuntu").unwrap();
+    let scan = |completed: i64, findings: Vec<Finding>| DigestScan {
+        status: ScanStatus::Complete,
+        status_description: None,
+        scan_completed_at: Some(at(completed)),
+        vulnerability_source_updated_at: None,
+        severity_counts: findings.iter().map(|f| (f.severity, 1)).collect(),
+        findings,
+    };
+    let mut hostile = Finding::new("CVE-2026-<img src=x onerror=alert(1)>", Severity::Critical);
+    hostile.package_name = Some("</content><script>x</script>".into());
+    hostile.package_version = Some("1.0\u{1b}[31m&\u{0}".into());
+    let baseline = Change::of_result(
+        &repository,
+        "sha256:1111111111111111111111111111111111111111",
+        &["latest".into()],
+        None,
+        &scan(
+            1_764_230_400,
+            vec![Finding::new("CVE-2016-2779", Severity::High)],
+        ),
+        at(1_764_230_500),
+    )
+    .unwrap();
+    let changed = Change::of_result(
+        &repository,
+        "sha256:1111111111111111111111111111111111111111",
+        &["latest".into()],
+        Some(&scan(
+            1_764_230_400,
+            vec![Finding::new("CVE-2016-2779", Severity::High)],
+        )),
+        &scan(1_764_316_800, vec![hostile]),
+        at(1_764_316_900),
+    )
+    .unwrap();
+    vec![changed, baseline]
+}
+
+#[test]
+fn the_changes_feed_is_well_formed_atom_with_stable_ids_and_escaped_text() {
+    let changes = changes_fixture();
+    let mut out = Vec::new();
+    ecrscan_core::render::write_changes_feed(
+        &changes,
+        at(1_764_400_000),
+        Some("https://api.example.com/Prod/changes.atom"),
+        &mut out,
+    )
+    .unwrap();
+    let feed = String::from_utf8(out).unwrap();
+    // For an external validator: ECRSCAN_WRITE_FEEDS=DIR writes the feed there.
+    if let Some(dir) = std::env::var_os("ECRSCAN_WRITE_FEEDS") {
+        std::fs::write(std::path::Path::new(&dir).join("changes.atom"), &feed).unwrap();
+    }
+    let doc = roxmltree::Document::parse(&feed).expect("well-formed XML");
+    let entries: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("entry"))
+        .collect();
+    assert_eq!(entries.len(), 2);
+    let ids: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            e.children()
+                .find(|n| n.has_tag_name("id"))
+                .and_then(|n| n.text())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        changes
+            .iter()
+            .map(|c| format!("urn:uuid:{}", c.id))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        !feed.contains("<script>") && !feed.contains("<img"),
+        "{feed}"
+    );
+    let parsed = atom_syndication::Feed::read_from(feed.as_bytes()).expect("an Atom feed");
+    assert_eq!(parsed.entries().len(), 2);
+    let title = parsed.entries()[0].title().as_str();
+    assert!(
+        title.starts_with("[CRITICAL] 1 new, 0 raised, 1 fixed in test/ubuntu:latest"),
+        "{title}"
+    );
+    let content = parsed.entries()[0]
+        .content()
+        .and_then(|c| c.value())
+        .unwrap();
+    assert!(
+        content.contains("CVE-2026-<img src=x onerror=alert(1)>"),
+        "shown as text: {content}"
+    );
+    assert!(
+        !content.contains('\u{1b}'),
+        "no terminal escapes reach the text"
+    );
+    assert_eq!(
+        parsed.entries()[1].title().as_str(),
+        "Baseline of test/ubuntu:latest: 1 findings"
+    );
+    assert_eq!(
+        parsed
+            .links()
+            .iter()
+            .find(|l| l.rel() == "self")
+            .map(|l| l.href()),
+        Some("https://api.example.com/Prod/changes.atom")
+    );
+}

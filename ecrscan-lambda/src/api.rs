@@ -3,6 +3,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /configs` | 200, JSON array of configs in the sample's shape |
+//! | `GET /changes.atom?since=&min_severity=` | 200, an Atom feed of the newest 500 changes, one entry per change with the change's id |
 //! | `GET /changes?since=&min_severity=&start=` | 200, `{"changes":[…]}` newest first, in pages under 4 MiB (`next_start`, `Link: rel="next"`) |
 //! | `POST /configs` | 201, `{"id":"<uuid>"}` and `Location: /configs/<id>`; 400 naming the invalid field; 413 over 64 KiB; 415 for a non-JSON content type |
 //! | `GET /configs/{id}` | 200 config; 404 unknown; 400 not a UUID |
@@ -122,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .route("/findings/{id}", get(findings))
         .route("/changes", get(changes))
         .route("/changes/", get(changes))
+        .route("/changes.atom", get(changes_feed))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -402,16 +404,34 @@ fn parse_since(since: &str) -> Result<chrono::DateTime<Utc>, ApiError> {
         })
 }
 
-async fn changes(
+/// The newest changes a feed holds: feed readers poll, and keep what they saw.
+const FEED_CHANGES: usize = 500;
+
+async fn changes_feed(
     State(state): State<AppState>,
     platform_url: Option<axum::Extension<PublicBaseUrl>>,
     query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
+    let (since, minimum) = changes_filter(&query)?;
     let results = state
         .results
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("this server records no changes".into()))?;
+    let listing = results.list_changes().await?;
+    let mut selected = ecrscan_core::changes::select(&listing.items, None, since, minimum);
+    selected.truncate(FEED_CHANGES);
+    let self_url = public_base_url(&state, platform_url).map(|base| format!("{base}/changes.atom"));
+    let mut body = Vec::new();
+    ecrscan_core::render::write_changes_feed(&selected, Utc::now(), self_url.as_deref(), &mut body)
+        .map_err(render_error)?;
+    Ok(([(header::CONTENT_TYPE, "application/atom+xml")], body).into_response())
+}
+
+/// The `since` and `min_severity` of a changes query.
+fn changes_filter(
+    query: &ChangesQuery,
+) -> Result<(Option<chrono::DateTime<Utc>>, Option<Severity>), ApiError> {
     let since = query.since.as_deref().map(parse_since).transpose()?;
     let minimum = query
         .min_severity
@@ -425,6 +445,20 @@ async fn changes(
             })
         })
         .transpose()?;
+    Ok((since, minimum))
+}
+
+async fn changes(
+    State(state): State<AppState>,
+    platform_url: Option<axum::Extension<PublicBaseUrl>>,
+    query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
+    let results = state
+        .results
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("this server records no changes".into()))?;
+    let (since, minimum) = changes_filter(&query)?;
     let listing = results.list_changes().await?;
     let selected = ecrscan_core::changes::select(&listing.items, None, since, minimum);
     let mut body = Vec::new();

@@ -554,6 +554,106 @@ const NEEDS_CARE: [bool; 256] = {
     table
 };
 
+/// The feed id of the changes feed: the same for every ecrscan.
+const CHANGES_FEED_ID: Uuid = Uuid::from_u128(0x3a9d_7c21_5e4b_4f60_8d1e_b2c4_f6a8_0004);
+
+/// Writes the Atom 1.0 feed of `changes` (newest first, as given): one
+/// entry per change with the change's id as `urn:uuid:` (stable: a feed
+/// reader shows exactly what is new), `updated` when it was detected, a
+/// title saying what changed, and the change in the text of `ecrscan
+/// changes` as plain-text content. `self_url` adds a `self` link. Text from
+/// AWS is escaped as in [`write_atom_feed`].
+pub fn write_changes_feed(
+    changes: &[crate::changes::Change],
+    now: DateTime<Utc>,
+    self_url: Option<&str>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut xml = XmlBuffer::with_capacity(CHUNK_BYTES);
+    let updated = changes.iter().map(|c| c.detected_at).max().unwrap_or(now);
+    xml.raw("<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">");
+    xml.text_element(
+        1,
+        "title",
+        "ecrscan: what changed in the scanned ECR images",
+    );
+    xml.start(1, "id", &[]);
+    xml.raw("urn:uuid:");
+    xml.raw(&CHANGES_FEED_ID.to_string());
+    xml.end("id");
+    xml.text_element(1, "updated", &atom_date(updated));
+    xml.start(1, "author", &[]);
+    xml.text_element(2, "name", "ecrscan");
+    xml.end_on_own_line(1, "author");
+    xml.start(1, "generator", &[("version", env!("CARGO_PKG_VERSION"))]);
+    xml.raw("ecrscan");
+    xml.end("generator");
+    if let Some(url) = self_url.and_then(http_url) {
+        xml.empty(
+            1,
+            "link",
+            &[
+                ("href", &url),
+                ("rel", "self"),
+                ("type", "application/atom+xml"),
+            ],
+        );
+    }
+    for change in changes {
+        xml.start(1, "entry", &[]);
+        xml.text_element(2, "title", &change_title(change));
+        xml.start(2, "id", &[]);
+        xml.raw("urn:uuid:");
+        xml.raw(&change.id.to_string());
+        xml.end("id");
+        xml.text_element(2, "updated", &atom_date(change.detected_at));
+        let mut text = Vec::new();
+        super::write_text_changes(std::slice::from_ref(change), &mut text)?;
+        xml.start(2, "content", &[("type", "text")]);
+        xml.text(&String::from_utf8_lossy(&text));
+        xml.end("content");
+        xml.end_on_own_line(1, "entry");
+        if xml.doc.len() >= CHUNK_BYTES {
+            out.write_all(xml.doc.as_bytes())?;
+            xml.doc.clear();
+        }
+    }
+    xml.raw("\n</feed>\n");
+    out.write_all(xml.doc.as_bytes())
+}
+
+/// `[CRITICAL] 2 new, 1 raised, 3 fixed in test/ubuntu:latest`, or
+/// `Baseline of …`, or `Tag latest of test/ubuntu moved: …`.
+fn change_title(change: &crate::changes::Change) -> String {
+    use crate::changes::ChangeKind;
+    let image = match change.tags.first() {
+        Some(tag) => format!("{}:{tag}", change.repository),
+        None => format!("{}@{}", change.repository, change.digest),
+    };
+    let raised = change
+        .severity_changed
+        .iter()
+        .filter(|c| c.to > c.from)
+        .count();
+    let summary = format!(
+        "{} new, {raised} raised, {} fixed",
+        change.new.len(),
+        change.fixed.len()
+    );
+    let severity = change
+        .highest_new_severity()
+        .map(|s| format!("[{s}] "))
+        .unwrap_or_default();
+    match change.kind {
+        ChangeKind::Baseline => format!(
+            "Baseline of {image}: {} findings",
+            change.counts.after.total()
+        ),
+        ChangeKind::FindingsChanged => format!("{severity}{summary} in {image}"),
+        ChangeKind::TagMoved => format!("{severity}{image} moved to another image: {summary}"),
+    }
+}
+
 /// An XML document being written, indented by two spaces per level.
 ///
 /// Every element starts on a new line; text goes through [`XmlBuffer::text`],
