@@ -116,6 +116,9 @@ pub enum Command {
         #[arg(long)]
         live: bool,
     },
+    /// Manage notification channels: where changes are sent.
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
     /// Show what changed: new, fixed and raised findings, and tags that moved.
     ///
     /// Changes are recorded whenever a newer complete result of an image is
@@ -177,6 +180,78 @@ pub enum ConfigsCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// Add a channel; prints its id.
+    ///
+    /// A change is sent when it has a new or raised finding at or above
+    /// --min-severity (default HIGH); baselines are never sent. Secrets are
+    /// references (env:NAME, file:PATH or a Secrets Manager ARN), read when
+    /// sending and never stored or printed.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ecrscan channels add webhook https://hooks.example.com/ecrscan --secret env:ECRSCAN_WEBHOOK_SECRET\n  ecrscan channels add sns arn:aws:sns:us-west-2:123456789012:ecrscan --min-severity CRITICAL\n  ecrscan channels add eventbridge"
+    )]
+    Add(AddChannel),
+    /// List channels (secrets as their references).
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+    },
+    /// Delete channels.
+    Rm {
+        /// Channel ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AddChannel {
+    /// A CloudEvents JSON POST signed per Standard Webhooks (https, or http to loopback).
+    Webhook {
+        /// The receiver's URL.
+        url: String,
+        /// Where the whsec_ signing secret is read: env:NAME, file:PATH or a Secrets Manager ARN.
+        #[arg(long, value_name = "REF")]
+        secret: String,
+        #[command(flatten)]
+        options: ChannelOptions,
+    },
+    /// A Slack incoming webhook (https://hooks.slack.com/…).
+    Slack {
+        /// The incoming webhook's URL.
+        url: String,
+        #[command(flatten)]
+        options: ChannelOptions,
+    },
+    /// An SNS topic: Publish of the CloudEvent, with kind, severity and repository attributes.
+    Sns {
+        /// The topic's ARN.
+        topic_arn: String,
+        #[command(flatten)]
+        options: ChannelOptions,
+    },
+    /// An EventBridge bus: PutEvents with source ecrscan.
+    Eventbridge {
+        /// The bus's name or ARN (default: the default bus).
+        bus: Option<String>,
+        #[command(flatten)]
+        options: ChannelOptions,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelOptions {
+    /// Send changes with new or raised findings of this severity or worse.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity, default_value = "HIGH")]
+    pub min_severity: Severity,
+    /// Also send changes that only fix findings.
+    #[arg(long)]
+    pub include_fixed: bool,
 }
 
 #[derive(Debug, Args)]

@@ -189,6 +189,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             )
             .await
         }
+        Command::Channels(command) => channels(&context, command).await,
         Command::Changes {
             ids,
             since,
@@ -197,6 +198,70 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         } => changes(&context, &ids, since, min_severity, output).await,
         Command::Completions { .. } => unreachable!("handled above"),
     }
+}
+
+async fn channels(
+    context: &Context,
+    command: crate::cli::ChannelsCommand,
+) -> Result<ExitCode, Failure> {
+    use crate::cli::{AddChannel, ChannelsCommand};
+    use ecrscan_core::channels::{Channel, SecretRef, Target};
+    match command {
+        ChannelsCommand::Add(add) => {
+            let usage =
+                |err: ecrscan_core::channels::InvalidChannel| Failure::Usage(err.to_string());
+            let (target, options) = match add {
+                AddChannel::Webhook {
+                    url,
+                    secret,
+                    options,
+                } => {
+                    let secret: SecretRef = secret.parse().map_err(usage)?;
+                    (Target::Webhook { url, secret }, options)
+                }
+                AddChannel::Slack { url, options } => (Target::Slack { url }, options),
+                AddChannel::Sns { topic_arn, options } => (Target::Sns { topic_arn }, options),
+                AddChannel::Eventbridge { bus, options } => (Target::Eventbridge { bus }, options),
+            };
+            let channel = Channel::create(
+                target,
+                options.min_severity,
+                options.include_fixed,
+                Utc::now(),
+            )
+            .map_err(usage)?;
+            context.store.put_channel(&channel).await?;
+            output::stdout(|out| writeln!(out, "{}", channel.id))?;
+        }
+        ChannelsCommand::List { output: format } => {
+            let listing = context.store.list_channels().await?;
+            for skipped in &listing.skipped {
+                eprintln!("warning: skipped {}: {}", skipped.key, skipped.reason);
+            }
+            output::stdout(|out| match format {
+                ListFormat::Json => {
+                    serde_json::to_writer_pretty(&mut *out, &listing.items)?;
+                    writeln!(out)
+                }
+                ListFormat::Table => output::channels_table(&listing.items, out),
+            })?;
+        }
+        ChannelsCommand::Rm { ids } => {
+            let ids: Vec<Uuid> = ids
+                .iter()
+                .map(|id| {
+                    Uuid::parse_str(id).map_err(|_| {
+                        Failure::Usage(format!("invalid channel id {id:?}: a channel id is a UUID"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            for id in ids {
+                context.store.delete_channel(id).await?;
+                eprintln!("deleted {id}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn changes(

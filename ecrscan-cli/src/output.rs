@@ -169,6 +169,44 @@ fn plain(text: impl Into<String>) -> (String, String) {
     (text.clone(), text)
 }
 
+/// Channels as a table: id, type, where they send, minimum severity, and
+/// the secret's reference (never a secret).
+pub fn channels_table(
+    channels: &[ecrscan_core::channels::Channel],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use ecrscan_core::channels::Target;
+    if channels.is_empty() {
+        return writeln!(out, "no channels");
+    }
+    let rows: Vec<Vec<(String, String)>> = channels
+        .iter()
+        .map(|channel| {
+            let secret = match &channel.target {
+                Target::Webhook { secret, .. } => secret.to_string(),
+                _ => "-".to_owned(),
+            };
+            let severity = if channel.include_fixed {
+                format!("{} (+fixed)", channel.min_severity)
+            } else {
+                channel.min_severity.to_string()
+            };
+            vec![
+                plain(channel.id.to_string()),
+                plain(channel.target.kind().to_owned()),
+                plain(channel.target.destination()),
+                plain(severity),
+                plain(secret),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "TYPE", "DESTINATION", "MIN SEVERITY", "SECRET"],
+        &rows,
+        out,
+    )
+}
+
 /// The configs as a table for people.
 pub fn configs_table(configs: &[ScanConfig], out: &mut dyn Write) -> io::Result<()> {
     if configs.is_empty() {

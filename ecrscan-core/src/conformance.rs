@@ -44,6 +44,64 @@ pub fn sample_config(repository: &str, tags: &[&str], created: i64) -> ScanConfi
 pub async fn run_all(store: &dyn Store) {
     run_configs(store).await;
     results_round_trip(store).await;
+    channels_round_trip(store).await;
+}
+
+/// The [`ChannelStore`](crate::store::ChannelStore) contract: channels round
+/// trip, list sorted, and unknown ids are `NotFound`. The store has no
+/// channels at the start and none at the end.
+pub async fn channels_round_trip(store: &dyn crate::store::ChannelStore) {
+    use crate::channels::{Channel, Target};
+    use crate::severity::Severity;
+    let at = |seconds| {
+        Utc.timestamp_opt(seconds, 0)
+            .single()
+            .expect("a valid timestamp")
+    };
+    assert!(store.list_channels().await.expect("list").items.is_empty());
+    let webhook = Channel::create(
+        Target::Webhook {
+            url: "https://hooks.example.com/ecrscan".into(),
+            secret: "env:ECRSCAN_HOOK_SECRET".parse().expect("a reference"),
+        },
+        Severity::High,
+        false,
+        at(2),
+    )
+    .expect("a valid channel");
+    let sns = Channel::create(
+        Target::Sns {
+            topic_arn: "arn:aws:sns:us-west-2:123456789012:ecrscan".into(),
+        },
+        Severity::Critical,
+        true,
+        at(1),
+    )
+    .expect("a valid channel");
+    store.put_channel(&webhook).await.expect("put");
+    store.put_channel(&sns).await.expect("put");
+    assert_eq!(store.get_channel(webhook.id).await.expect("get"), webhook);
+    assert_eq!(
+        store.list_channels().await.expect("list").items,
+        vec![sns.clone(), webhook.clone()],
+        "sorted by created"
+    );
+    let unknown = Uuid::new_v4();
+    assert!(
+        store
+            .get_channel(unknown)
+            .await
+            .is_err_and(|e| e.is_not_found())
+    );
+    assert!(
+        store
+            .delete_channel(unknown)
+            .await
+            .is_err_and(|e| e.is_not_found())
+    );
+    store.delete_channel(webhook.id).await.expect("delete");
+    store.delete_channel(sns.id).await.expect("delete");
+    assert!(store.list_channels().await.expect("list").items.is_empty());
 }
 
 /// Runs every [`ConfigStore`] check, in order. The store must be empty at

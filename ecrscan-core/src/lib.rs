@@ -51,6 +51,7 @@
 
 pub mod backend;
 pub mod changes;
+pub mod channels;
 pub mod config;
 pub mod finding;
 pub mod ratelimit;
@@ -84,8 +85,8 @@ pub use scan::{
 };
 pub use severity::{Severity, SeverityCounts};
 pub use store::{
-    ConfigStore, DirStore, Listing, MemoryStore, ObjectStore, PutMode, RecordKind, ResultStore,
-    Store, StoreError, StoreLocation,
+    ChannelStore, ConfigStore, DirStore, Listing, MemoryStore, ObjectStore, PutMode, RecordKind,
+    ResultStore, Store, StoreError, StoreLocation,
 };
 
 #[cfg(feature = "mocks")]

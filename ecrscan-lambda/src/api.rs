@@ -3,6 +3,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /configs` | 200, JSON array of configs in the sample's shape |
+//! | `GET /channels` | 200, JSON array of the notification channels (secrets as references); created only with the CLI |
 //! | `GET /changes.atom?since=&min_severity=` | 200, an Atom feed of the newest 500 changes, one entry per change with the change's id |
 //! | `GET /changes?since=&min_severity=&start=` | 200, `{"changes":[…]}` newest first, in pages under 4 MiB (`next_start`, `Link: rel="next"`) |
 //! | `POST /configs` | 201, `{"id":"<uuid>"}` and `Location: /configs/<id>`; 400 naming the invalid field; 413 over 64 KiB; 415 for a non-JSON content type |
@@ -33,8 +34,8 @@ use ecrscan_core::render::{
     FeedOptions, FeedPage, SummaryFormat, SummaryPage, write_atom_feed, write_summary_page,
 };
 use ecrscan_core::{
-    ConfigError, ConfigSpec, ConfigStore, ResultStore, ScanBackend, ScanConfig, ScanOptions,
-    Severity, StoreError, collect_results, collect_summary,
+    ChannelStore, ConfigError, ConfigSpec, ConfigStore, ResultStore, ScanBackend, ScanConfig,
+    ScanOptions, Severity, StoreError, collect_results, collect_summary,
 };
 use serde::Deserialize;
 use tower_http::cors::CorsLayer;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub cors_allow_origin: Option<HeaderValue>,
     /// Where recorded results and changes are kept; `None`: `/changes` is 404.
     pub results: Option<Arc<dyn ResultStore>>,
+    /// Where notification channels are kept; `None`: `/channels` is 404.
+    pub channels: Option<Arc<dyn ChannelStore>>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             public_url: None,
             cors_allow_origin: None,
             results: None,
+            channels: None,
         }
     }
 
@@ -124,6 +128,8 @@ pub fn app(state: AppState) -> Router {
         .route("/changes", get(changes))
         .route("/changes/", get(changes))
         .route("/changes.atom", get(changes_feed))
+        .route("/channels", get(list_channels))
+        .route("/channels/", get(list_channels))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -402,6 +408,19 @@ fn parse_since(since: &str) -> Result<chrono::DateTime<Utc>, ApiError> {
                 truncate(since)
             ))
         })
+}
+
+/// The notification channels, as stored: secrets are references. Channels
+/// are created from the CLI only: nobody with API access can make ecrscan
+/// send to an address of their choosing, so there is no POST.
+async fn list_channels(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ecrscan_core::channels::Channel>>, ApiError> {
+    let channels = state
+        .channels
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("this server keeps no channels".into()))?;
+    Ok(Json(channels.list_channels().await?.items))
 }
 
 /// The newest changes a feed holds: feed readers poll, and keep what they saw.

@@ -83,6 +83,7 @@ pub async fn store_and_backend() -> Result<Runtime, StartupError> {
     let recorder = Recorder::with_options(results, RecordOptions::from_env()?);
     tracing::info!(store = %location, "ready");
     Ok(Runtime {
+        channels: store.clone(),
         configs: store,
         recorded: Arc::new(RecordingBackend::with_recorder(
             Arc::clone(&ecr),
@@ -111,6 +112,8 @@ pub struct Runtime {
     pub ecr: Arc<dyn ScanBackend>,
     /// The record step over the store.
     pub recorder: Recorder,
+    /// The notification channels.
+    pub channels: Arc<dyn ecrscan_core::ChannelStore>,
 }
 
 /// Removes an API Gateway stage (`/Prod`) from the start of a request's

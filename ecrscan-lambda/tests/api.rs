@@ -812,3 +812,40 @@ async fn changes_newest_first_and_filtered() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn channels_are_listed_with_secret_references_and_cannot_be_created() {
+    use ecrscan_core::ChannelStore;
+    use ecrscan_core::channels::{Channel, Target};
+    let store = Arc::new(MemoryStore::new());
+    let channel = Channel::create(
+        Target::Webhook {
+            url: "https://hooks.example.com/ecrscan".into(),
+            secret: "env:ECRSCAN_WEBHOOK_SECRET".parse().unwrap(),
+        },
+        Severity::High,
+        false,
+        Utc::now(),
+    )
+    .unwrap();
+    store.put_channel(&channel).await.unwrap();
+    let router = app(AppState {
+        channels: Some(store.clone() as Arc<dyn ChannelStore>),
+        ..AppState::new(Arc::new(MemoryStore::new()), Arc::new(backend()))
+    });
+    let answer = send(&router, get("/channels")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let listed: Vec<Channel> = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(listed, vec![channel]);
+    assert!(answer.body.contains("env:ECRSCAN_WEBHOOK_SECRET"));
+    let post = send(
+        &router,
+        post_json(
+            "/channels",
+            r#"{"type":"webhook","url":"https://attacker.example.com/","secret":"env:X"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(store.list_channels().await.unwrap().items.len(), 1);
+}

@@ -19,6 +19,7 @@
 //! | `results/REGION/REGISTRY/REPOSITORY/@tags.json` | where each tag pointed, and since when ([`TagRecord`](crate::records::TagRecord)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@images/SELECTION.json` | what a selection of tags resolved to ([`RecordedResolution`](crate::records::RecordedResolution)) |
 //! | `changes/<id>.json` | a change ([`Change`](crate::changes::Change)), written once |
+//! | `channels/<id>.json` | a notification channel ([`Channel`](crate::channels::Channel)); its secret is only referred to |
 //!
 //! `@` never occurs in an ECR repository name, so no repository's records
 //! can collide with another's.
@@ -31,6 +32,7 @@ use crate::changes::Change;
 use crate::config::{RepositoryRef, ScanConfig};
 use crate::records::{DigestRecord, RecordedResolution, TagRecord};
 
+mod channels;
 mod configs;
 mod dir;
 pub mod keys;
@@ -62,6 +64,8 @@ pub enum RecordKind {
     Resolution,
     /// A change of an image's findings or tags.
     Change,
+    /// A notification channel.
+    Channel,
     /// An object of the byte layer, below any record.
     Object,
 }
@@ -75,6 +79,7 @@ impl RecordKind {
             RecordKind::Tags => "tag record",
             RecordKind::Resolution => "image resolution",
             RecordKind::Change => "change",
+            RecordKind::Channel => "notification channel",
             RecordKind::Object => "object",
         }
     }
@@ -339,7 +344,30 @@ pub trait ResultStore: Send + Sync {
     async fn list_changes(&self) -> Result<Listing<Change>, StoreError>;
 }
 
-/// A store of both configs and results: what [`StoreLocation::open`] gives.
-pub trait Store: ConfigStore + ResultStore {}
+/// Keeps notification channels.
+///
+/// # Contract
+///
+/// As [`ConfigStore`]'s, for channels: `put_channel` replaces by id;
+/// `get_channel` and `delete_channel` of an unknown id are
+/// [`StoreError::NotFound`]; `list_channels` returns every readable channel
+/// sorted by `created` then `id`, skipping (and reporting) what it cannot
+/// read, and fails only when it could read nothing. A stored channel is
+/// checked as on creation: one edited to break the rules is not used.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Stores a channel under its id.
+    async fn put_channel(&self, channel: &crate::channels::Channel) -> Result<(), StoreError>;
+    /// The channel with this id.
+    async fn get_channel(&self, id: Uuid) -> Result<crate::channels::Channel, StoreError>;
+    /// Every channel.
+    async fn list_channels(&self) -> Result<Listing<crate::channels::Channel>, StoreError>;
+    /// Deletes the channel with this id.
+    async fn delete_channel(&self, id: Uuid) -> Result<(), StoreError>;
+}
 
-impl<T: ConfigStore + ResultStore> Store for T {}
+/// A store of configs, results and channels: what [`StoreLocation::open`] gives.
+pub trait Store: ConfigStore + ResultStore + ChannelStore {}
+
+impl<T: ConfigStore + ResultStore + ChannelStore> Store for T {}

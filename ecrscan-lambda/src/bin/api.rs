@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let runtime = store_and_backend().await?;
     let state = AppState {
         results: Some(std::sync::Arc::clone(runtime.recorder.store())),
+        channels: Some(runtime.channels),
         store: runtime.configs,
         backend: runtime.recorded,
         live_backend: runtime.live,
