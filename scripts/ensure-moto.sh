@@ -14,7 +14,7 @@ packages=(-r "$requirements")
 stamp="$venv/.requirements"
 
 if [ -x "$venv/bin/moto_server" ] && cmp -s "$requirements" "$stamp" \
-    && "$venv/bin/python" -c 'import moto, flask, flask_cors, boto3, pytest, cfnlint, samtranslator, parliament' 2>/dev/null; then
+    && "$venv/bin/python" -c 'import moto, flask, flask_cors, boto3, pytest, cfnlint, samtranslator, parliament, standardwebhooks' 2>/dev/null; then
   echo "$venv/bin/moto_server"
   exit 0
 fi

@@ -61,6 +61,7 @@ pub mod render;
 pub mod scan;
 pub mod severity;
 pub mod store;
+pub mod webhooks;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
