@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     write_atom_feed(&config, &results, now, &options, &mut out).expect("rendering to memory works");
     let xml = String::from_utf8(out).expect("the feed is UTF-8");
     let ids = entry_ids(&xml);
-    let findings: usize = results.iter().map(|r| r.findings.len()).sum();
+    let findings: usize = results.iter().map(|r| r.scan.findings.len()).sum();
     assert!(ids.len() <= findings);
     assert!(findings == 0 || !ids.is_empty());
     let model = atom_feed(&config, &results, now, &options).expect("atom_syndication reads the feed");
