@@ -3,7 +3,8 @@
 
 use uuid::Uuid;
 
-use super::{ChannelStore, Listing, ObjectStore, PutMode, RecordKind, Skipped, StoreError};
+use super::listing::read_listed;
+use super::{ChannelStore, Listing, ObjectStore, PutMode, RecordKind, StoreError};
 use crate::channels::Channel;
 
 /// A channel is a few hundred bytes.
@@ -52,50 +53,29 @@ impl<S: ObjectStore> ChannelStore for S {
     }
 
     async fn list_channels(&self) -> Result<Listing<Channel>, StoreError> {
-        let mut listing = Listing {
+        let keys = self
+            .list("channels/")
+            .await?
+            .into_iter()
+            .map(|object| object.key)
+            .collect();
+        let listing = Listing {
             items: Vec::new(),
             skipped: Vec::new(),
         };
-        let mut read_any = false;
-        for object in self.list("channels/").await? {
-            match self.get(&object.key, MAX_CHANNEL_BYTES).await {
-                Ok(Some(stored)) => {
-                    read_any = true;
-                    match parse(self, &object.key, &stored.bytes) {
-                        Ok(channel) if object.key == channel_key(channel.id) => {
-                            listing.items.push(channel);
-                        }
-                        Ok(channel) => listing.skipped.push(Skipped {
-                            key: object.key,
-                            reason: format!("it holds the channel {}", channel.id),
-                            unreadable: false,
-                        }),
-                        Err(err) => listing.skipped.push(Skipped {
-                            key: object.key,
-                            reason: err.to_string(),
-                            unreadable: false,
-                        }),
-                    }
-                }
-                Ok(None) => {}
-                Err(err) => listing.skipped.push(Skipped {
-                    key: object.key,
-                    reason: err.to_string(),
-                    unreadable: !matches!(err, StoreError::TooLarge { .. }),
-                }),
-            }
-        }
-        for skipped in &listing.skipped {
-            tracing::warn!(store = %self.describe(), key = %skipped.key, reason = %skipped.reason, "skipping a channel");
-        }
-        if !read_any && listing.unreadable() > 0 {
-            return Err(StoreError::NothingReadable {
-                store: self.describe(),
-                kind: RecordKind::Channel,
-                failed: listing.unreadable(),
-                first: listing.skipped[0].reason.clone(),
-            });
-        }
+        let mut listing = read_listed(
+            self,
+            keys,
+            MAX_CHANNEL_BYTES,
+            RecordKind::Channel,
+            listing,
+            |key, bytes| match Channel::from_stored_json(bytes) {
+                Ok(channel) if key == channel_key(channel.id) => Ok(channel),
+                Ok(channel) => Err(format!("it holds the channel {}", channel.id)),
+                Err(err) => Err(err.to_string()),
+            },
+        )
+        .await?;
         listing
             .items
             .sort_by_key(|channel| (channel.created, channel.id));

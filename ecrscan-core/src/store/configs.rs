@@ -1,10 +1,10 @@
 //! [`ConfigStore`] for every [`ObjectStore`]: one `<id>.json` per config at
 //! the store's root, in the AWS sample's JSON.
 
-use futures::StreamExt;
 use uuid::Uuid;
 
 use super::keys::config_key;
+use super::listing::read_listed;
 use super::{
     ConfigStore, Listing, ObjectStore, PutMode, RecordKind, Skipped, StoreError, sort_configs,
 };
@@ -14,49 +14,12 @@ use crate::config::ScanConfig;
 /// bytes): they are skipped by listings and refused by `get`.
 pub(crate) const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
-/// How many configs a listing reads at once.
-const READ_CONCURRENCY: usize = 16;
-
 fn parse(store: &dyn ObjectStore, key: &str, bytes: &[u8]) -> Result<ScanConfig, StoreError> {
     ScanConfig::from_stored_json(bytes).map_err(|err| StoreError::Corrupt {
         kind: RecordKind::Config,
         key: format!("{}/{key}", store.describe()),
         message: err.to_string(),
     })
-}
-
-/// One listed object: a config, nothing (deleted meanwhile), or why it was skipped.
-enum Read {
-    Config(ScanConfig),
-    Gone,
-    Skipped(Skipped),
-}
-
-async fn read_listed<S: ObjectStore + ?Sized>(store: &S, key: String) -> Read {
-    let skipped = |reason: String, unreadable: bool| {
-        tracing::warn!(store = %store.describe(), %key, %reason, "skipping an object that is not a readable scan config");
-        Read::Skipped(Skipped {
-            key: key.clone(),
-            reason,
-            unreadable,
-        })
-    };
-    match store.get(&key, MAX_CONFIG_BYTES).await {
-        Ok(None) => Read::Gone,
-        Ok(Some(object)) => match ScanConfig::from_stored_json(&object.bytes) {
-            Ok(config) if key != config_key(config.id) => skipped(
-                format!(
-                    "it holds the config {}, stored under another id's name",
-                    config.id
-                ),
-                false,
-            ),
-            Ok(config) => Read::Config(config),
-            Err(err) => skipped(format!("not a valid scan config: {err}"), false),
-        },
-        Err(err @ StoreError::TooLarge { .. }) => skipped(err.to_string(), false),
-        Err(err) => skipped(err.to_string(), true),
-    }
 }
 
 #[async_trait::async_trait]
@@ -123,40 +86,23 @@ impl<S: ObjectStore> ConfigStore for S {
                 });
             }
         }
-        let mut reads = futures::stream::iter(keys)
-            .map(|key| read_listed(self, key))
-            .buffer_unordered(READ_CONCURRENCY);
-        let mut read_any = false;
-        while let Some(read) = reads.next().await {
-            match read {
-                Read::Config(config) => {
-                    read_any = true;
-                    listing.items.push(config);
-                }
-                Read::Gone => {}
-                Read::Skipped(skipped) => {
-                    read_any |= !skipped.unreadable;
-                    listing.skipped.push(skipped);
-                }
-            }
-        }
-        let unreadable = listing.unreadable();
-        if !read_any && unreadable > 0 {
-            let first = listing
-                .skipped
-                .iter()
-                .find(|s| s.unreadable)
-                .map(|s| format!("{}: {}", s.key, s.reason))
-                .unwrap_or_default();
-            return Err(StoreError::NothingReadable {
-                store: self.describe(),
-                kind: RecordKind::Config,
-                failed: unreadable,
-                first,
-            });
-        }
+        let mut listing = read_listed(
+            self,
+            keys,
+            MAX_CONFIG_BYTES,
+            RecordKind::Config,
+            listing,
+            |key, bytes| match ScanConfig::from_stored_json(bytes) {
+                Ok(config) if key != config_key(config.id) => Err(format!(
+                    "it holds the config {}, stored under another id's name",
+                    config.id
+                )),
+                Ok(config) => Ok(config),
+                Err(err) => Err(format!("not a valid scan config: {err}")),
+            },
+        )
+        .await?;
         sort_configs(&mut listing.items);
-        listing.skipped.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listing)
     }
 

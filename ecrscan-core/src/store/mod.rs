@@ -36,6 +36,7 @@ mod channels;
 mod configs;
 mod dir;
 pub mod keys;
+mod listing;
 mod location;
 mod memory;
 mod objects;

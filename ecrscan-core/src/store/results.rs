@@ -3,12 +3,11 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use futures::StreamExt;
-
 use super::keys::{change_key, digest_key, resolution_key, tags_key};
+use super::listing::read_listed;
 use super::{
-    Listing, MAX_RECORD_BYTES, ObjectStore, PutMode, RecordKind, ResultStore, Skipped, StoreError,
-    Version, Versioned,
+    Listing, MAX_RECORD_BYTES, ObjectStore, PutMode, RecordKind, ResultStore, StoreError, Version,
+    Versioned,
 };
 use crate::changes::Change;
 use crate::config::RepositoryRef;
@@ -124,7 +123,7 @@ impl<S: ObjectStore> ResultStore for S {
     }
 
     async fn list_changes(&self) -> Result<Listing<Change>, StoreError> {
-        let mut listing = Listing {
+        let listing = Listing {
             items: Vec::new(),
             skipped: Vec::new(),
         };
@@ -135,46 +134,18 @@ impl<S: ObjectStore> ResultStore for S {
             .filter(|object| object.key.ends_with(".json"))
             .map(|object| object.key)
             .collect();
-        let mut reads = futures::stream::iter(keys)
-            .map(|key| async move {
-                let read = self.get(&key, MAX_RECORD_BYTES).await;
-                (key, read)
-            })
-            .buffer_unordered(16);
-        let mut read_any = false;
-        while let Some((key, read)) = reads.next().await {
-            match read {
-                Ok(Some(object)) => {
-                    read_any = true;
-                    match serde_json::from_slice::<Change>(&object.bytes) {
-                        Ok(change) => listing.items.push(change),
-                        Err(err) => listing.skipped.push(Skipped {
-                            key,
-                            reason: format!("not a change: {err}"),
-                            unreadable: false,
-                        }),
-                    }
-                }
-                Ok(None) => {}
-                Err(err) => listing.skipped.push(Skipped {
-                    key,
-                    reason: err.to_string(),
-                    unreadable: !matches!(err, StoreError::TooLarge { .. }),
-                }),
-            }
-        }
-        for skipped in &listing.skipped {
-            tracing::warn!(store = %self.describe(), key = %skipped.key, reason = %skipped.reason, "skipping a change");
-        }
-        let unreadable = listing.unreadable();
-        if !read_any && unreadable > 0 {
-            return Err(StoreError::NothingReadable {
-                store: self.describe(),
-                kind: RecordKind::Change,
-                failed: unreadable,
-                first: listing.skipped[0].reason.clone(),
-            });
-        }
+        let mut listing = read_listed(
+            self,
+            keys,
+            MAX_RECORD_BYTES,
+            RecordKind::Change,
+            listing,
+            |_, bytes| {
+                serde_json::from_slice::<Change>(bytes)
+                    .map_err(|err| format!("not a change: {err}"))
+            },
+        )
+        .await?;
         listing.items.sort_by(|a, b| {
             b.detected_at
                 .cmp(&a.detected_at)
