@@ -280,24 +280,8 @@ fn write_head(
         .filter_map(|result| result.scan.scan_completed_at)
         .max()
         .unwrap_or(now);
-    xml.raw("<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">");
-    xml.start(1, "title", &[]);
-    xml.text("ECR repository ");
-    xml.text(&config.repository);
-    xml.text(" in ");
-    xml.text(&config.region);
-    xml.end("title");
-    xml.start(1, "id", &[]);
-    xml.raw("urn:uuid:");
-    xml.raw(&config.id.to_string());
-    xml.end("id");
-    xml.text_element(1, "updated", &atom_date(updated));
-    xml.start(1, "author", &[]);
-    xml.text_element(2, "name", "ecrscan");
-    xml.end_on_own_line(1, "author");
-    xml.start(1, "generator", &[("version", env!("CARGO_PKG_VERSION"))]);
-    xml.raw("ecrscan");
-    xml.end("generator");
+    let title = format!("ECR repository {} in {}", config.repository, config.region);
+    write_preamble(xml, &title, config.id, updated);
     let console_title = format!("{} in the Amazon ECR console", config.repository);
     xml.empty(
         1,
@@ -554,6 +538,24 @@ const NEEDS_CARE: [bool; 256] = {
     table
 };
 
+/// The XML declaration, the feed's start tag, and its title, id, updated,
+/// author and generator.
+fn write_preamble(xml: &mut XmlBuffer, title: &str, id: Uuid, updated: DateTime<Utc>) {
+    xml.raw("<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">");
+    xml.text_element(1, "title", title);
+    xml.start(1, "id", &[]);
+    xml.raw("urn:uuid:");
+    xml.raw(&id.to_string());
+    xml.end("id");
+    xml.text_element(1, "updated", &atom_date(updated));
+    xml.start(1, "author", &[]);
+    xml.text_element(2, "name", "ecrscan");
+    xml.end_on_own_line(1, "author");
+    xml.start(1, "generator", &[("version", env!("CARGO_PKG_VERSION"))]);
+    xml.raw("ecrscan");
+    xml.end("generator");
+}
+
 /// The feed id of the changes feed: the same for every ecrscan.
 const CHANGES_FEED_ID: Uuid = Uuid::from_u128(0x3a9d_7c21_5e4b_4f60_8d1e_b2c4_f6a8_0004);
 
@@ -571,23 +573,12 @@ pub fn write_changes_feed(
 ) -> io::Result<()> {
     let mut xml = XmlBuffer::with_capacity(CHUNK_BYTES);
     let updated = changes.iter().map(|c| c.detected_at).max().unwrap_or(now);
-    xml.raw("<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">");
-    xml.text_element(
-        1,
-        "title",
+    write_preamble(
+        &mut xml,
         "ecrscan: what changed in the scanned ECR images",
+        CHANGES_FEED_ID,
+        updated,
     );
-    xml.start(1, "id", &[]);
-    xml.raw("urn:uuid:");
-    xml.raw(&CHANGES_FEED_ID.to_string());
-    xml.end("id");
-    xml.text_element(1, "updated", &atom_date(updated));
-    xml.start(1, "author", &[]);
-    xml.text_element(2, "name", "ecrscan");
-    xml.end_on_own_line(1, "author");
-    xml.start(1, "generator", &[("version", env!("CARGO_PKG_VERSION"))]);
-    xml.raw("ecrscan");
-    xml.end("generator");
     if let Some(url) = self_url.and_then(http_url) {
         xml.empty(
             1,
