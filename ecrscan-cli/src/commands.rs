@@ -16,7 +16,7 @@ use ecrscan_core::scan::{collect_summary_with_progress, rescan_with_progress};
 use ecrscan_core::{
     ConfigError, ConfigSpec, EcrBackend, EcrBackendOptions, ImageScanResult, ReadFrom,
     RecordingBackend, ResultStore, ScanBackend, ScanConfig, ScanOptions, ScanOutcome, ScanStatus,
-    Store, StoreError, StoreLocation, Summary, collect_results, load_sdk_config,
+    Store, StoreLocation, Summary, collect_results, load_sdk_config,
 };
 use uuid::Uuid;
 
@@ -24,42 +24,8 @@ use crate::cli::{
     AddArgs, Cli, Command, ConfigsCommand, FindingsFormat, ListFormat, ScanFormat, Shell,
     SummaryFormat,
 };
+use crate::failure::{FINDINGS_FOUND, Failure, SOME_FAILED};
 use crate::output;
-
-/// Why a command failed, and so its exit code.
-#[derive(Debug)]
-pub enum Failure {
-    /// Invalid usage or input: exit 2.
-    Usage(String),
-    /// An operation failed: exit 1.
-    Operation(String),
-    /// stdout was closed (`ecrscan summary | head -1`): end quietly.
-    BrokenPipe,
-}
-
-impl From<StoreError> for Failure {
-    fn from(err: StoreError) -> Failure {
-        match err {
-            StoreError::NotFound { .. } => Failure::Usage(err.to_string()),
-            err => Failure::Operation(err.to_string()),
-        }
-    }
-}
-
-impl From<io::Error> for Failure {
-    fn from(err: io::Error) -> Failure {
-        if err.kind() == io::ErrorKind::BrokenPipe {
-            Failure::BrokenPipe
-        } else {
-            Failure::Operation(format!("cannot write the output: {err}"))
-        }
-    }
-}
-
-/// Exit code 1: some operation failed, its output is printed.
-const SOME_FAILED: u8 = 1;
-/// Exit code 3: findings at or above `--fail-on`.
-const FINDINGS_FOUND: u8 = 3;
 
 struct Context {
     store: Arc<dyn Store>,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod failure;
 mod output;
 
 use std::process::ExitCode;
@@ -18,9 +19,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            return output::report(&commands::Failure::Operation(format!(
-                "cannot start: {err}"
-            )));
+            return output::report(&failure::Failure::Operation(format!("cannot start: {err}")));
         }
     };
     match runtime.block_on(commands::run(args)) {

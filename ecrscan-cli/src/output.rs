@@ -8,7 +8,7 @@ use ecrscan_core::scan::Progress;
 use ecrscan_core::{ScanConfig, ScanOutcome, ScanStatus, Severity, Summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::commands::Failure;
+use crate::failure::Failure;
 
 /// Logs go to stderr; warnings only unless `-v` or `RUST_LOG` asks for more.
 pub fn init_logging(verbose: u8) {

@@ -1,0 +1,41 @@
+//! Why a command failed, and the exit codes: one place for both, used by
+//! the commands and by the printers.
+
+use std::io;
+
+use ecrscan_core::StoreError;
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Invalid usage or input: exit 2.
+    Usage(String),
+    /// An operation failed: exit 1.
+    Operation(String),
+    /// stdout was closed (`ecrscan summary | head -1`): end quietly.
+    BrokenPipe,
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Failure {
+        match err {
+            StoreError::NotFound { .. } => Failure::Usage(err.to_string()),
+            err => Failure::Operation(err.to_string()),
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Failure {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            Failure::BrokenPipe
+        } else {
+            Failure::Operation(format!("cannot write the output: {err}"))
+        }
+    }
+}
+
+/// Exit code 1: some operation failed, its output is printed.
+pub const SOME_FAILED: u8 = 1;
+/// Exit code 3: findings at or above `--fail-on`.
+pub const FINDINGS_FOUND: u8 = 3;
