@@ -224,21 +224,23 @@ impl ObjectStore for DirStore {
         self.blocking(move |store| {
             let dir = path.parent().unwrap_or(&store.dir).to_owned();
             store.locked(&dir, || {
-                if mode != PutMode::Overwrite {
-                    let current = store
-                        .read_file(&path, &key, u64::MAX)?
-                        .map(|bytes| version_of(&bytes));
-                    let allowed = match &mode {
-                        PutMode::Create => current.is_none(),
-                        PutMode::Update(expected) => current.as_ref() == Some(expected),
-                        PutMode::Overwrite => true,
-                    };
-                    if !allowed {
-                        return Err(StoreError::Conflict {
-                            store: store.describe(),
-                            key: key.clone(),
-                        });
+                let allowed = match &mode {
+                    PutMode::Overwrite => true,
+                    // Anything at the key, even what is not a regular file, is there.
+                    PutMode::Create => fs::symlink_metadata(&path).is_err(),
+                    PutMode::Update(expected) => {
+                        store
+                            .read_file(&path, &key, super::MAX_RECORD_BYTES)?
+                            .map(|bytes| version_of(&bytes))
+                            .as_ref()
+                            == Some(expected)
                     }
+                };
+                if !allowed {
+                    return Err(StoreError::Conflict {
+                        store: store.describe(),
+                        key: key.clone(),
+                    });
                 }
                 store.write_atomically(&path, &bytes)?;
                 Ok(version_of(&bytes))
