@@ -432,19 +432,35 @@ async fn changes_feed(
     query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
-    let (since, minimum) = changes_filter(&query)?;
-    let results = state
-        .results
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("this server records no changes".into()))?;
-    let listing = results.list_changes().await?;
-    let mut selected = ecrscan_core::changes::select(&listing.items, None, since, minimum);
+    let (mut selected, _, _) = selected_changes(&state, &query).await?;
     selected.truncate(FEED_CHANGES);
     let self_url = public_base_url(&state, platform_url).map(|base| format!("{base}/changes.atom"));
     let mut body = Vec::new();
     ecrscan_core::render::write_changes_feed(&selected, Utc::now(), self_url.as_deref(), &mut body)
         .map_err(render_error)?;
     Ok(([(header::CONTENT_TYPE, "application/atom+xml")], body).into_response())
+}
+
+/// The changes a query selects, newest first, with its filters.
+async fn selected_changes(
+    state: &AppState,
+    query: &ChangesQuery,
+) -> Result<
+    (
+        Vec<ecrscan_core::Change>,
+        Option<chrono::DateTime<Utc>>,
+        Option<Severity>,
+    ),
+    ApiError,
+> {
+    let results = state
+        .results
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("this server records no changes".into()))?;
+    let (since, minimum) = changes_filter(query)?;
+    let listing = results.list_changes().await?;
+    let selected = ecrscan_core::changes::select(&listing.items, None, since, minimum);
+    Ok((selected, since, minimum))
 }
 
 /// The `since` and `min_severity` of a changes query.
@@ -473,13 +489,7 @@ async fn changes(
     query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
-    let results = state
-        .results
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("this server records no changes".into()))?;
-    let (since, minimum) = changes_filter(&query)?;
-    let listing = results.list_changes().await?;
-    let selected = ecrscan_core::changes::select(&listing.items, None, since, minimum);
+    let (selected, since, minimum) = selected_changes(&state, &query).await?;
     let mut body = Vec::new();
     let next_start = ecrscan_core::render::write_json_changes_page(
         &selected,

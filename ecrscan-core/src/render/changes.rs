@@ -65,34 +65,25 @@ pub fn write_text_changes(changes: &[Change], out: &mut dyn Write) -> io::Result
         let when = change
             .detected_at
             .to_rfc3339_opts(SecondsFormat::Secs, true);
-        match change.kind {
-            ChangeKind::Baseline => writeln!(
-                out,
-                "{when}  baseline  {image} in {}/{}: {}",
-                change.region,
-                change.registry,
-                counts_text(&change.counts.after)
-            )?,
-            ChangeKind::FindingsChanged => writeln!(
-                out,
-                "{when}  findings changed  {image} in {}/{}: {} -> {}",
-                change.region,
-                change.registry,
+        let place = format!("{image} in {}/{}", change.region, change.registry);
+        let counts = match change.kind {
+            ChangeKind::Baseline => counts_text(&change.counts.after),
+            _ => format!(
+                "{} -> {}",
                 counts_text(&change.counts.before),
                 counts_text(&change.counts.after)
-            )?,
-            ChangeKind::TagMoved => writeln!(
+            ),
+        };
+        match (change.kind, &change.previous_digest) {
+            (ChangeKind::TagMoved, Some(from)) => writeln!(
                 out,
-                "{when}  tag moved  {image} in {}/{}, from {}: {} -> {}",
-                change.region,
-                change.registry,
-                change
-                    .previous_digest
-                    .as_deref()
-                    .map(short_digest)
-                    .unwrap_or_default(),
-                counts_text(&change.counts.before),
-                counts_text(&change.counts.after)
+                "{when}  tag moved  {place}, from {}: {counts}",
+                short_digest(from)
+            )?,
+            (kind, _) => writeln!(
+                out,
+                "{when}  {}  {place}: {counts}",
+                kind.as_str().replace('_', " ")
             )?,
         }
         for finding in &change.new {
