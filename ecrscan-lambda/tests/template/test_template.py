@@ -354,6 +354,16 @@ def target_function(target):
 
 
 
+def api_body(cfn, params):
+    """Whether CORS is on, and the RestApi's OpenAPI body with its conditions
+    resolved as CloudFormation would ({} without exactly one RestApi)."""
+    has_cors = params.get("CorsAllowOrigin", "") != ""
+    apis = [v for v in cfn["Resources"].values() if v["Type"] == "AWS::ApiGateway::RestApi"]
+    if len(apis) != 1:
+        return has_cors, {}
+    return has_cors, resolve_conditions(apis[0]["Properties"]["Body"], {"HasCors": has_cors})
+
+
 def recorded_events():
     """The scan events the Rust tests record (ecrscan-lambda/tests/events):
     what ecrscan-record-result is tested with must reach it."""
@@ -606,9 +616,7 @@ def test_invoke_permissions_are_exactly_the_routes_and_rules(variant):
     tag, params, cfn = variant
     resources = cfn["Resources"]
     problems = Problems()
-    has_cors = params.get("CorsAllowOrigin", "") != ""
-    apis = [v for v in resources.values() if v["Type"] == "AWS::ApiGateway::RestApi"]
-    body = resolve_conditions(apis[0]["Properties"]["Body"], {"HasCors": has_cors}) if apis else {}
+    has_cors, body = api_body(cfn, params)
     # Lambda invoke permissions: the API functions from EcrScanApi only, per
     # function exactly the routes integrated with it; the others from their
     # EventBridge rules only (checked with the rules below).
@@ -667,9 +675,7 @@ def test_gateway_errors_follow_the_apis_error_contract(variant):
     tag, params, cfn = variant
     resources = cfn["Resources"]
     problems = Problems()
-    has_cors = params.get("CorsAllowOrigin", "") != ""
-    apis = [v for v in resources.values() if v["Type"] == "AWS::ApiGateway::RestApi"]
-    body = resolve_conditions(apis[0]["Properties"]["Body"], {"HasCors": has_cors}) if apis else {}
+    has_cors, body = api_body(cfn, params)
     # Gateway responses: API Gateway's own errors follow the API's error
     # contract ({"error": ...} JSON), keeping their status codes (every route
     # is forwarded to the router, so MISSING_AUTHENTICATION_TOKEN only means
