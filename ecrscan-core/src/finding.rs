@@ -334,6 +334,18 @@ impl DigestScan {
             findings: Vec::new(),
         }
     }
+
+    /// The same scan without its findings (status, times and counts only).
+    pub fn without_finding_list(&self) -> DigestScan {
+        DigestScan {
+            status: self.status,
+            status_description: self.status_description.clone(),
+            scan_completed_at: self.scan_completed_at,
+            vulnerability_source_updated_at: self.vulnerability_source_updated_at,
+            severity_counts: self.severity_counts.clone(),
+            findings: Vec::new(),
+        }
+    }
 }
 
 /// Where a scan result came from.

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::backend::{BackendError, Resolution, ScanBackend};
 use crate::config::{RepositoryRef, ScanConfig};
-use crate::finding::{DigestScan, ImageRef, ImageScanResult, LatestScan, ScanStatus};
+use crate::finding::{ImageRef, ImageScanResult, LatestScan, ScanStatus};
 
 /// How an operation talks to the backend.
 #[derive(Debug, Clone)]
@@ -636,16 +636,7 @@ pub async fn collect_summary_with_progress(
                             rows_with_findings.push((rows.len(), key.clone()));
                             ImageScanResult {
                                 image: image(Some(tag.clone()), Some(digest.clone())),
-                                scan: DigestScan {
-                                    status: latest.scan.status,
-                                    status_description: latest.scan.status_description.clone(),
-                                    scan_completed_at: latest.scan.scan_completed_at,
-                                    vulnerability_source_updated_at: latest
-                                        .scan
-                                        .vulnerability_source_updated_at,
-                                    severity_counts: latest.scan.severity_counts.clone(),
-                                    findings: Vec::new(),
-                                },
+                                scan: latest.scan.without_finding_list(),
                                 origin: latest.origin,
                             }
                         }

@@ -5,7 +5,7 @@ use mockall::predicate::{always, eq};
 
 use super::*;
 use crate::backend::{Image, MockScanBackend};
-use crate::finding::Finding;
+use crate::finding::{DigestScan, Finding};
 use crate::severity::{Severity, SeverityCounts};
 
 fn config(repository: &str, tags: &[&str]) -> ScanConfig {
