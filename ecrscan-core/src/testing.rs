@@ -1,9 +1,10 @@
 //! A local AWS emulator for tests: [`MotoServer`] starts `moto_server` on a
 //! free port on 127.0.0.1 and stops it when dropped.
 //!
-//! The executable is `$ECRSCAN_MOTO_SERVER`, else `.venv/bin/moto_server`
-//! in the workspace, else `moto_server` on `PATH` (`scripts/ensure-moto.sh`
-//! installs it). When none is found, [`MotoServer::start`] returns `None`
+//! The executable is `$ECRSCAN_MOTO_SERVER`, else
+//! `.venv/bin/ecrscan-moto-server` in the workspace (moto answering one
+//! request at a time, as AWS applies each request atomically; installed by
+//! `scripts/ensure-moto.sh`), else `moto_server` on `PATH`. When none is found, [`MotoServer::start`] returns `None`
 //! and says so loudly on stderr, so the test can return early — unless
 //! `ECRSCAN_REQUIRE_MOTO` or `CI` is set, where a missing emulator is a
 //! test failure.
@@ -34,7 +35,7 @@ fn find_executable() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ECRSCAN_MOTO_SERVER") {
         return Some(PathBuf::from(path));
     }
-    let workspace_venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    let workspace_venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/ecrscan-moto-server");
     if workspace_venv.is_file() {
         return Some(workspace_venv);
     }
