@@ -191,6 +191,10 @@ pub struct Change {
     pub severity_changed: Vec<SeverityChange>,
     /// The counts before and after.
     pub counts: ChangeCounts,
+    /// Whether the lists were cut to fit a message (see
+    /// [`Change::truncated_to`]); the counts are always whole.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 const CHANGE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x8e2f_61a4_0c3b_4d57_b1e9_5a7c_d0f2_0003);
@@ -271,6 +275,7 @@ impl Change {
             new: findings_diff.new,
             fixed: findings_diff.fixed,
             severity_changed: findings_diff.severity_changed,
+            truncated: false,
         })
     }
 
@@ -317,7 +322,49 @@ impl Change {
             new: findings_diff.new,
             fixed: findings_diff.fixed,
             severity_changed: findings_diff.severity_changed,
+            truncated: false,
         }
+    }
+
+    /// The change as at most `max_bytes` of JSON: when it is larger, the
+    /// lists keep their first (most severe) findings — new ones first, then
+    /// raised, then fixed — as many as fit, the tags their first 20 if
+    /// needed, and `truncated` is set. The counts stay whole.
+    pub fn truncated_to(&self, max_bytes: usize) -> Change {
+        const KEPT_TAGS: usize = 20;
+        let size = |change: &Change| {
+            serde_json::to_vec(change)
+                .map(|json| json.len())
+                .unwrap_or(usize::MAX)
+        };
+        if size(self) <= max_bytes {
+            return self.clone();
+        }
+        let total = self.new.len() + self.severity_changed.len() + self.fixed.len();
+        let keeping = |keep: usize| {
+            let mut change = self.clone();
+            change.truncated = true;
+            change.new.truncate(keep);
+            let keep = keep.saturating_sub(change.new.len());
+            change.severity_changed.truncate(keep);
+            let keep = keep.saturating_sub(change.severity_changed.len());
+            change.fixed.truncate(keep);
+            change
+        };
+        let (mut fits, mut too_many) = (0, total + 1);
+        while fits + 1 < too_many {
+            let keep = fits + (too_many - fits) / 2;
+            if size(&keeping(keep)) <= max_bytes {
+                fits = keep;
+            } else {
+                too_many = keep;
+            }
+        }
+        let mut change = keeping(fits);
+        if size(&change) > max_bytes {
+            change.tags.truncate(KEPT_TAGS);
+        }
+        change
     }
 
     /// The highest severity among the new and raised findings.

@@ -370,3 +370,60 @@ fn pages_of_changes_fit_their_size_and_together_hold_every_change_once() {
         None
     );
 }
+
+#[test]
+fn a_change_too_large_for_a_message_keeps_its_most_severe_findings_and_whole_counts() {
+    let before: Vec<Finding> = (0..300)
+        .map(|n| finding(&format!("CVE-2026-{n:05}"), "old", "1", Severity::Low))
+        .collect();
+    let mut after: Vec<Finding> = (0..2_000)
+        .map(|n| {
+            let severity = if n < 5 {
+                Severity::Critical
+            } else {
+                Severity::Medium
+            };
+            let mut f = finding(&format!("CVE-2027-{n:05}"), "pkg", "1", severity);
+            f.description = Some("d".repeat(200));
+            f
+        })
+        .collect();
+    after.push(finding("CVE-2026-00000", "old", "1", Severity::High));
+    let change = Change::of_result(
+        &repository(),
+        "sha256:aa",
+        &["latest".to_owned()],
+        Some(&scan(1, before)),
+        &scan(2, after),
+        at(3),
+    )
+    .expect("a change");
+    let whole = serde_json::to_vec(&change).unwrap().len();
+    assert!(whole > 256 * 1024, "the fixture is large: {whole}");
+
+    let cut = change.truncated_to(64 * 1024);
+    let json = serde_json::to_value(&cut).unwrap();
+    assert!(serde_json::to_vec(&json).unwrap().len() <= 64 * 1024);
+    assert_eq!(json["truncated"], true);
+    assert_eq!(cut.counts, change.counts, "counts stay whole");
+    assert!(cut.new.len() < change.new.len() && cut.new.len() > 50);
+    assert!(
+        cut.new[..5]
+            .iter()
+            .all(|f| f.severity == Severity::Critical),
+        "the most severe are kept"
+    );
+    assert!(cut.fixed.is_empty() && cut.severity_changed.is_empty());
+
+    let small = change.truncated_to(usize::MAX);
+    assert_eq!(small, change);
+    assert!(
+        serde_json::to_value(&small)
+            .unwrap()
+            .get("truncated")
+            .is_none()
+    );
+
+    let tiny = change.truncated_to(100);
+    assert!(tiny.new.is_empty() && tiny.fixed.is_empty() && tiny.truncated);
+}

@@ -21,7 +21,9 @@ use chrono::{TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::config::{ConfigSpec, ScanConfig};
-use crate::store::{ConfigStore, ObjectStore, PutMode, ResultStore, Store, StoreError};
+use crate::store::{
+    ChannelStore, ConfigStore, ObjectStore, PutMode, ResultStore, Store, StoreError,
+};
 
 /// A valid config with the given repository, created at `created` Unix seconds.
 pub fn sample_config(repository: &str, tags: &[&str], created: i64) -> ScanConfig {
@@ -53,7 +55,7 @@ pub async fn run_all(store: &dyn Store) {
 pub async fn channels_round_trip(store: &dyn crate::store::ChannelStore) {
     use crate::channels::{Channel, Target};
     use crate::severity::Severity;
-    let at = |seconds| {
+    let at = |seconds: i64| {
         Utc.timestamp_opt(seconds, 0)
             .single()
             .expect("a valid timestamp")
@@ -99,9 +101,112 @@ pub async fn channels_round_trip(store: &dyn crate::store::ChannelStore) {
             .await
             .is_err_and(|e| e.is_not_found())
     );
+    deliveries_round_trip(store, sns.id).await;
     store.delete_channel(webhook.id).await.expect("delete");
     store.delete_channel(sns.id).await.expect("delete");
     assert!(store.list_channels().await.expect("list").items.is_empty());
+}
+
+/// Deliveries: queued once (create-only), claimed and settled by
+/// compare-and-swap, listed oldest first per channel, deleted.
+async fn deliveries_round_trip(store: &dyn ChannelStore, channel: Uuid) {
+    use crate::deliveries::{Delivery, DeliveryState, RetryPolicy};
+
+    let at = |seconds: i64| {
+        chrono::DateTime::<chrono::Utc>::from_timestamp(1_800_000_000 + seconds, 0).expect("a time")
+    };
+    assert!(
+        store
+            .list_deliveries(channel)
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+    let mut first = crate::notify::messages::test_change(at(0));
+    first.id = Uuid::from_u128(1);
+    let mut second = first.clone();
+    second.id = Uuid::from_u128(2);
+    let later = Delivery::queue(channel, second, at(20));
+    let earlier = Delivery::queue(channel, first, at(10));
+    store
+        .put_delivery(&later, PutMode::Create)
+        .await
+        .expect("queue");
+    let version = store
+        .put_delivery(&earlier, PutMode::Create)
+        .await
+        .expect("queue");
+    assert!(matches!(
+        store.put_delivery(&earlier, PutMode::Create).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let listed = store.list_deliveries(channel).await.expect("list");
+    let queued: Vec<_> = listed
+        .items
+        .iter()
+        .filter_map(|v| v.record.as_ref().map(|d| d.change.id))
+        .collect();
+    assert_eq!(
+        queued,
+        [Uuid::from_u128(1), Uuid::from_u128(2)],
+        "oldest queued first"
+    );
+    assert_eq!(listed.items[0].version, version);
+    assert!(
+        store
+            .list_deliveries(Uuid::new_v4())
+            .await
+            .expect("list")
+            .items
+            .is_empty(),
+        "per channel"
+    );
+
+    let claimed = earlier.claimed(at(30), &RetryPolicy::default());
+    let claimed_version = store
+        .put_delivery(&claimed, PutMode::Update(version.clone()))
+        .await
+        .expect("claim");
+    assert!(
+        matches!(
+            store.put_delivery(&claimed, PutMode::Update(version)).await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "a second claim with the old version loses"
+    );
+    let settled = claimed.after(1, Ok(()), at(31), &RetryPolicy::default());
+    store
+        .put_delivery(&settled, PutMode::Update(claimed_version))
+        .await
+        .expect("settle");
+    let listed = store.list_deliveries(channel).await.expect("list");
+    assert_eq!(
+        listed.items[0].record.as_ref().map(|d| d.state),
+        Some(DeliveryState::Delivered)
+    );
+    for id in [1, 2] {
+        assert!(
+            store
+                .delete_delivery(channel, Uuid::from_u128(id))
+                .await
+                .expect("delete")
+        );
+    }
+    assert!(
+        !store
+            .delete_delivery(channel, Uuid::from_u128(1))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .list_deliveries(channel)
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
 }
 
 /// Runs every [`ConfigStore`] check, in order. The store must be empty at
@@ -272,7 +377,7 @@ pub async fn results_round_trip(store: &dyn ResultStore) {
         repository: "test/ubuntu".into(),
     };
     let digest = format!("sha256:{}", "ab".repeat(32));
-    let at = |seconds| {
+    let at = |seconds: i64| {
         Utc.timestamp_opt(seconds, 0)
             .single()
             .expect("a valid timestamp")

@@ -30,6 +30,7 @@ use crate::backend::{BackendError, Resolution, ScanBackend};
 use crate::changes::Change;
 use crate::config::RepositoryRef;
 use crate::finding::{DigestScan, LatestScan, Origin};
+use crate::notify::ChangeOutbox;
 use crate::records::{
     Applied, DEFAULT_HISTORY, DigestRecord, RecordedResolution, RecordedScan, TagMove, TagRecord,
 };
@@ -131,6 +132,7 @@ pub struct Recording {
 pub struct Recorder {
     store: Arc<dyn ResultStore>,
     options: RecordOptions,
+    outbox: Option<Arc<dyn ChangeOutbox>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -156,7 +158,36 @@ impl Recorder {
 
     /// Records into `store` with `options`.
     pub fn with_options(store: Arc<dyn ResultStore>, options: RecordOptions) -> Recorder {
-        Recorder { store, options }
+        Recorder {
+            store,
+            options,
+            outbox: None,
+        }
+    }
+
+    /// Queues every change for delivery in `outbox` before storing it, so
+    /// no change is stored without its deliveries.
+    pub fn with_outbox(mut self, outbox: Arc<dyn ChangeOutbox>) -> Recorder {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// Queues `changes` in the outbox, then stores each once.
+    async fn store_changes(
+        &self,
+        changes: &[Change],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if let Some(outbox) = &self.outbox {
+            outbox.enqueue(changes, now).await?;
+        }
+        for change in changes {
+            self.store.put_change(change).await?;
+        }
+        Ok(())
     }
 
     /// The options.
@@ -278,9 +309,7 @@ impl Recorder {
                 }
             }
         }
-        for change in &changes {
-            self.store.put_change(change).await?;
-        }
+        self.store_changes(&changes, now).await?;
         Ok(changes)
     }
 
@@ -368,7 +397,8 @@ impl Recorder {
                         &after,
                         seen_at,
                     );
-                    self.store.put_change(&change).await?;
+                    self.store_changes(std::slice::from_ref(&change), seen_at)
+                        .await?;
                 }
             }
             match self.store.put_tags(repository, &record, mode).await {

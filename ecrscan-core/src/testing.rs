@@ -35,7 +35,8 @@ fn find_executable() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ECRSCAN_MOTO_SERVER") {
         return Some(PathBuf::from(path));
     }
-    let workspace_venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/ecrscan-moto-server");
+    let workspace_venv =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/ecrscan-moto-server");
     if workspace_venv.is_file() {
         return Some(workspace_venv);
     }

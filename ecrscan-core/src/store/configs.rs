@@ -92,7 +92,7 @@ impl<S: ObjectStore> ConfigStore for S {
             MAX_CONFIG_BYTES,
             RecordKind::Config,
             listing,
-            |key, bytes| match ScanConfig::from_stored_json(bytes) {
+            |key, object| match ScanConfig::from_stored_json(&object.bytes) {
                 Ok(config) if key != config_key(config.id) => Err(format!(
                     "it holds the config {}, stored under another id's name",
                     config.id

@@ -2,13 +2,13 @@
 
 use futures::StreamExt;
 
-use super::{Listing, ObjectStore, RecordKind, Skipped, StoreError};
+use super::{Listing, ObjectStore, RecordKind, Skipped, StoreError, StoredObject};
 
 /// How many objects a listing reads at once.
 const READ_CONCURRENCY: usize = 16;
 
 /// Reads `keys` (at most `max_bytes` each, concurrently) and parses each
-/// with `parse`, adding to `listing`: an object that cannot be read, or
+/// object (its key, bytes and version) with `parse`, adding to `listing`: an object that cannot be read, or
 /// parsed, is skipped, logged and reported; one deleted meanwhile is left
 /// out. When objects were listed and none could be read at all, the listing
 /// is [`StoreError::NothingReadable`]. The items come in no particular order.
@@ -18,7 +18,7 @@ pub(super) async fn read_listed<S, T>(
     max_bytes: u64,
     kind: RecordKind,
     mut listing: Listing<T>,
-    parse: impl Fn(&str, &[u8]) -> Result<T, String> + Sync,
+    parse: impl Fn(&str, StoredObject) -> Result<T, String> + Sync,
 ) -> Result<Listing<T>, StoreError>
 where
     S: ObjectStore + ?Sized,
@@ -42,7 +42,7 @@ where
         match read {
             Ok(Some(object)) => {
                 read_any = true;
-                match parse(&key, &object.bytes) {
+                match parse(&key, object) {
                     Ok(item) => listing.items.push(item),
                     Err(reason) => skip(&mut listing, key, reason, false),
                 }

@@ -67,6 +67,8 @@ pub enum RecordKind {
     Change,
     /// A notification channel.
     Channel,
+    /// A change on its way to a channel.
+    Delivery,
     /// An object of the byte layer, below any record.
     Object,
 }
@@ -81,6 +83,7 @@ impl RecordKind {
             RecordKind::Resolution => "image resolution",
             RecordKind::Change => "change",
             RecordKind::Channel => "notification channel",
+            RecordKind::Delivery => "delivery",
             RecordKind::Object => "object",
         }
     }
@@ -355,6 +358,13 @@ pub trait ResultStore: Send + Sync {
 /// sorted by `created` then `id`, skipping (and reporting) what it cannot
 /// read, and fails only when it could read nothing. A stored channel is
 /// checked as on creation: one edited to break the rules is not used.
+///
+/// Deliveries (one per channel and change, under
+/// `deliveries/<channel>/<change>.json`) follow [`ResultStore`]'s rules for
+/// conditional writes: [`PutMode::Create`] fails with
+/// [`StoreError::Conflict`] when the delivery exists, [`PutMode::Update`]
+/// unless it is still at that version. A delivery whose channel, change or
+/// key disagree is skipped as corrupt.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait ChannelStore: Send + Sync {
@@ -366,6 +376,22 @@ pub trait ChannelStore: Send + Sync {
     async fn list_channels(&self) -> Result<Listing<crate::channels::Channel>, StoreError>;
     /// Deletes the channel with this id.
     async fn delete_channel(&self, id: Uuid) -> Result<(), StoreError>;
+    /// Writes a delivery under its channel and change, with `mode`'s
+    /// conditions (queued with [`PutMode::Create`], claimed and settled with
+    /// [`PutMode::Update`]).
+    async fn put_delivery(
+        &self,
+        delivery: &crate::deliveries::Delivery,
+        mode: PutMode,
+    ) -> Result<Version, StoreError>;
+    /// Every readable delivery of a channel with its version, oldest queued
+    /// first, and what the listing skipped.
+    async fn list_deliveries(
+        &self,
+        channel: Uuid,
+    ) -> Result<Listing<Versioned<crate::deliveries::Delivery>>, StoreError>;
+    /// Deletes a delivery: `Ok(false)` when there was none.
+    async fn delete_delivery(&self, channel: Uuid, change: Uuid) -> Result<bool, StoreError>;
 }
 
 /// A store of configs, results and channels: what [`StoreLocation::open`] gives.

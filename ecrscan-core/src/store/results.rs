@@ -140,8 +140,8 @@ impl<S: ObjectStore> ResultStore for S {
             MAX_RECORD_BYTES,
             RecordKind::Change,
             listing,
-            |_, bytes| {
-                serde_json::from_slice::<Change>(bytes)
+            |_, object| {
+                serde_json::from_slice::<Change>(&object.bytes)
                     .map_err(|err| format!("not a change: {err}"))
             },
         )
