@@ -20,6 +20,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 #[cfg(feature = "ecr")]
 pub mod ecr;
+#[cfg(feature = "notify")]
+pub mod notify;
 
 /// Log targets of the AWS SDK whose debug and trace events carry
 /// credentials (access key ids) or request signing details. ecrscan's
