@@ -46,6 +46,13 @@ pub struct Cli {
     /// Attempts per AWS call, retries included (default: AWS_MAX_ATTEMPTS, else 3).
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
+    /// Queue notifications of the changes this command records without
+    /// sending them (the deployed functions or `channels retry` send them).
+    #[arg(long, global = true)]
+    pub no_send: bool,
+    /// The deployed API's URL, for links in notifications and their CloudEvents source.
+    #[arg(long, env = "ECRSCAN_API_URL", value_name = "URL", global = true)]
+    pub api_url: Option<String>,
     /// More logging on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -201,11 +208,43 @@ pub enum ChannelsCommand {
         #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
         output: ListFormat,
     },
-    /// Delete channels.
+    /// Delete channels, with their queued and delivered records.
     Rm {
         /// Channel ids.
         #[arg(required = true)]
         ids: Vec<String>,
+    },
+    /// Send a clearly marked test event to a channel now.
+    ///
+    /// Exits 1 when the channel does not accept it, with its answer.
+    #[command(
+        after_help = "Example:\n  ecrscan channels test 0b6f0c0e-3d0a-4c61-9f3e-6a1d2c3b4a59"
+    )]
+    Test {
+        /// The channel id.
+        id: String,
+    },
+    /// Send the pending deliveries now (of one channel, or of all).
+    ///
+    /// Deliveries that failed for a reason that may pass (a timeout, a 5xx,
+    /// throttling) stay pending and are sent by every later run; --failed
+    /// also retries those refused for good or out of attempts. Exits 1 when
+    /// some are still not delivered.
+    #[command(
+        after_help = "Examples:\n  ecrscan channels retry\n  ecrscan channels retry 0b6f0c0e-3d0a-4c61-9f3e-6a1d2c3b4a59 --failed"
+    )]
+    Retry {
+        /// The channel id; all channels when none is given.
+        id: Option<String>,
+        /// Also retry the failed deliveries.
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Show the pending and failed deliveries of each channel.
+    Status {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
     },
 }
 

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use clap::CommandFactory;
 use ecrscan_core::aws::AwsSettings;
+use ecrscan_core::aws::notify::{AwsSecrets, AwsTransport};
+use ecrscan_core::notify::{ChangeOutbox, Notifier, NotifyOptions};
 use ecrscan_core::render::{
     FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
 };
 use ecrscan_core::scan::{collect_summary_with_progress, rescan_with_progress};
 use ecrscan_core::{
-    ConfigError, ConfigSpec, EcrBackend, EcrBackendOptions, ImageScanResult, ReadFrom,
+    ConfigError, ConfigSpec, ConfigStore, EcrBackend, EcrBackendOptions, ImageScanResult, ReadFrom,
     RecordingBackend, ResultStore, ScanBackend, ScanConfig, ScanOptions, ScanOutcome, ScanStatus,
     Store, StoreLocation, Summary, collect_results, load_sdk_config,
 };
@@ -34,6 +36,9 @@ struct Context {
     sdk_config: Option<aws_config::SdkConfig>,
     options: ScanOptions,
     record_options: ecrscan_core::RecordOptions,
+    notify_options: NotifyOptions,
+    notifier: Option<Arc<Notifier>>,
+    send: bool,
 }
 
 impl Context {
@@ -76,6 +81,9 @@ impl Context {
             .map_err(|err| Failure::Usage(err.to_string()))?;
         Ok(Context {
             record_options,
+            notify_options: NotifyOptions::default().with_api_url(cli.api_url.clone()),
+            notifier: None,
+            send: !cli.no_send,
             store,
             settings,
             sdk_config,
@@ -89,24 +97,66 @@ impl Context {
         })
     }
 
-    /// ECR, through the store's recorded results: everything read is
-    /// recorded; with [`ReadFrom::Recorded`] finished results come from the store.
-    async fn backend(&mut self, read_from: ReadFrom) -> Arc<dyn ScanBackend> {
-        let sdk_config = match &self.sdk_config {
+    async fn sdk_config(&mut self) -> aws_config::SdkConfig {
+        match &self.sdk_config {
             Some(sdk_config) => sdk_config.clone(),
             None => {
                 let sdk_config = load_sdk_config(&self.settings).await;
                 self.sdk_config = Some(sdk_config.clone());
                 sdk_config
             }
-        };
+        }
+    }
+
+    /// The store's channels, sent to over the real transports.
+    async fn notifier(&mut self) -> Result<Arc<Notifier>, Failure> {
+        if let Some(notifier) = &self.notifier {
+            return Ok(notifier.clone());
+        }
+        let sdk_config = self.sdk_config().await;
+        let transport =
+            AwsTransport::new(&sdk_config).map_err(|err| Failure::Operation(err.to_string()))?;
+        let configs: Arc<dyn ConfigStore> = self.store.clone();
+        let notifier = Arc::new(
+            Notifier::new(
+                self.store.clone(),
+                Arc::new(transport),
+                Arc::new(AwsSecrets::new(&sdk_config)),
+                self.notify_options.clone(),
+            )
+            .with_configs(configs),
+        );
+        self.notifier = Some(notifier.clone());
+        Ok(notifier)
+    }
+
+    /// ECR, through the store's recorded results: everything read is
+    /// recorded, with its changes queued for the channels; with
+    /// [`ReadFrom::Recorded`] finished results come from the store.
+    async fn backend(&mut self, read_from: ReadFrom) -> Result<Arc<dyn ScanBackend>, Failure> {
+        let sdk_config = self.sdk_config().await;
         let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::with_options(
             &sdk_config,
             self.ecr_options.clone(),
         ));
         let results: Arc<dyn ResultStore> = self.store.clone();
-        let recorder = ecrscan_core::Recorder::with_options(results, self.record_options);
-        Arc::new(RecordingBackend::with_recorder(ecr, recorder, read_from))
+        let outbox: Arc<dyn ChangeOutbox> = self.notifier().await?;
+        let recorder =
+            ecrscan_core::Recorder::with_options(results, self.record_options).with_outbox(outbox);
+        Ok(Arc::new(RecordingBackend::with_recorder(
+            ecr, recorder, read_from,
+        )))
+    }
+
+    /// Sends what the command queued (and anything still pending), unless
+    /// `--no-send`; says on stderr what did not go through.
+    async fn send_queued(&mut self) -> Result<(), Failure> {
+        if !self.send || self.notifier.is_none() {
+            return Ok(());
+        }
+        let report = self.notifier().await?.deliver_due(Utc::now()).await;
+        output::delivery_report_note(&report);
+        Ok(())
     }
 }
 
@@ -155,7 +205,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             )
             .await
         }
-        Command::Channels(command) => channels(&context, command).await,
+        Command::Channels(command) => channels(&mut context, command).await,
         Command::Changes {
             ids,
             since,
@@ -167,7 +217,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 }
 
 async fn channels(
-    context: &Context,
+    context: &mut Context,
     command: crate::cli::ChannelsCommand,
 ) -> Result<ExitCode, Failure> {
     use crate::cli::{AddChannel, ChannelsCommand};
@@ -215,19 +265,70 @@ async fn channels(
         ChannelsCommand::Rm { ids } => {
             let ids: Vec<Uuid> = ids
                 .iter()
-                .map(|id| {
-                    Uuid::parse_str(id).map_err(|_| {
-                        Failure::Usage(format!("invalid channel id {id:?}: a channel id is a UUID"))
-                    })
-                })
+                .map(|id| parse_channel_id(id))
                 .collect::<Result<_, _>>()?;
             for id in ids {
-                context.store.delete_channel(id).await?;
-                eprintln!("deleted {id}");
+                let deliveries =
+                    ecrscan_core::notify::delete_channel(context.store.as_ref(), id).await?;
+                eprintln!("deleted {id} and {deliveries} delivery records");
             }
+        }
+        ChannelsCommand::Test { id } => {
+            let id = parse_channel_id(&id)?;
+            let notifier = context.notifier().await?;
+            return match notifier.test(id, Utc::now()).await {
+                Ok(()) => {
+                    eprintln!("the test event was delivered to {id}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(ecrscan_core::notify::NotifyError::Store(err)) => Err(err.into()),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    Ok(ExitCode::from(SOME_FAILED))
+                }
+            };
+        }
+        ChannelsCommand::Retry { id, failed } => {
+            let id = id.as_deref().map(parse_channel_id).transpose()?;
+            let notifier = context.notifier().await?;
+            let now = Utc::now();
+            if failed {
+                let requeued = notifier.requeue_failed(id, now).await?;
+                eprintln!("{requeued} failed deliveries queued again");
+            }
+            let report = match id {
+                Some(id) => notifier.deliver_due_for(id, now).await?,
+                None => notifier.deliver_due(now).await,
+            };
+            output::delivery_report_note(&report);
+            eprintln!(
+                "{} delivered, {} still pending, {} failed",
+                report.delivered,
+                report.retry_later + report.deferred,
+                report.failed
+            );
+            if report.retry_later + report.deferred + report.failed > 0 || !report.errors.is_empty()
+            {
+                return Ok(ExitCode::from(SOME_FAILED));
+            }
+        }
+        ChannelsCommand::Status { output: format } => {
+            let statuses = context.notifier().await?.status().await?;
+            output::stdout(|out| match format {
+                ListFormat::Json => {
+                    serde_json::to_writer_pretty(&mut *out, &statuses)?;
+                    writeln!(out)
+                }
+                ListFormat::Table => output::channel_status_table(&statuses, Utc::now(), out),
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_channel_id(id: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(id)
+        .map_err(|_| Failure::Usage(format!("invalid channel id {id:?}: a channel id is a UUID")))
 }
 
 async fn changes(
@@ -394,7 +495,7 @@ async fn scan(
     format: ScanFormat,
 ) -> Result<ExitCode, Failure> {
     let configs = selected_configs(context, ids).await?;
-    let backend = context.backend(ReadFrom::Live).await;
+    let backend = context.backend(ReadFrom::Live).await?;
     let bar = output::progress_bar("starting scans");
     let report = rescan_with_progress(
         &configs,
@@ -446,6 +547,7 @@ async fn scan(
             }
         }
     }
+    context.send_queued().await?;
     Ok(if report.failed > 0 {
         ExitCode::from(SOME_FAILED)
     } else {
@@ -461,7 +563,7 @@ async fn summary(
     read_from: ReadFrom,
 ) -> Result<ExitCode, Failure> {
     let configs = list_configs(context).await?;
-    let backend = context.backend(read_from).await;
+    let backend = context.backend(read_from).await?;
     let deadline = wait.map(|wait| Instant::now() + wait);
     let summary = loop {
         let bar = output::progress_bar("reading scan results");
@@ -518,6 +620,7 @@ async fn summary(
             );
         }
     }
+    context.send_queued().await?;
     Ok(ExitCode::from(summary_exit_code(&summary, fail_on)))
 }
 
@@ -555,7 +658,7 @@ async fn findings(
     read_from: ReadFrom,
 ) -> Result<ExitCode, Failure> {
     let config = context.store.get(parse_id(id)?).await?;
-    let backend = context.backend(read_from).await;
+    let backend = context.backend(read_from).await?;
     let results = collect_results(&config, backend.as_ref(), &context.options).await;
     let render = |out: &mut dyn Write| match format {
         FindingsFormat::Atom => {
@@ -581,6 +684,7 @@ async fn findings(
             eprintln!("wrote {count} findings to {}", path.display());
         }
     }
+    context.send_queued().await?;
     let failed = results.iter().any(|r| r.scan.status == ScanStatus::Failed);
     Ok(if failed {
         ExitCode::from(SOME_FAILED)

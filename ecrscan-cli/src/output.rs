@@ -207,6 +207,104 @@ pub fn channels_table(
     )
 }
 
+/// Each channel's deliveries: counts, then one line per pending or failed
+/// delivery with its last error.
+pub fn channel_status_table(
+    statuses: &[ecrscan_core::notify::ChannelStatus],
+    now: chrono::DateTime<chrono::Utc>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use ecrscan_core::deliveries::DeliveryState;
+    use ecrscan_core::render::printable;
+    if statuses.is_empty() {
+        return writeln!(out, "no channels");
+    }
+    let rows: Vec<Vec<(String, String)>> = statuses
+        .iter()
+        .map(|status| {
+            let failed = status.failed.to_string();
+            let failed_cell = if status.failed > 0 {
+                (failed.clone(), paint(&failed, "31"))
+            } else {
+                plain(failed)
+            };
+            vec![
+                plain(status.channel.id.to_string()),
+                plain(status.channel.target.kind().to_owned()),
+                plain(status.channel.target.destination()),
+                plain(status.pending.to_string()),
+                failed_cell,
+                plain(status.delivered.to_string()),
+                plain(status.unreadable.to_string()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "TYPE",
+            "DESTINATION",
+            "PENDING",
+            "FAILED",
+            "DELIVERED",
+            "UNREADABLE",
+        ],
+        &rows,
+        out,
+    )?;
+    for status in statuses.iter().filter(|s| !s.outstanding.is_empty()) {
+        writeln!(out, "\n{}:", status.channel.id)?;
+        for delivery in &status.outstanding {
+            let change = &delivery.change;
+            let state = match delivery.state {
+                DeliveryState::Failed => paint("failed ", "31"),
+                _ => "pending".to_owned(),
+            };
+            let age = (now - delivery.queued_at).num_minutes().max(0);
+            writeln!(
+                out,
+                "  {state}  {}  {} {}@{}  {} attempts, queued {age} min ago{}",
+                change.id,
+                change.kind.as_str(),
+                printable(&change.repository),
+                printable(&change.digest),
+                delivery.attempts,
+                delivery
+                    .last_error
+                    .as_deref()
+                    .map(|err| format!(": {}", printable(err)))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Says on stderr what a delivery pass sent and what did not go through.
+pub fn delivery_report_note(report: &ecrscan_core::notify::DeliveryReport) {
+    if report.delivered > 0 {
+        eprintln!("sent {} notifications", report.delivered);
+    }
+    let waiting = report.retry_later + report.deferred;
+    if waiting > 0 {
+        eprintln!(
+            "warning: {waiting} notifications could not be sent now and stay queued (ecrscan channels status)"
+        );
+    }
+    if report.failed > 0 {
+        eprintln!(
+            "warning: {} notifications were refused and marked failed (ecrscan channels status)",
+            report.failed
+        );
+    }
+    for error in &report.errors {
+        eprintln!(
+            "warning: notifications: {}",
+            ecrscan_core::render::printable(error)
+        );
+    }
+}
+
 /// The configs as a table for people.
 pub fn configs_table(configs: &[ScanConfig], out: &mut dyn Write) -> io::Result<()> {
     if configs.is_empty() {

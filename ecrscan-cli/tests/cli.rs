@@ -917,13 +917,15 @@ async fn changes_against_moto_baseline_then_what_changed() {
     };
     moto.create_repository("test/ubuntu").await;
     let digest = moto.push_image("test/ubuntu", "changes", &["latest"]).await;
-    let result = |completed: i64, findings: serde_json::Value| {
+    let result_of = |digest: &str, completed: i64, findings: serde_json::Value| {
         json!({
             "registryId": "123456789012", "repositoryName": "test/ubuntu", "imageId": {"imageDigest": digest},
             "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
             "imageScanFindings": {"imageScanCompletedAt": completed, "findings": findings}
         })
     };
+    let result =
+        |completed: i64, findings: serde_json::Value| result_of(&digest, completed, findings);
     let openssl = json!({"name": "CVE-2026-1234", "severity": "HIGH",
         "attributes": [{"key": "package_name", "value": "openssl"}, {"key": "package_version", "value": "3.0.1"}]});
     let raised = json!({"name": "CVE-2026-1234", "severity": "CRITICAL",
@@ -955,6 +957,81 @@ async fn changes_against_moto_baseline_then_what_changed() {
         .code,
         0
     );
+    // Channels: an SNS topic read back through SQS, and a webhook that is down.
+    let sdk = moto.sdk_config();
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name("ecrscan-changes")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("changes")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-west-2:123456789012:changes")
+        .send()
+        .await
+        .unwrap();
+    let sns_channel = cli(&["channels", "add", "sns", &topic]);
+    assert_eq!(sns_channel.code, 0, "{}", sns_channel.stderr);
+    let sns_channel = sns_channel.stdout.trim().to_owned();
+    let secret = dir.path().join("webhook-secret");
+    std::fs::write(&secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down_url = format!(
+        "http://127.0.0.1:{}/hook",
+        down.local_addr().unwrap().port()
+    );
+    drop(down);
+    let webhook_channel = cli(&[
+        "channels",
+        "add",
+        "webhook",
+        &down_url,
+        "--secret",
+        &format!("file:{}", secret.display()),
+    ]);
+    assert_eq!(webhook_channel.code, 0, "{}", webhook_channel.stderr);
+    let webhook_channel = webhook_channel.stdout.trim().to_owned();
+    let sns_messages = || async {
+        let mut messages = Vec::new();
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(&queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if received.messages().is_empty() {
+                break messages;
+            }
+            for message in received.messages() {
+                let notification: serde_json::Value =
+                    serde_json::from_str(message.body().unwrap()).unwrap();
+                messages.push(notification);
+                sqs.delete_message()
+                    .queue_url(&queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+
     assert_eq!(cli(&["scan"]).code, 0);
     assert_eq!(
         cli(&["changes"]).stdout,
@@ -973,6 +1050,7 @@ async fn changes_against_moto_baseline_then_what_changed() {
         json["changes"][0]["counts"]["after"],
         json!({"HIGH": 1, "LOW": 1})
     );
+    assert!(sns_messages().await.is_empty(), "baselines are never sent");
 
     // A newer result of the same digest (a day later): moto gives one to an
     // image deleted and pushed again, scanned again.
@@ -996,7 +1074,83 @@ async fn changes_against_moto_baseline_then_what_changed() {
         "us-west-2",
         &json!([result(1_764_316_800, json!([raised, glibc]))]),
     );
-    assert_eq!(cli(&["summary", "--live"]).code, 0);
+    let summary = cli(&["summary", "--live"]);
+    assert_eq!(summary.code, 0, "{}", summary.stderr);
+    assert!(
+        summary.stderr.contains("sent 1 notifications"),
+        "{}",
+        summary.stderr
+    );
+    assert!(
+        summary
+            .stderr
+            .contains("1 notifications could not be sent now"),
+        "the webhook is down: {}",
+        summary.stderr
+    );
+    let sent = sns_messages().await;
+    let [notification] = &sent[..] else {
+        panic!("one SNS message: {sent:?}")
+    };
+    assert_eq!(
+        notification["MessageAttributes"]["kind"]["Value"],
+        "findings_changed"
+    );
+    assert_eq!(
+        notification["MessageAttributes"]["severity"]["Value"],
+        "CRITICAL"
+    );
+    let status = cli(&["channels", "status", "-o", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let of = |id: &str| {
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["channel"]["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of(&sns_channel)["delivered"], 1);
+    assert_eq!(of(&sns_channel)["pending"], 0);
+    let webhook_status = of(&webhook_channel);
+    assert_eq!(webhook_status["pending"], 1);
+    assert_eq!(webhook_status["outstanding"][0]["attempts"], 3);
+    assert!(
+        webhook_status["outstanding"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("connect"),
+        "{webhook_status}"
+    );
+    let table = cli(&["channels", "status"]);
+    assert!(
+        table.stdout.contains("pending  ")
+            && table
+                .stdout
+                .contains("findings_changed test/ubuntu@sha256:"),
+        "{}",
+        table.stdout
+    );
+    let retry = cli(&["channels", "retry", &webhook_channel]);
+    assert_eq!(retry.code, 1, "still down: {}", retry.stderr);
+    assert!(
+        retry
+            .stderr
+            .contains("0 delivered, 1 still pending, 0 failed"),
+        "{}",
+        retry.stderr
+    );
+    let test = cli(&["channels", "test", &webhook_channel]);
+    assert_eq!(test.code, 1);
+    assert!(test.stderr.contains("not delivered"), "{}", test.stderr);
+    let test = cli(&["channels", "test", &sns_channel]);
+    assert_eq!(test.code, 0, "{}", test.stderr);
+    let sent = sns_messages().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["MessageAttributes"]["kind"]["Value"], "test");
+
     let changed = cli(&["changes", "-o", "json"]);
     let json: serde_json::Value = serde_json::from_str(&changed.stdout).unwrap();
     let changes = json["changes"].as_array().unwrap();
@@ -1052,6 +1206,75 @@ async fn changes_against_moto_baseline_then_what_changed() {
     assert_eq!(future.stdout, "");
     let bad = cli(&["changes", "--since", "yesterday"]);
     assert_eq!(bad.code, 2);
+
+    // The tag moves to a new image: its baseline, and what the tag's users
+    // gained and lost. Queued with --no-send, sent by `channels retry`.
+    let moved_to = moto
+        .push_image("test/ubuntu", "changes-moved", &["latest"])
+        .await;
+    assert_ne!(moved_to, digest);
+    let curl = json!({"name": "CVE-2026-4242", "severity": "HIGH",
+        "attributes": [{"key": "package_name", "value": "curl"}, {"key": "package_version", "value": "8.0"}]});
+    moto.set_scan_findings(
+        "us-west-2",
+        &json!([
+            result(1_764_316_800, json!([raised, glibc])),
+            result_of(&moved_to, 1_764_403_200, json!([raised, curl]))
+        ]),
+    );
+    assert_eq!(cli(&["scan"]).code, 0);
+    let summary = cli(&["summary", "--no-send"]);
+    assert_eq!(summary.code, 0, "{}", summary.stderr);
+    assert!(sns_messages().await.is_empty(), "--no-send only queues");
+    let moved = cli(&["changes", "-o", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&moved.stdout).unwrap();
+    let kinds: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    let mut sorted = kinds.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        ["baseline", "baseline", "findings_changed", "tag_moved"],
+        "{}",
+        moved.stdout
+    );
+    let tag_moved = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "tag_moved")
+        .unwrap();
+    assert_eq!(tag_moved["digest"], json!(moved_to));
+    assert_eq!(tag_moved["previous_digest"], json!(digest));
+    assert_eq!(tag_moved["tags"], json!(["latest"]));
+    assert_eq!(tag_moved["new"][0]["name"], "CVE-2026-4242");
+    assert_eq!(tag_moved["fixed"][0]["name"], "CVE-2026-7777");
+    assert_eq!(tag_moved["severity_changed"], json!([]));
+
+    let retry = cli(&["channels", "retry", &sns_channel]);
+    assert_eq!(retry.code, 0, "{}", retry.stderr);
+    let sent = sns_messages().await;
+    let [notification] = &sent[..] else {
+        panic!("the tag move, once: {sent:?}")
+    };
+    assert_eq!(
+        notification["MessageAttributes"]["kind"]["Value"],
+        "tag_moved"
+    );
+    assert_eq!(cli(&["channels", "retry", &sns_channel]).code, 0);
+    assert!(sns_messages().await.is_empty(), "delivered once");
+
+    let removed = cli(&["channels", "rm", &webhook_channel]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(
+        removed.stderr.contains("and 2 delivery records"),
+        "{}",
+        removed.stderr
+    );
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub use changes::{JsonChanges, write_json_changes, write_json_changes_page, writ
 /// `text` with control characters (escape sequences, line breaks) written
 /// as `\u{…}`, so an AWS-provided string cannot move a terminal's cursor or
 /// forge a line.
-pub(crate) fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {

@@ -386,11 +386,7 @@ impl Notifier {
                 return report;
             }
         };
-        let configs = match (&self.options.api_url, &self.configs) {
-            (Some(_), Some(configs)) => configs.list().await.map(|l| l.items).unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        let configs = &configs;
+        let configs = &self.configs_for_links().await;
         let mut passes = futures::stream::iter(channels)
             .map(|channel| async move { self.deliver_channel(&channel, configs, now).await })
             .buffer_unordered(self.options.channel_concurrency.max(1));
@@ -398,6 +394,24 @@ impl Notifier {
             report.merge(pass);
         }
         report
+    }
+
+    /// Sends every due delivery of channel `id`, at `now`.
+    pub async fn deliver_due_for(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<DeliveryReport, StoreError> {
+        let channel = self.channels.get_channel(id).await?;
+        let configs = self.configs_for_links().await;
+        Ok(self.deliver_channel(&channel, &configs, now).await)
+    }
+
+    async fn configs_for_links(&self) -> Vec<ScanConfig> {
+        match (&self.options.api_url, &self.configs) {
+            (Some(_), Some(configs)) => configs.list().await.map(|l| l.items).unwrap_or_default(),
+            _ => Vec::new(),
+        }
     }
 
     async fn deliver_channel(
@@ -560,6 +574,21 @@ impl Notifier {
         }
         Ok(requeued)
     }
+}
+
+/// Deletes channel `id`, then its delivery records (so nothing more is
+/// queued for it); returns how many deliveries were deleted.
+pub async fn delete_channel(channels: &dyn ChannelStore, id: Uuid) -> Result<usize, StoreError> {
+    channels.delete_channel(id).await?;
+    let mut deleted = 0;
+    for delivery in channels.list_deliveries(id).await?.items {
+        if let Some(delivery) = delivery.record
+            && channels.delete_delivery(id, delivery.change.id).await?
+        {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 #[async_trait::async_trait]

@@ -457,3 +457,48 @@ async fn the_record_step_queues_deliveries_before_it_stores_a_change() {
     assert_eq!(failing.0.load(Ordering::SeqCst), 1);
     assert!(other.list_changes().await.unwrap().items.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_channel_can_be_sent_alone_and_deleting_a_channel_deletes_its_deliveries() {
+    let first = sns_channel(Severity::High);
+    let second = sns_channel(Severity::High);
+    let transport = ScriptedTransport::new(Vec::new());
+    let (store, notifier) = notifier_with(
+        &[first.clone(), second.clone()],
+        transport.clone(),
+        Arc::new(LocalSecrets),
+    )
+    .await;
+    let changes = [
+        change_with(Severity::High, 1),
+        change_with(Severity::Critical, 2),
+    ];
+    assert_eq!(notifier.enqueue(&changes, at(10)).await.unwrap(), 4);
+
+    let report = notifier.deliver_due_for(first.id, at(20)).await.unwrap();
+    assert_eq!(report.delivered, 2, "{report:?}");
+    assert_eq!(transport.sent().len(), 2);
+    assert!(
+        deliveries(&store, &second)
+            .await
+            .iter()
+            .all(|d| d.state == DeliveryState::Pending),
+        "the other channel is left for its own run"
+    );
+    assert!(matches!(
+        notifier.deliver_due_for(Uuid::from_u128(7), at(20)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    assert_eq!(delete_channel(store.as_ref(), second.id).await.unwrap(), 2);
+    assert!(deliveries(&store, &second).await.is_empty());
+    assert_eq!(deliveries(&store, &first).await.len(), 2, "untouched");
+    assert!(matches!(
+        store.get_channel(second.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        notifier.deliver_due(at(30)).await,
+        DeliveryReport::default()
+    );
+}
