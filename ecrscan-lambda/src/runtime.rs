@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use ecrscan_core::aws::AwsSettings;
+use ecrscan_core::aws::notify::{AwsSecrets, AwsTransport};
+use ecrscan_core::notify::{ChangeOutbox, DeliveryReport, Notifier, NotifyOptions};
 use ecrscan_core::{
     ConfigStore, EcrBackend, EcrBackendOptions, ReadFrom, RecordOptions, Recorder,
     RecordingBackend, ResultStore, ScanBackend, StoreLocation, load_sdk_config,
@@ -61,6 +63,9 @@ pub enum StartupError {
     /// A record setting is invalid.
     #[error(transparent)]
     RecordSetting(#[from] ecrscan_core::recorder::InvalidRecordSetting),
+    /// The HTTP client for webhooks cannot be built.
+    #[error(transparent)]
+    Transport(#[from] ecrscan_core::aws::notify::TransportSetupError),
 }
 
 /// The store and backend from the environment: `ECRSCAN_STORE`
@@ -80,9 +85,24 @@ pub async fn store_and_backend() -> Result<Runtime, StartupError> {
     };
     let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::with_options(&sdk_config, options));
     let results: Arc<dyn ResultStore> = store.clone();
-    let recorder = Recorder::with_options(results, RecordOptions::from_env()?);
+    let configs: Arc<dyn ConfigStore> = store.clone();
+    let api_url = std::env::var("ECRSCAN_API_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let notifier = Arc::new(
+        Notifier::new(
+            store.clone(),
+            Arc::new(AwsTransport::new(&sdk_config)?),
+            Arc::new(AwsSecrets::new(&sdk_config)),
+            NotifyOptions::default().with_api_url(api_url),
+        )
+        .with_configs(configs),
+    );
+    let outbox: Arc<dyn ChangeOutbox> = notifier.clone();
+    let recorder = Recorder::with_options(results, RecordOptions::from_env()?).with_outbox(outbox);
     tracing::info!(store = %location, "ready");
     Ok(Runtime {
+        notifier,
         channels: store.clone(),
         configs: store,
         recorded: Arc::new(RecordingBackend::with_recorder(
@@ -114,6 +134,50 @@ pub struct Runtime {
     pub recorder: Recorder,
     /// The notification channels.
     pub channels: Arc<dyn ecrscan_core::ChannelStore>,
+    /// Sends the changes the recorder queues to the channels.
+    pub notifier: Arc<Notifier>,
+}
+
+/// An invocation's result and the notifications sent after it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WithNotifications<T> {
+    /// What the invocation did.
+    #[serde(flatten)]
+    pub result: T,
+    /// What the delivery pass after it did.
+    pub notifications: DeliveryReport,
+}
+
+/// Runs `work`, then sends every due delivery, whether or not `work`
+/// succeeded (what it queued, and what earlier runs left pending).
+pub async fn then_send<T, E>(
+    notifier: &Notifier,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<WithNotifications<T>, E> {
+    let result = work.await;
+    let notifications = send_due(notifier).await;
+    result.map(|result| WithNotifications {
+        result,
+        notifications,
+    })
+}
+
+/// Sends every due delivery and logs what did not go through; a run's
+/// failed sends stay pending for the next run, so they never fail it.
+pub async fn send_due(notifier: &Notifier) -> DeliveryReport {
+    let report = notifier.deliver_due(chrono::Utc::now()).await;
+    for error in &report.errors {
+        tracing::warn!(error = %error, "notifications could not be read or settled");
+    }
+    if report.retry_later + report.deferred + report.failed > 0 {
+        tracing::warn!(
+            retry_later = report.retry_later,
+            deferred = report.deferred,
+            failed = report.failed,
+            "some notifications were not delivered (ecrscan channels status)"
+        );
+    }
+    report
 }
 
 /// Removes an API Gateway stage (`/Prod`) from the start of a request's

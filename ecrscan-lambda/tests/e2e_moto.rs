@@ -136,7 +136,8 @@ async fn api_and_scheduled_scan_over_moto() {
     let counts: serde_json::Value = serde_json::from_slice(&scan.stdout).unwrap();
     assert_eq!(
         counts,
-        json!({"configs": 1, "skipped_configs": 0, "started": 2, "already_scanned": 0, "continuous": 0, "failed": 0})
+        json!({"configs": 1, "skipped_configs": 0, "started": 2, "already_scanned": 0, "continuous": 0, "failed": 0,
+               "notifications": {"delivered": 0, "retry_later": 0, "failed": 0, "deferred": 0, "pruned": 0, "errors": []}})
     );
 
     let (status, body) = api.request("GET", "/summary?format=json", None);
@@ -251,14 +252,90 @@ async fn a_recorded_scan_event_replayed_outside_lambda_records_the_result() {
     let mut envs = moto.env();
     envs.push(("ECRSCAN_STORE", store.clone()));
     let binary = env!("CARGO_BIN_EXE_ecrscan-record-result");
+    // A change the API recorded and queued (it never sends): the recorder
+    // sends it after recording, to an SNS topic read back through SQS.
+    let sdk = moto.sdk_config();
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name("changes")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("changes")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-west-2:123456789012:changes")
+        .send()
+        .await
+        .unwrap();
+    let channels = ecrscan_core::DirStore::open(&store).await.unwrap();
+    let channel = ecrscan_core::channels::Channel::create(
+        ecrscan_core::channels::Target::Sns {
+            topic_arn: topic.clone(),
+        },
+        ecrscan_core::Severity::High,
+        false,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    use ecrscan_core::ChannelStore;
+    channels.put_channel(&channel).await.unwrap();
+    let queued = ecrscan_core::notify::messages::test_change(chrono::Utc::now());
+    channels
+        .put_delivery(
+            &ecrscan_core::deliveries::Delivery::queue(
+                channel.id,
+                queued.clone(),
+                chrono::Utc::now(),
+            ),
+            ecrscan_core::store::PutMode::Create,
+        )
+        .await
+        .unwrap();
 
     let (ok, stdout, stderr) = run_with_stdin(binary, &[], envs.clone(), &event);
     assert!(ok, "{stderr}");
-    let recorded: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mut recorded: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let notifications = recorded
+        .as_object_mut()
+        .unwrap()
+        .remove("notifications")
+        .unwrap();
     assert_eq!(
         recorded,
         json!({"image": format!("replay/app@{digest}"), "status": "COMPLETE", "findings": 1, "outcome": "recorded"})
     );
+    assert_eq!(
+        notifications,
+        json!({"delivered": 1, "retry_later": 0, "failed": 0, "deferred": 0, "pruned": 0, "errors": []}),
+        "the baseline it recorded is not sent; the queued change is"
+    );
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let [message] = received.messages() else {
+        panic!("one message: {received:?}")
+    };
+    let notification: serde_json::Value = serde_json::from_str(message.body().unwrap()).unwrap();
+    let event_sent: serde_json::Value =
+        serde_json::from_str(notification["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(event_sent["id"], queued.id.to_string());
     let results = ecrscan_core::DirStore::open(&store).await.unwrap();
     let recorder = ecrscan_core::Recorder::new(std::sync::Arc::new(results));
     let repository =

@@ -1,6 +1,8 @@
 //! `ecrscan-start-scan`: the scheduled re-scan. Under AWS Lambda it handles
 //! EventBridge schedule events; elsewhere it runs once and prints the counts
 //! (with `--event FILE`, after reading that schedule event as Lambda would).
+//! After the run it sends the changes queued for the notification channels,
+//! and whatever earlier runs left pending.
 
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use clap::Parser;
 use ecrscan_core::ScanOptions;
 use ecrscan_lambda::replay::{EventArg, read_event};
-use ecrscan_lambda::runtime::{in_lambda, init_tracing, store_and_backend};
+use ecrscan_lambda::runtime::{in_lambda, init_tracing, store_and_backend, then_send};
 use ecrscan_lambda::scheduled::start_scans;
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -26,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = store_and_backend().await?;
     // Scans go to ECR; what the run learns (images, scans started) is recorded.
-    let (store, backend) = (runtime.configs, runtime.live);
+    let (store, backend, notifier) = (runtime.configs, runtime.live, runtime.notifier);
     let options = ScanOptions::default();
     if !in_lambda() {
         if let Some(path) = &args.event.event {
@@ -35,26 +37,34 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|err| anyhow::anyhow!("not an EventBridge event: {err}"))?;
             tracing::info!(source = %event.source, "scheduled re-scan");
         }
-        let counts = start_scans(store.as_ref(), backend.as_ref(), &options).await?;
+        let counts = then_send(
+            &notifier,
+            start_scans(store.as_ref(), backend.as_ref(), &options),
+        )
+        .await?;
         println!("{}", serde_json::to_string(&counts)?);
         return Ok(());
     }
     let (store, backend, options) = (Arc::clone(&store), Arc::clone(&backend), Arc::new(options));
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
-            let (store, backend, options) = (
+            let (store, backend, options, notifier) = (
                 Arc::clone(&store),
                 Arc::clone(&backend),
                 Arc::clone(&options),
+                Arc::clone(&notifier),
             );
             async move {
                 tracing::info!(source = %event.payload.source, "scheduled re-scan");
-                start_scans(store.as_ref(), backend.as_ref(), &options)
-                    .await
-                    .map_err(|err| lambda_runtime::Diagnostic {
-                        error_type: "StartScanError".into(),
-                        error_message: err.to_string(),
-                    })
+                then_send(
+                    &notifier,
+                    start_scans(store.as_ref(), backend.as_ref(), &options),
+                )
+                .await
+                .map_err(|err| lambda_runtime::Diagnostic {
+                    error_type: "StartScanError".into(),
+                    error_message: err.to_string(),
+                })
             }
         },
     ))
