@@ -123,29 +123,72 @@ TAGS_KEY = f"{BUCKET}/results/eu-west-1/{ACCOUNT}/team/app/@tags.json"
 OTHER_BUCKET_KEY = "arn:aws:s3:::other-bucket/results/x.json"
 REPOSITORY = f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/team/app"
 OTHER_ACCOUNT_REPOSITORY = "arn:aws:ecr:eu-west-1:444455556666:repository/team/app"
-S3_PROBES = [(a, r) for a in (GET, PUT, DELETE) for r in (CONFIG_KEY, SCAN_KEY, IMAGES_KEY, TAGS_KEY, OTHER_BUCKET_KEY)]
-S3_PROBES += [(LIST, BUCKET), (LIST, "arn:aws:s3:::other-bucket")]
+CHANGE_KEY = f"{BUCKET}/changes/5b0f2c1e-8a4d-5c3b-9e7f-1a2b3c4d5e6f.json"
+CHANNEL_KEY = f"{BUCKET}/channels/0b6f0c0e-3d0a-4c61-9f3e-6a1d2c3b4a59.json"
+DELIVERY_KEY = f"{BUCKET}/deliveries/0b6f0c0e-3d0a-4c61-9f3e-6a1d2c3b4a59/5b0f2c1e-8a4d-5c3b-9e7f-1a2b3c4d5e6f.json"
+OBJECT_KEYS = (CONFIG_KEY, SCAN_KEY, IMAGES_KEY, TAGS_KEY, CHANGE_KEY, CHANNEL_KEY, DELIVERY_KEY, OTHER_BUCKET_KEY)
+# ListBucket probes carry the listing's prefix (the s3:prefix condition key)
+# after "?prefix=": the config listing (the bucket root), the channels, one
+# channel's deliveries, the changes.
+LIST_ROOT = f"{BUCKET}?prefix="
+LIST_CHANNELS = f"{BUCKET}?prefix=channels/"
+LIST_DELIVERIES = f"{BUCKET}?prefix=deliveries/0b6f0c0e-3d0a-4c61-9f3e-6a1d2c3b4a59/"
+LIST_CHANGES = f"{BUCKET}?prefix=changes/"
+LISTINGS = (LIST_ROOT, LIST_CHANNELS, LIST_DELIVERIES, LIST_CHANGES)
+S3_PROBES = [(a, r) for a in (GET, PUT, DELETE) for r in OBJECT_KEYS]
+S3_PROBES += [(LIST, r) for r in LISTINGS] + [(LIST, "arn:aws:s3:::other-bucket?prefix=")]
 ECR_ACTIONS = ("ecr:DescribeImages", "ecr:ListImages", "ecr:DescribeImageScanFindings", "ecr:StartImageScan",
                "ecr:BatchGetImage", "ecr:PutImage", "ecr:BatchDeleteImage")
 PROBES = S3_PROBES + [(a, r) for a in ECR_ACTIONS for r in (REPOSITORY, OTHER_ACCOUNT_REPOSITORY)]
 PROBES += [("ecr:GetRegistryScanningConfiguration", "*"), ("inspector2:ListFindings", "*"),
            ("ecr:PutRegistryScanningConfiguration", "*")]
+# Notification targets: the ones the "notifications" variant names, and others.
+TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:ecrscan-changes"
+OTHER_TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:billing"
+BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/ecrscan"
+DEFAULT_BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
+SECRETS = (f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ecrscan/hook-AbCdEf",
+           f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ecrscan/other-GhIjKl")
+OTHER_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:prod/database-MnOpQr"
+PROBES += [("sns:Publish", TOPIC), ("sns:Publish", OTHER_TOPIC), ("events:PutEvents", BUS),
+           ("events:PutEvents", DEFAULT_BUS)]
+PROBES += [("secretsmanager:GetSecretValue", r) for r in SECRETS + (OTHER_SECRET,)]
 READ_IMAGES_AND_FINDINGS = {("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages", REPOSITORY),
                             ("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*")}
+LIST_ANYTHING = {(LIST, r) for r in LISTINGS}
+# The record step reads a record before it writes it back (compare-and-swap),
+# writes each change once, and queues its deliveries (create-only).
+RECORD = {(GET, SCAN_KEY), (GET, IMAGES_KEY), (GET, TAGS_KEY), (PUT, SCAN_KEY), (PUT, IMAGES_KEY),
+          (PUT, TAGS_KEY), (PUT, CHANGE_KEY), (GET, CHANNEL_KEY), (PUT, DELIVERY_KEY)}
+# The senders read, claim, settle and prune deliveries.
+SEND = {(GET, DELIVERY_KEY), (PUT, DELIVERY_KEY), (DELETE, DELIVERY_KEY), (LIST, LIST_CHANNELS),
+        (LIST, LIST_DELIVERIES)}
 ALLOWED = {
-    "ConfigsFunc": {(GET, CONFIG_KEY), (PUT, CONFIG_KEY), (DELETE, CONFIG_KEY), (LIST, BUCKET)},
-    "SummaryFunc": {(GET, CONFIG_KEY), (LIST, BUCKET), (GET, SCAN_KEY), (GET, IMAGES_KEY), (GET, TAGS_KEY),
-                    (PUT, SCAN_KEY), (PUT, IMAGES_KEY), (PUT, TAGS_KEY)} | READ_IMAGES_AND_FINDINGS,
-    # The record step reads a record before it writes it back (compare-and-swap).
-    "StartScanFunc": {(GET, CONFIG_KEY), (LIST, BUCKET), (PUT, SCAN_KEY), (PUT, IMAGES_KEY), (PUT, TAGS_KEY),
-                      (GET, SCAN_KEY), (GET, IMAGES_KEY), (GET, TAGS_KEY),
-                      ("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages", REPOSITORY),
-                      ("ecr:StartImageScan", REPOSITORY), ("ecr:GetRegistryScanningConfiguration", "*")},
-    "RecordResultFunc": {("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*"),
-                         (PUT, SCAN_KEY), (PUT, IMAGES_KEY), (PUT, TAGS_KEY),
-                         (GET, SCAN_KEY), (GET, IMAGES_KEY), (GET, TAGS_KEY)},
+    "ConfigsFunc": {(GET, CONFIG_KEY), (PUT, CONFIG_KEY), (DELETE, CONFIG_KEY)} | LIST_ANYTHING,
+    # GET /changes and GET /channels read those.
+    "SummaryFunc": {(GET, CONFIG_KEY), (GET, CHANGE_KEY)} | LIST_ANYTHING | RECORD | READ_IMAGES_AND_FINDINGS,
+    "StartScanFunc": {(GET, CONFIG_KEY), (GET, CHANGE_KEY), ("ecr:DescribeImages", REPOSITORY),
+                      ("ecr:ListImages", REPOSITORY), ("ecr:StartImageScan", REPOSITORY),
+                      ("ecr:GetRegistryScanningConfiguration", "*")} | LIST_ANYTHING | RECORD | SEND,
+    "RecordResultFunc": {("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*")}
+                        | RECORD | SEND,
 }
 ALLOWED["FindingsFunc"] = ALLOWED["SummaryFunc"]
+SENDERS = {"StartScanFunc", "RecordResultFunc"}
+
+
+def allowed(function, params):
+    """ALLOWED[function], plus the notification targets the parameters name
+    for the functions that send."""
+    out = set(ALLOWED[function])
+    if function in SENDERS:
+        if params.get("NotificationTopicArn"):
+            out.add(("sns:Publish", params["NotificationTopicArn"]))
+        if params.get("NotificationEventBusArn"):
+            out.add(("events:PutEvents", params["NotificationEventBusArn"]))
+        for secret in filter(None, params.get("WebhookSecretArns", "").split(",")):
+            out.add(("secretsmanager:GetSecretValue", secret))
+    return out
 
 
 # EventBridge rules: the schedule starts scans; ECR's "ECR Image Scan" (basic
@@ -225,7 +268,24 @@ VARIANTS = {
         "CorsAllowOrigin": "https://dashboard.example.com",
         "CreateConfigBucket": "true",
     },
+    "notifications": {
+        "NotificationTopicArn": TOPIC,
+        "NotificationEventBusArn": BUS,
+        "WebhookSecretArns": ",".join(SECRETS),
+    },
 }
+
+
+def conditions_of(params):
+    """The template's conditions for these parameters, as CloudFormation
+    evaluates them."""
+    return {
+        "CreateBucket": params.get("CreateConfigBucket") == "true",
+        "HasCors": params.get("CorsAllowOrigin", "") != "",
+        "HasNotificationTopic": params.get("NotificationTopicArn", "") != "",
+        "HasNotificationEventBus": params.get("NotificationEventBusArn", "") != "",
+        "HasWebhookSecrets": params.get("WebhookSecretArns", "").replace(",", "") != "",
+    }
 
 def as_list(value):
     return value if isinstance(value, list) else [value]
@@ -260,10 +320,13 @@ def resolve_conditions(node, conditions):
 
 
 def concrete(resource, params):
-    """An IAM resource as a plain string: the template's ${...} resolved for
-    partition aws, account ACCOUNT and the parameters (None if it can't be)."""
+    """An IAM resource as a plain string: the template's ${...} and string
+    parameters' Ref resolved for partition aws, account ACCOUNT and the
+    parameters (None if it can't be)."""
     if isinstance(resource, str):
         return resource
+    if isinstance(resource, dict) and set(resource) == {"Ref"} and isinstance(params.get(resource["Ref"]), str):
+        return params[resource["Ref"]]
     if isinstance(resource, dict) and set(resource) == {"Fn::Sub"} and isinstance(resource["Fn::Sub"], str):
         known = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, **params}
         out = re.sub(r"\$\{([\w:]+)\}", lambda m: known.get(m.group(1), m.group(0)), resource["Fn::Sub"])
@@ -277,27 +340,53 @@ def iam_matches(pattern, value):
     return re.fullmatch(regex, value) is not None
 
 
+COMMA_DELIMITED_LISTS = {"WebhookSecretArns"}
+
+
+def concrete_resources(statement, params):
+    """A statement's resources as plain strings (see `concrete`), a Ref to a
+    CommaDelimitedList parameter expanded to its items."""
+    resources = []
+    for r in as_list(statement.get("Resource", [])):
+        if isinstance(r, dict) and set(r) == {"Ref"} and r["Ref"] in COMMA_DELIMITED_LISTS:
+            resources += [v for v in params.get(r["Ref"], "").split(",") if v]
+        else:
+            resources.append(concrete(r, params))
+    return resources
+
+
 def policy_statements(role, params):
-    """A role's inline statements as (effect, actions, resources), the
-    template's ${...} resolved. A statement with a Condition is refused: the
-    evaluator below does not model conditions, so it could not probe one."""
+    """A role's inline statements as (effect, actions, resources, prefixes),
+    the template's conditions and ${...} resolved; `prefixes` are the
+    s3:prefix patterns of a StringLike condition (None: no condition). Any
+    other Condition is refused: the evaluator does not model it, so it could
+    not probe it."""
     out = []
     for policy in role["Properties"].get("Policies", []):
-        for st in iter_statements(policy["PolicyDocument"]):
-            assert "Condition" not in st, f"condition not modelled by the probes: {st!r}"
+        doc = resolve_conditions(policy["PolicyDocument"], conditions_of(params))
+        for st in iter_statements(doc):
+            condition = st.get("Condition")
+            prefixes = None
+            if condition is not None:
+                assert set(condition) == {"StringLike"} and set(condition["StringLike"]) == {"s3:prefix"}, \
+                    f"condition not modelled by the probes: {st!r}"
+                prefixes = as_list(condition["StringLike"]["s3:prefix"])
             assert "NotAction" not in st and "NotResource" not in st, f"NotAction/NotResource: {st!r}"
-            resources = [concrete(r, params) for r in as_list(st.get("Resource", []))]
+            resources = concrete_resources(st, params)
             assert None not in resources, f"unresolvable resource in {st!r}"
-            out.append((st["Effect"], as_list(st.get("Action", [])), resources))
+            out.append((st["Effect"], as_list(st.get("Action", [])), resources, prefixes))
     return out
 
 
 def is_allowed(statements, action, resource):
-    """IAM evaluation of (effect, actions, resources) statements: allowed by
-    a matching Allow and not denied by a matching Deny."""
-    hits = {effect for effect, actions, resources in statements
+    """IAM evaluation of (effect, actions, resources, prefixes) statements:
+    allowed by a matching Allow and not denied by a matching Deny. A
+    resource "ARN?prefix=P" is a listing with s3:prefix P."""
+    resource, _, prefix = resource.partition("?prefix=")
+    hits = {effect for effect, actions, resources, prefixes in statements
             if any(iam_matches(a, action) for a in actions)
-            and any(iam_matches(r, resource) for r in resources)}
+            and any(iam_matches(r, resource) for r in resources)
+            and (prefixes is None or any(iam_matches(p, prefix) for p in prefixes))}
     return ALLOW in hits and DENY not in hits
 
 
@@ -451,6 +540,9 @@ def test_functions_run_their_binary_with_the_expected_environment(variant):
         if name in API_FUNCTIONS:
             expected_env.update({"AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
                                  "ECRSCAN_CORS_ALLOW_ORIGIN": {"Ref": "CorsAllowOrigin"}})
+        if name in SENDERS:
+            expected_env["ECRSCAN_API_URL"] = {
+                "Fn::Sub": "https://${EcrScanApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/Prod"}
         problems.check(env == expected_env, f"{tag} {name}: environment {env!r}")
     problems.assert_none()
 
@@ -515,8 +607,9 @@ def test_each_function_can_do_exactly_what_it_must(variant, function):
     assert role is not None, f"{tag} {function} has no role"
     statements = policy_statements(role, params)
     problems = Problems()
+    expected = allowed(function, params)
     for action, resource in PROBES:
-        want = (action, resource) in ALLOWED[function]
+        want = (action, resource) in expected
         got = is_allowed(statements, action, resource)
         problems.check(got == want, f"{tag} {function}: {action} on {resource} is "
                                     f"{'allowed' if got else 'denied'}, expected {'allowed' if want else 'denied'}")
@@ -541,9 +634,9 @@ def test_parliament_finds_nothing_in_the_policies(variant):
         if res["Type"] != "AWS::IAM::Role":
             continue
         for policy in res["Properties"].get("Policies", []):
-            doc = resolve_conditions(policy["PolicyDocument"], {})
+            doc = resolve_conditions(policy["PolicyDocument"], conditions_of(params))
             for st in iter_statements(doc):
-                st["Resource"] = [concrete(r, params) for r in as_list(st.get("Resource", []))]
+                st["Resource"] = concrete_resources(st, params)
             analyzed = parliament.analyze_policy_string(json.dumps(doc))
             for finding in analyzed.findings:
                 problems.append(f"{tag} {name}: parliament {finding.issue} {finding.detail!r} {finding.location!r}")
