@@ -237,6 +237,10 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
+/// The configs that link Slack messages to findings feeds, read once per
+/// pass and only when a message is sent.
+type LinkConfigs = tokio::sync::OnceCell<Vec<ScanConfig>>;
+
 /// The time `now` plus what the pass has spent since `started`.
 fn later(now: DateTime<Utc>, started: tokio::time::Instant) -> DateTime<Utc> {
     now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default()
@@ -287,7 +291,16 @@ impl Notifier {
         Ok(channels)
     }
 
-    async fn context_for(&self, change: &Change, configs: &[ScanConfig]) -> MessageContext {
+    async fn context_for(&self, change: &Change, configs: &LinkConfigs) -> MessageContext {
+        let configs = match &self.options.api_url {
+            Some(_) => {
+                configs
+                    .get_or_init(|| self.configs_for_links())
+                    .await
+                    .as_slice()
+            }
+            None => &[],
+        };
         let findings_feed = self.options.api_url.as_ref().map(|api| {
             match configs
                 .iter()
@@ -386,7 +399,7 @@ impl Notifier {
                 return report;
             }
         };
-        let configs = &self.configs_for_links().await;
+        let configs = &LinkConfigs::new();
         let mut passes = futures::stream::iter(channels)
             .map(|channel| async move { self.deliver_channel(&channel, configs, now).await })
             .buffer_unordered(self.options.channel_concurrency.max(1));
@@ -403,13 +416,19 @@ impl Notifier {
         now: DateTime<Utc>,
     ) -> Result<DeliveryReport, StoreError> {
         let channel = self.channels.get_channel(id).await?;
-        let configs = self.configs_for_links().await;
+        let configs = LinkConfigs::new();
         Ok(self.deliver_channel(&channel, &configs, now).await)
     }
 
     async fn configs_for_links(&self) -> Vec<ScanConfig> {
         match (&self.options.api_url, &self.configs) {
-            (Some(_), Some(configs)) => configs.list().await.map(|l| l.items).unwrap_or_default(),
+            (Some(_), Some(configs)) => match configs.list().await {
+                Ok(listing) => listing.items,
+                Err(err) => {
+                    tracing::warn!(error = %err, "no config list for the links of notifications; they link to the changes feed");
+                    Vec::new()
+                }
+            },
             _ => Vec::new(),
         }
     }
@@ -417,7 +436,7 @@ impl Notifier {
     async fn deliver_channel(
         &self,
         channel: &Channel,
-        configs: &[ScanConfig],
+        configs: &LinkConfigs,
         now: DateTime<Utc>,
     ) -> DeliveryReport {
         let mut report = DeliveryReport::default();

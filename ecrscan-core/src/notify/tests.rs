@@ -502,3 +502,91 @@ async fn one_channel_can_be_sent_alone_and_deleting_a_channel_deletes_its_delive
         DeliveryReport::default()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn slack_messages_link_to_the_selecting_configs_feed_and_configs_are_read_only_to_send() {
+    use crate::config::{ConfigSpec, ScanConfig};
+    use crate::store::MockConfigStore;
+
+    let slack = Channel::create(
+        Target::Slack {
+            url: "https://hooks.slack.com/services/T0/B0/x".into(),
+        },
+        Severity::High,
+        false,
+        at(0),
+    )
+    .unwrap();
+    let config = ScanConfig::create(
+        ConfigSpec::new(
+            "us-west-2",
+            "123456789012",
+            "test/ubuntu",
+            Vec::<String>::new(),
+        )
+        .unwrap(),
+        at(0),
+    );
+    let transport = ScriptedTransport::new(Vec::new());
+    let store = Arc::new(MemoryStore::new());
+    store.put_channel(&slack).await.unwrap();
+    let mut configs = MockConfigStore::new();
+    let listed = config.clone();
+    configs.expect_list().times(1).returning(move || {
+        Ok(crate::store::Listing {
+            items: vec![listed.clone()],
+            skipped: Vec::new(),
+        })
+    });
+    let notifier = Notifier::new(
+        store.clone(),
+        transport.clone(),
+        Arc::new(LocalSecrets),
+        NotifyOptions {
+            channel_cache: std::time::Duration::ZERO,
+            ..NotifyOptions::default().with_api_url(Some("https://api.example.com/Prod/".into()))
+        },
+    )
+    .with_configs(Arc::new(configs));
+
+    // Nothing due: no config is read (mockall fails on a second list).
+    assert_eq!(
+        notifier.deliver_due(at(1)).await,
+        DeliveryReport::default()
+    );
+
+    let in_account = |n| {
+        let mut change = change_with(Severity::Critical, n);
+        change.region = "us-west-2".into();
+        change.registry = "123456789012".into();
+        change
+    };
+    let mut unselected = in_account(2);
+    unselected.repository = "other/app".into();
+    let changes = [in_account(1), unselected];
+    assert_eq!(notifier.enqueue(&changes, at(10)).await.unwrap(), 2);
+    assert_eq!(notifier.deliver_due(at(20)).await.delivered, 2);
+    let bodies: Vec<String> = transport
+        .sent()
+        .iter()
+        .map(|sent| match sent {
+            Outgoing::Http { body, .. } => String::from_utf8_lossy(body).into_owned(),
+            other => panic!("a Slack POST, not {other:?}"),
+        })
+        .collect();
+    let linked = |body: &str, link: &str| body.contains(link);
+    let feed = format!("https://api.example.com/Prod/findings/{}", config.id);
+    assert_eq!(
+        bodies.iter().filter(|b| linked(b, &feed)).count(),
+        1,
+        "{bodies:?}"
+    );
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|b| linked(b, "https://api.example.com/Prod/changes.atom"))
+            .count(),
+        1,
+        "an image no config selects links to the changes feed: {bodies:?}"
+    );
+}
