@@ -120,6 +120,7 @@ fn results(findings: usize) -> (ScanConfig, Vec<ImageScanResult>) {
                     findings,
                 },
                 origin: Origin::Live,
+                findings_changed_at: None,
             }
         })
         .collect();

@@ -100,6 +100,7 @@ async fn fill(store: &dyn Store) -> Vec<ScanConfig> {
             let record = DigestRecord {
                 results: vec![RecordedScan::new(scan(), recorded_at)],
                 scan_started_at: None,
+                findings_changed_at: None,
             };
             store
                 .put_digest(&repository, &digest(i, t), &record, PutMode::Create)

@@ -1166,6 +1166,14 @@ async fn changes_against_moto_baseline_then_what_changed() {
         latest["new"][0]["package_name"], "glibc",
         "findings as `findings --format json` prints them"
     );
+    let summary = cli(&["summary", "-o", "json"]);
+    let summary: serde_json::Value = serde_json::from_str(&summary.stdout).unwrap();
+    let last_changed = summary["images"][0]["last_changed_at"].as_str().unwrap();
+    assert_eq!(
+        last_changed[..19],
+        latest["detected_at"].as_str().unwrap()[..19],
+        "a summary row says when its image last changed"
+    );
 
     let text = cli(&["changes", "--min-severity", "CRITICAL"]);
     assert_eq!(text.code, 0, "{}", text.stderr);

@@ -396,6 +396,7 @@ pub async fn results_round_trip(store: &dyn ResultStore) {
     let first = DigestRecord {
         results: vec![RecordedScan::new(scan, at(100))],
         scan_started_at: None,
+        findings_changed_at: Some(at(100)),
     };
     let version = store
         .put_digest(&repository, &digest, &first, PutMode::Create)

@@ -379,6 +379,9 @@ pub struct LatestScan {
     pub scan: DigestScan,
     /// Where it came from.
     pub origin: Origin,
+    /// When ecrscan last saw the digest's findings change, where it has
+    /// recorded the digest.
+    pub findings_changed_at: Option<DateTime<Utc>>,
 }
 
 impl LatestScan {
@@ -387,6 +390,7 @@ impl LatestScan {
         LatestScan {
             scan,
             origin: Origin::Live,
+            findings_changed_at: None,
         }
     }
 }
@@ -410,6 +414,10 @@ pub struct ImageScanResult {
     /// Where the scan came from.
     #[serde(flatten)]
     pub origin: Origin,
+    /// When ecrscan last saw the image's findings change (its first
+    /// recorded result counts), where it has recorded the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings_changed_at: Option<DateTime<Utc>>,
 }
 
 impl ImageScanResult {
@@ -423,6 +431,7 @@ impl ImageScanResult {
             image,
             scan: DigestScan::without_findings(status, description),
             origin: Origin::Live,
+            findings_changed_at: None,
         }
     }
 }

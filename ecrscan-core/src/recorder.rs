@@ -27,7 +27,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::backend::{BackendError, Resolution, ScanBackend};
-use crate::changes::Change;
+use crate::changes::{Change, ChangeKind};
 use crate::config::RepositoryRef;
 use crate::finding::{DigestScan, LatestScan, Origin};
 use crate::notify::ChangeOutbox;
@@ -125,6 +125,8 @@ pub struct Recording {
     /// The changes the result made (a baseline, the findings that changed,
     /// tags that moved to this digest), each stored once under `changes/`.
     pub changes: Vec<Change>,
+    /// When the digest's findings last changed, as now recorded.
+    pub findings_changed_at: Option<DateTime<Utc>>,
 }
 
 /// The record step over a [`ResultStore`].
@@ -224,6 +226,7 @@ impl Recorder {
                     applied,
                     latest: record.latest().cloned(),
                     changes: Vec::new(),
+                    findings_changed_at: record.findings_changed_at,
                 });
             }
             // The changes are stored before the result: if storing fails,
@@ -236,6 +239,12 @@ impl Recorder {
                 }
                 _ => Vec::new(),
             };
+            if changes
+                .iter()
+                .any(|change| change.digest == digest && change.kind != ChangeKind::TagMoved)
+            {
+                record.findings_changed_at = Some(now);
+            }
             match self
                 .store
                 .put_digest(repository, digest, &record, mode)
@@ -246,6 +255,7 @@ impl Recorder {
                         applied,
                         latest: record.latest().cloned(),
                         changes,
+                        findings_changed_at: record.findings_changed_at,
                     });
                 }
                 Err(StoreError::Conflict { .. }) => continue,
@@ -418,11 +428,29 @@ impl Recorder {
         now: DateTime<Utc>,
     ) -> Result<Option<RecordedScan>, StoreError> {
         Ok(self
+            .servable_latest(repository, digest, now)
+            .await?
+            .map(|latest| latest.0))
+    }
+
+    /// [`Recorder::servable_scan`], with when the digest's findings last changed.
+    async fn servable_latest(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(RecordedScan, Option<DateTime<Utc>>)>, StoreError> {
+        Ok(self
             .store
             .get_digest(repository, digest)
             .await?
             .and_then(|versioned| versioned.record)
-            .and_then(|record| record.servable(now, self.options.max_age).cloned()))
+            .and_then(|record| {
+                record
+                    .servable(now, self.options.max_age)
+                    .cloned()
+                    .map(|latest| (latest, record.findings_changed_at))
+            }))
     }
 
     /// Everything recorded about `digest`.
@@ -596,15 +624,16 @@ impl ScanBackend for RecordingBackend {
         if self.read_from == ReadFrom::Recorded {
             match self
                 .recorder
-                .servable_scan(repository, digest, Utc::now())
+                .servable_latest(repository, digest, Utc::now())
                 .await
             {
-                Ok(Some(recorded)) => {
+                Ok(Some((recorded, findings_changed_at))) => {
                     return Ok(LatestScan {
                         scan: recorded.scan,
                         origin: Origin::Recorded {
                             checked_at: recorded.checked_at,
                         },
+                        findings_changed_at,
                     });
                 }
                 Ok(None) => {}
@@ -613,13 +642,16 @@ impl ScanBackend for RecordingBackend {
                 }
             }
         }
-        let latest = self.live.scan_result(repository, digest).await?;
-        if let Err(err) = self
+        let mut latest = self.live.scan_result(repository, digest).await?;
+        match self
             .recorder
             .record_scan(repository, digest, &latest.scan, Utc::now())
             .await
         {
-            tracing::warn!(error = %err, %repository, digest, "cannot record a scan result");
+            Ok(recording) => latest.findings_changed_at = recording.findings_changed_at,
+            Err(err) => {
+                tracing::warn!(error = %err, %repository, digest, "cannot record a scan result")
+            }
         }
         Ok(latest)
     }

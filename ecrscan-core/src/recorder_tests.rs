@@ -691,3 +691,79 @@ async fn a_change_that_cannot_be_stored_leaves_the_result_unrecorded() {
         "so the next writer computes the change again"
     );
 }
+
+#[tokio::test]
+async fn the_record_keeps_when_the_findings_last_changed_and_serves_it() {
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let recorder = Recorder::new(Arc::clone(&store));
+    let changed_at = |recording: &Recording| recording.findings_changed_at;
+    // Times of the past: a record from the future is never served.
+    let base = Utc::now() - Duration::days(1);
+    let at = |seconds: i64| base + Duration::seconds(seconds);
+    let scan_at = |seconds: i64, findings: DigestScan| {
+        let mut scan = findings;
+        scan.scan_completed_at = Some(at(seconds));
+        scan
+    };
+    let completed_at = |seconds: i64, cve: &str| scan_at(seconds, completed_at(0, cve));
+    let with_finding = |seconds: i64, cve: &str, severity: Severity| {
+        scan_at(seconds, with_finding(0, cve, severity))
+    };
+    let baseline = recorder
+        .record_scan(&repository(), DIGEST, &completed_at(0, "CVE-BASE"), at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        changed_at(&baseline),
+        Some(at(1)),
+        "the first result counts"
+    );
+    // A newer scan with the same findings: not a change.
+    let same = recorder
+        .record_scan(&repository(), DIGEST, &completed_at(50, "CVE-BASE"), at(51))
+        .await
+        .unwrap();
+    assert!(same.changes.is_empty());
+    assert_eq!(changed_at(&same), Some(at(1)));
+    let changed = recorder
+        .record_scan(
+            &repository(),
+            DIGEST,
+            &with_finding(100, "CVE-NEW", Severity::Critical),
+            at(101),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed_at(&changed), Some(at(101)));
+    let older = recorder
+        .record_scan(&repository(), DIGEST, &completed_at(0, "CVE-BASE"), at(200))
+        .await
+        .unwrap();
+    assert_eq!(
+        changed_at(&older),
+        Some(at(101)),
+        "an older result changes nothing"
+    );
+
+    // Served with the recorded result, and after a live read.
+    let mut ecr = MockScanBackend::new();
+    let newest = with_finding(100, "CVE-NEW", Severity::Critical);
+    ecr.expect_scan_result()
+        .returning(move |_, _| Ok(newest.clone().into()));
+    let ecr: Arc<dyn ScanBackend> = Arc::new(ecr);
+    for read_from in [ReadFrom::Recorded, ReadFrom::Live] {
+        let backend = RecordingBackend::with_recorder(
+            Arc::clone(&ecr),
+            Recorder::with_options(
+                Arc::clone(&store),
+                RecordOptions {
+                    max_age: Duration::days(100_000),
+                    ..RecordOptions::default()
+                },
+            ),
+            read_from,
+        );
+        let latest = backend.scan_result(&repository(), DIGEST).await.unwrap();
+        assert_eq!(latest.findings_changed_at, Some(at(101)), "{read_from:?}");
+    }
+}

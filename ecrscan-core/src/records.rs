@@ -66,6 +66,11 @@ pub struct DigestRecord {
     /// that is not served, so the next read asks ECR.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_started_at: Option<DateTime<Utc>>,
+    /// When the record step last saw the digest's findings change: its
+    /// first complete result (the baseline), or the last complete result
+    /// whose findings differ from the one before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings_changed_at: Option<DateTime<Utc>>,
 }
 
 /// What [`DigestRecord::apply`] did.

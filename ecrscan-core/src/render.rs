@@ -165,6 +165,10 @@ pub struct JsonSummaryImage<'a> {
     /// When the result was recorded, for a result read from stored
     /// results; `null` when read from ECR for this summary.
     pub recorded_at: Option<String>,
+    /// When ecrscan last saw the image's findings change: its first
+    /// recorded result, or the last one that differed from the one before
+    /// (see `ecrscan changes`); `null` when the image is not recorded.
+    pub last_changed_at: Option<String>,
 }
 
 impl<'a> JsonSummary<'a> {
@@ -195,6 +199,7 @@ impl<'a> JsonSummaryImage<'a> {
             severity_counts: &result.scan.severity_counts,
             total: result.scan.severity_counts.total(),
             recorded_at: result.origin.recorded_at().map(rfc3339),
+            last_changed_at: result.findings_changed_at.map(rfc3339),
         }
     }
 }

@@ -638,6 +638,7 @@ pub async fn collect_summary_with_progress(
                                 image: image(Some(tag.clone()), Some(digest.clone())),
                                 scan: latest.scan.without_finding_list(),
                                 origin: latest.origin,
+                                findings_changed_at: latest.findings_changed_at,
                             }
                         }
                         Some(Err(err)) => {

@@ -73,6 +73,7 @@ fn complete(repository: &str, tag: &str, digest: &str, findings: Vec<Finding>) -
             findings,
         },
         origin: Origin::Live,
+        findings_changed_at: None,
     }
 }
 
@@ -133,6 +134,7 @@ fn summary() -> Summary {
                     origin: Origin::Recorded {
                         checked_at: at(1_764_232_000),
                     },
+                    findings_changed_at: Some(at(1_764_231_000)),
                     ..complete("test/ubuntu", "latest", "sha256:2222", vec![])
                 },
             ),

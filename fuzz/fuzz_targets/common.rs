@@ -45,6 +45,7 @@ pub fn results(data: &[u8]) -> Vec<ImageScanResult> {
                 findings,
             },
             origin: Origin::Live,
+            findings_changed_at: None,
         });
     }
     results

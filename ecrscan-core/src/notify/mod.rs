@@ -293,12 +293,10 @@ impl Notifier {
 
     async fn context_for(&self, change: &Change, configs: &LinkConfigs) -> MessageContext {
         let configs = match &self.options.api_url {
-            Some(_) => {
-                configs
-                    .get_or_init(|| self.configs_for_links())
-                    .await
-                    .as_slice()
-            }
+            Some(_) => configs
+                .get_or_init(|| self.configs_for_links())
+                .await
+                .as_slice(),
             None => &[],
         };
         let findings_feed = self.options.api_url.as_ref().map(|api| {

@@ -550,10 +550,7 @@ async fn slack_messages_link_to_the_selecting_configs_feed_and_configs_are_read_
     .with_configs(Arc::new(configs));
 
     // Nothing due: no config is read (mockall fails on a second list).
-    assert_eq!(
-        notifier.deliver_due(at(1)).await,
-        DeliveryReport::default()
-    );
+    assert_eq!(notifier.deliver_due(at(1)).await, DeliveryReport::default());
 
     let in_account = |n| {
         let mut change = change_with(Severity::Critical, n);
