@@ -20,6 +20,7 @@
 //! | `results/REGION/REGISTRY/REPOSITORY/@images/SELECTION.json` | what a selection of tags resolved to ([`RecordedResolution`](crate::records::RecordedResolution)) |
 //! | `changes/<id>.json` | a change ([`Change`](crate::changes::Change)), written once |
 //! | `channels/<id>.json` | a notification channel ([`Channel`](crate::channels::Channel)); its secret is only referred to |
+//! | `deliveries/<channel>/<change>.json` | a change's delivery to a channel ([`Delivery`](crate::deliveries::Delivery)): queued once, claimed and settled by compare-and-swap |
 //!
 //! `@` never occurs in an ECR repository name, so no repository's records
 //! can collide with another's.
