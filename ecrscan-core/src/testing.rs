@@ -47,6 +47,31 @@ fn find_executable() -> Option<PathBuf> {
     })
 }
 
+/// The Python of the test tools' virtualenv (beside `moto_server`), which
+/// has the independent checkers the tests run (feedparser, lxml, rnc2rng,
+/// standardwebhooks); `None`, after a loud notice, when it is not installed
+/// and not required.
+///
+/// # Panics
+///
+/// When it is required (`ECRSCAN_REQUIRE_MOTO` or `CI`) but missing.
+pub fn test_python() -> Option<PathBuf> {
+    let python = find_executable()
+        .and_then(|moto| moto.parent().map(|dir| dir.join("python")))
+        .filter(|python| python.is_file());
+    if python.is_none() {
+        assert!(
+            !required(),
+            "the test tools' Python not found: run scripts/ensure-moto.sh"
+        );
+        eprintln!(
+            "\n*** SKIPPED: this test needs the test tools' Python; run scripts/test.sh, \
+             which installs it ***\n"
+        );
+    }
+    python
+}
+
 fn required() -> bool {
     std::env::var_os("ECRSCAN_REQUIRE_MOTO").is_some() || std::env::var_os("CI").is_some()
 }

@@ -899,3 +899,137 @@ fn the_changes_feed_is_well_formed_atom_with_stable_ids_and_escaped_text() {
         Some("https://api.example.com/Prod/changes.atom")
     );
 }
+
+/// Runs the independent Atom checker (tests/support/check_atom.py: the RFC
+/// 4287 grammar through libxml2, and feedparser) on `feeds`; what it read of
+/// each, by file name.
+fn independently_checked(feeds: &[(&str, Vec<u8>)]) -> Option<Vec<serde_json::Value>> {
+    let python = ecrscan_core::testing::test_python()?;
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<PathBuf> = feeds
+        .iter()
+        .map(|(name, feed)| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, feed).unwrap();
+            path
+        })
+        .collect();
+    let output = std::process::Command::new(python)
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/check_atom.py"))
+        .args(&paths)
+        .output()
+        .expect("run the Atom checker");
+    assert!(
+        output.status.success(),
+        "the Atom checker refused a feed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect(),
+    )
+}
+
+#[test]
+fn feeds_pass_an_independent_atom_validator_and_feed_reader() {
+    let ubuntu = config(UBUNTU, "test/ubuntu", &["16.04", "latest"]);
+    let golden_results = vec![
+        complete("test/ubuntu", "16.04", "sha256:1111", ubuntu_findings()),
+        complete("test/ubuntu", "latest", "sha256:2222", vec![]),
+    ];
+    let options = FeedOptions {
+        self_url: Some(format!("https://api.example.com/Prod/findings/{UBUNTU}")),
+        min_severity: None,
+        page: None,
+    };
+    let mut findings = Vec::new();
+    write_atom_feed(
+        &ubuntu,
+        &golden_results,
+        at(1_764_234_000),
+        &options,
+        &mut findings,
+    )
+    .unwrap();
+
+    // Hostile text from AWS in every field, 200 distinct findings.
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let hostile_findings: Vec<Finding> = (0..200)
+        .map(|i| {
+            let mut finding = Finding::new(
+                format!("{}-{i}", rng.string()),
+                Severity::ALL[(rng.next() % 7) as usize],
+            );
+            finding.title = Some(rng.string());
+            finding.description = Some(rng.string());
+            finding.uri = Some(rng.string());
+            finding.package_name = Some(rng.string());
+            finding.package_version = Some(rng.string());
+            finding
+        })
+        .collect();
+    let hostile_results = vec![complete(
+        "test/ubuntu",
+        "latest",
+        "sha256:3333",
+        hostile_findings,
+    )];
+    let mut hostile = Vec::new();
+    write_atom_feed(
+        &ubuntu,
+        &hostile_results,
+        at(1_764_234_000),
+        &FeedOptions::default(),
+        &mut hostile,
+    )
+    .unwrap();
+
+    let changes = changes_fixture();
+    let mut changes_feed = Vec::new();
+    ecrscan_core::render::write_changes_feed(
+        &changes,
+        at(1_764_400_000),
+        Some("https://api.example.com/Prod/changes.atom"),
+        &mut changes_feed,
+    )
+    .unwrap();
+    let mut no_changes = Vec::new();
+    ecrscan_core::render::write_changes_feed(&[], at(1_764_400_000), None, &mut no_changes)
+        .unwrap();
+
+    let Some(read) = independently_checked(&[
+        ("findings.atom", findings),
+        ("hostile.atom", hostile),
+        ("changes.atom", changes_feed),
+        ("no-changes.atom", no_changes),
+    ]) else {
+        return;
+    };
+    let entries: Vec<u64> = read
+        .iter()
+        .map(|feed| feed["entries"].as_u64().unwrap())
+        .collect();
+    assert_eq!(entries[0], 4, "{read:?}");
+    assert!(
+        entries[1] >= 190,
+        "distinct findings stay entries: {read:?}"
+    );
+    assert_eq!(entries[2..], [2, 0], "{read:?}");
+    assert_eq!(
+        read[2]["ids"],
+        serde_json::json!(
+            changes
+                .iter()
+                .map(|c| format!("urn:uuid:{}", c.id))
+                .collect::<Vec<_>>()
+        ),
+        "a feed reader sees the change ids as entry ids"
+    );
+    assert_eq!(
+        read[2]["titles"][0],
+        "[CRITICAL] 1 new, 0 raised, 1 fixed in test/ubuntu:latest"
+    );
+}
