@@ -40,9 +40,11 @@ pub struct Cli {
     /// Concurrent AWS calls.
     #[arg(long, env = "ECRSCAN_CONCURRENCY", default_value_t = ecrscan_core::ScanOptions::DEFAULT_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
-    /// Client-side limit of calls a second to each ECR API action in each region.
-    #[arg(long, env = "ECRSCAN_CALLS_PER_SECOND", default_value_t = ecrscan_core::aws::ecr::DEFAULT_CALLS_PER_SECOND, value_name = "N")]
-    pub calls_per_second: std::num::NonZeroU32,
+    /// A hard ceiling of calls a second to each ECR API action in each region.
+    /// Without one the rate adapts: it grows while ECR accepts calls and is
+    /// cut when ECR throttles.
+    #[arg(long, env = "ECRSCAN_CALLS_PER_SECOND", value_name = "N")]
+    pub calls_per_second: Option<std::num::NonZeroU32>,
     /// Attempts per AWS call, retries included (default: AWS_MAX_ATTEMPTS, else 3).
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,

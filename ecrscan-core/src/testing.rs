@@ -20,9 +20,11 @@ use std::time::{Duration, Instant};
 
 mod fault_proxy;
 mod simulated;
+mod throttling;
 
 pub use fault_proxy::{Fault, FaultProxy, ProxiedRequest};
 pub use simulated::SimulatedEcr;
+pub use throttling::{DriveReport, ThrottlingService, drive};
 
 /// A running moto server; stopped on drop.
 #[derive(Debug)]

@@ -493,6 +493,75 @@ async fn throttling_is_retried_within_bounds_then_reported_with_its_code() {
         }
     );
     assert_eq!(rule.num_calls(), 3, "max_attempts");
+    let limits = backend.rate_limits();
+    assert_eq!(
+        limits.throttled_calls("ecr:DescribeImageScanFindings", "us-west-2"),
+        3,
+        "every attempt, retries included, tells the adaptive rate"
+    );
+    assert!(
+        limits.rate("ecr:DescribeImageScanFindings", "us-west-2") < 100.0,
+        "the rate was cut"
+    );
+    assert_eq!(
+        limits.rate("ecr:ListImages", "us-west-2"),
+        100.0,
+        "other actions keep theirs"
+    );
+}
+
+#[tokio::test]
+async fn accepted_calls_raise_the_adaptive_rate_and_a_ceiling_holds() {
+    let rule = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
+        .sequence()
+        .http_status(400, Some(aws_error("ThrottlingException", "slow down")))
+        .output(|| {
+            DescribeImageScanFindingsOutput::builder()
+                .image_scan_status(
+                    ImageScanStatus::builder()
+                        .status(EcrScanStatus::InProgress)
+                        .build(),
+                )
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let backend = backend(&[&rule]);
+    for _ in 0..10 {
+        backend
+            .scan_result(&repository(), "sha256:u")
+            .await
+            .unwrap();
+    }
+    let limits = backend.rate_limits();
+    let action = ("ecr:DescribeImageScanFindings", "us-west-2");
+    assert_eq!(limits.throttled_calls(action.0, action.1), 1);
+    // Halved to 50 when the slow start ended, then 10 accepted calls: each
+    // second of calls (50 of them) adds 3 % of the rate, 1.5 calls a second.
+    let rate = limits.rate(action.0, action.1);
+    assert!((50.25..50.35).contains(&rate), "{rate}");
+
+    let client = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &[&rule], |b| b
+        .retry_config(retries()));
+    let sdk_config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let capped = EcrBackend::with_options(
+        &sdk_config,
+        ecrscan_core::EcrBackendOptions {
+            calls_per_second: std::num::NonZeroU32::new(5),
+            ..ecrscan_core::EcrBackendOptions::default()
+        },
+    )
+    .with_region_client("us-west-2", client);
+    for _ in 0..10 {
+        capped.scan_result(&repository(), "sha256:u").await.unwrap();
+    }
+    assert_eq!(
+        capped.rate_limits().rate(action.0, action.1),
+        5.0,
+        "a ceiling is hard"
+    );
 }
 
 #[tokio::test]
@@ -542,6 +611,13 @@ async fn the_scan_quota_is_final_not_retried_as_throttling() {
         quota.num_calls(),
         1,
         "LimitExceededException must not be retried"
+    );
+    assert_eq!(
+        backend
+            .rate_limits()
+            .throttled_calls("ecr:StartImageScan", "us-west-2"),
+        0,
+        "the daily quota is not a rate"
     );
 }
 

@@ -75,10 +75,10 @@ pub async fn store_and_backend() -> Result<Runtime, StartupError> {
     let location = StoreLocation::from_env()?.ok_or(StartupError::NoStore)?;
     let sdk_config = load_sdk_config(&AwsSettings::default()).await;
     let store = location.open(&sdk_config).await?;
+    // A hard ceiling when set; the rate adapts to throttling under it.
     let calls_per_second = std::env::var("ECRSCAN_CALLS_PER_SECOND")
         .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(ecrscan_core::aws::ecr::DEFAULT_CALLS_PER_SECOND);
+        .and_then(|value| value.parse().ok());
     let options = EcrBackendOptions {
         calls_per_second,
         ..EcrBackendOptions::default()

@@ -14,10 +14,17 @@ use aws_sdk_ecr::types::{
     EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding, ListImagesFilter, ScanType,
     TagStatus,
 };
-use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    Error as OperationError, FinalizerInterceptorContextRef, InterceptorContext,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryClassifierPriority,
 };
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
@@ -25,7 +32,7 @@ use super::{code, describe, is_access_denied_code, is_throttling_code, is_timeou
 use crate::backend::{BackendError, Image, Resolution, ScanBackend};
 use crate::config::RepositoryRef;
 use crate::finding::{DigestScan, Finding, FindingKind, LatestScan, ScanStatus};
-use crate::ratelimit::RateLimits;
+use crate::ratelimit::{RateLimits, RatePolicy};
 use crate::severity::{Severity, SeverityCounts};
 
 /// Options of the [`EcrBackend`].
@@ -33,23 +40,19 @@ use crate::severity::{Severity, SeverityCounts};
 pub struct EcrBackendOptions {
     /// `maxResults` of ListImages and DescribeImageScanFindings (1–1000).
     pub page_size: i32,
-    /// Client-side limit of calls a second to each ECR API action in each
-    /// region (a token bucket, on top of the SDK's retries). Set it under
-    /// your account's ECR API quotas.
-    pub calls_per_second: NonZeroU32,
+    /// A hard ceiling of calls a second to each ECR API action in each
+    /// region. Under it (or under [`ratelimit::DEFAULT_CEILING`] without
+    /// one) the rate adapts to ECR's throttling: see [`crate::ratelimit`].
+    ///
+    /// [`ratelimit::DEFAULT_CEILING`]: crate::ratelimit::DEFAULT_CEILING
+    pub calls_per_second: Option<NonZeroU32>,
 }
-
-/// The default client-side limit of calls a second per ECR API action and region.
-pub const DEFAULT_CALLS_PER_SECOND: NonZeroU32 = match NonZeroU32::new(20) {
-    Some(n) => n,
-    None => NonZeroU32::MIN,
-};
 
 impl Default for EcrBackendOptions {
     fn default() -> Self {
         EcrBackendOptions {
             page_size: 1000,
-            calls_per_second: DEFAULT_CALLS_PER_SECOND,
+            calls_per_second: None,
         }
     }
 }
@@ -71,15 +74,15 @@ impl Default for EcrBackendOptions {
 ///   otherwise retry it as throttling.
 /// - Findings come from every page of DescribeImageScanFindings, basic and
 ///   enhanced.
-/// - Every call (every page) waits for one token of its action and region
-///   ([`EcrBackendOptions::calls_per_second`]), and only calls that are made
-///   take one.
+/// - Every call (every page) waits for its turn at the adaptive rate of its
+///   action and region ([`crate::ratelimit`]); every attempt the SDK makes,
+///   retries included, tells that rate whether ECR throttled it.
 #[derive(Debug)]
 pub struct EcrBackend {
     sdk_config: SdkConfig,
     options: EcrBackendOptions,
     clients: Mutex<HashMap<String, Client>>,
-    limits: RateLimits,
+    limits: Arc<RateLimits>,
     scan_types: Mutex<HashMap<RegistryKey, Arc<OnceCell<RegistryScanType>>>>,
 }
 
@@ -102,7 +105,7 @@ impl EcrBackend {
     pub fn with_options(sdk_config: &SdkConfig, options: EcrBackendOptions) -> EcrBackend {
         EcrBackend {
             sdk_config: sdk_config.clone(),
-            limits: RateLimits::new(options.calls_per_second),
+            limits: Arc::new(RateLimits::adaptive(rate_policy(options.calls_per_second))),
             options,
             clients: Mutex::new(HashMap::new()),
             scan_types: Mutex::new(HashMap::new()),
@@ -117,11 +120,26 @@ impl EcrBackend {
     /// Uses `client` for `region` instead of one made from the SDK config
     /// (e.g. a client with its own interceptors or HTTP client).
     pub fn with_region_client(self, region: impl Into<String>, client: Client) -> EcrBackend {
+        let region = region.into();
+        let client = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .interceptor(self.rate_feedback(&region))
+                .build(),
+        );
         self.clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(region.into(), client);
+            .insert(region, client);
         self
+    }
+
+    fn rate_feedback(&self, region: &str) -> RateFeedback {
+        RateFeedback {
+            limits: Arc::clone(&self.limits),
+            region: region.to_owned(),
+        }
     }
 
     fn client(&self, region: &str) -> Client {
@@ -135,6 +153,7 @@ impl EcrBackend {
                 Client::from_conf(
                     aws_sdk_ecr::config::Builder::from(&self.sdk_config)
                         .region(aws_sdk_ecr::config::Region::new(region.to_owned()))
+                        .interceptor(self.rate_feedback(region))
                         .build(),
                 )
             })
@@ -610,6 +629,92 @@ where
             code: code.map(str::to_owned),
             message: describe(&err),
         },
+    }
+}
+
+/// The rate policy of a backend: adaptive, under `ceiling` when one is set
+/// (starting at it: a ceiling is what its user wants).
+fn rate_policy(ceiling: Option<NonZeroU32>) -> RatePolicy {
+    let ceiling = ceiling.map(|c| f64::from(c.get()));
+    let mut policy = RatePolicy::adaptive(ceiling);
+    if let Some(ceiling) = ceiling {
+        policy.initial = ceiling;
+    }
+    policy
+}
+
+/// Tells the rate of each ECR action whether ECR throttled each attempt the
+/// SDK made (retries included): the signal the adaptive rate follows.
+#[derive(Debug)]
+struct RateFeedback {
+    limits: Arc<RateLimits>,
+    region: String,
+}
+
+/// The error code of an ECR operation's error, from the SDK's type-erased
+/// error.
+fn operation_error_code(err: &OperationError) -> Option<&str> {
+    use aws_sdk_ecr::operation::{
+        describe_image_scan_findings::DescribeImageScanFindingsError,
+        describe_images::DescribeImagesError,
+        get_registry_scanning_configuration::GetRegistryScanningConfigurationError,
+        list_images::ListImagesError,
+    };
+    if let Some(err) = err.downcast_ref::<DescribeImagesError>() {
+        return err.code();
+    }
+    if let Some(err) = err.downcast_ref::<ListImagesError>() {
+        return err.code();
+    }
+    if let Some(err) = err.downcast_ref::<DescribeImageScanFindingsError>() {
+        return err.code();
+    }
+    if let Some(err) = err.downcast_ref::<StartImageScanError>() {
+        // LimitExceededException is the daily scan quota, not a rate.
+        return err.code().filter(|code| *code != "LimitExceededException");
+    }
+    if let Some(err) = err.downcast_ref::<GetRegistryScanningConfigurationError>() {
+        return err.code();
+    }
+    None
+}
+
+impl Intercept for RateFeedback {
+    fn name(&self) -> &'static str {
+        "ecrscan: adaptive rate feedback"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(metadata) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        let action = format!("ecr:{}", metadata.name());
+        let status = context
+            .response()
+            .map(|response| response.status().as_u16());
+        match context.output_or_error() {
+            Some(Ok(_)) => self.limits.accepted(&action, &self.region),
+            Some(Err(err)) => {
+                let throttled = status == Some(429)
+                    || err
+                        .as_operation_error()
+                        .and_then(operation_error_code)
+                        .is_some_and(is_throttling_code);
+                if throttled {
+                    self.limits.throttled(&action, &self.region);
+                } else if status.is_some_and(|status| status < 500) {
+                    // Refused for a reason of its own: ECR answered, at this rate.
+                    self.limits.accepted(&action, &self.region);
+                }
+            }
+            None => {}
+        }
+        Ok(())
     }
 }
 
