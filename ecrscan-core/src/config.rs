@@ -409,12 +409,27 @@ fn valid_repository_segment(segment: &str) -> bool {
     !bytes.is_empty() && !previous_was_separator
 }
 
-/// Docker's rule: 1–128 characters of `[A-Za-z0-9_.-]`, not starting with
-/// `.` or `-`; and no tag twice.
+/// The most tags a config may list: a selection that size is resolved in
+/// a few calls, and a larger one is better written as every tagged image
+/// (no tags).
+pub const MAX_TAGS: usize = 1_000;
+
+/// At most [`MAX_TAGS`]; each by Docker's rule: 1–128 characters of
+/// `[A-Za-z0-9_.-]`, not starting with `.` or `-`; and no tag twice.
 fn validate_tags(tags: &[String]) -> Result<(), ValidationError> {
     let rule = "Docker tags are 1-128 characters of letters, digits, '_', '.' and '-', \
                 not starting with '.' or '-'";
-    for (index, tag) in tags.iter().enumerate() {
+    if tags.len() > MAX_TAGS {
+        return Err(ValidationError::new(
+            "tags",
+            format!(
+                "{} tags are listed; a config lists at most {MAX_TAGS} (none selects every tagged image)",
+                tags.len()
+            ),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(tags.len());
+    for tag in tags {
         let valid = (1..=128).contains(&tag.len())
             && tag
                 .bytes()
@@ -426,7 +441,7 @@ fn validate_tags(tags: &[String]) -> Result<(), ValidationError> {
                 format!("tag {} is not valid; {rule}", quoted(tag)),
             ));
         }
-        if tags[..index].contains(tag) {
+        if !seen.insert(tag.as_str()) {
             return Err(ValidationError::new(
                 "tags",
                 format!("tag {} is listed twice", quoted(tag)),
@@ -656,6 +671,12 @@ mod tests {
             let err = validate_tags(&[bad.to_string()]).unwrap_err();
             assert_eq!(err.field, "tags", "{bad}");
         }
+        let at_most: Vec<String> = (0..MAX_TAGS).map(|i| format!("v{i}")).collect();
+        assert!(validate_tags(&at_most).is_ok());
+        let too_many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("v{i}")).collect();
+        let err = validate_tags(&too_many).unwrap_err();
+        assert_eq!(err.field, "tags");
+        assert!(err.problem.contains("at most 1000"), "{}", err.problem);
         let err = validate_tags(&["latest".into(), "latest".into()]).unwrap_err();
         assert!(err.problem.contains("twice"), "{err}");
     }

@@ -128,52 +128,62 @@ async fn every_tagged_image_follows_list_images_pages() {
 }
 
 #[tokio::test]
-async fn listed_tags_use_one_describe_images_call_and_fall_back_per_tag_when_one_is_missing() {
-    let batch = mock!(aws_sdk_ecr::Client::describe_images)
-        .match_requests(|req| req.image_ids().len() == 3)
-        .then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                400.try_into().unwrap(),
-                aws_smithy_types::body::SdkBody::from(aws_error(
-                    "ImageNotFoundException",
-                    "The image with imageId {imageTag:'gone'} does not exist",
-                )),
+async fn listed_tags_with_missing_ones_cost_one_describe_images_per_100_and_one_listing() {
+    // 250 tags asked, of which 248 do not exist: DescribeImages fails each
+    // batch of 100, and the tags come from one listing of every tagged image.
+    let describe = mock!(aws_sdk_ecr::Client::describe_images).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            400.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(aws_error(
+                "ImageNotFoundException",
+                "The image with imageId {imageTag:'gone'} does not exist",
+            )),
+        )
+    });
+    let list = mock!(aws_sdk_ecr::Client::list_images).then_output(|| {
+        ListImagesOutput::builder()
+            .image_ids(
+                ImageIdentifier::builder()
+                    .image_digest("sha256:u")
+                    .image_tag("16.04")
+                    .build(),
             )
-        });
-    let single = |tag: &'static str, digest: Option<&'static str>| {
-        mock!(aws_sdk_ecr::Client::describe_images)
-            .match_requests(move |req| req.image_ids().len() == 1 && req.image_ids()[0].image_tag() == Some(tag))
-            .then_http_response(move || match digest {
-                Some(digest) => aws_smithy_runtime_api::http::Response::new(
-                    200.try_into().unwrap(),
-                    aws_smithy_types::body::SdkBody::from(format!(
-                        r#"{{"imageDetails":[{{"imageDigest":"{digest}","imageTags":["{tag}","other"]}}]}}"#
-                    )),
-                ),
-                None => aws_smithy_runtime_api::http::Response::new(
-                    400.try_into().unwrap(),
-                    aws_smithy_types::body::SdkBody::from(aws_error("ImageNotFoundException", "missing")),
-                ),
-            })
-    };
-    let (a, gone, b) = (
-        single("16.04", Some("sha256:u")),
-        single("gone", None),
-        single("latest", Some("sha256:u")),
-    );
-    let backend = backend(&[&batch, &a, &gone, &b]);
-    let tags = vec!["16.04".to_owned(), "gone".to_owned(), "latest".to_owned()];
+            .image_ids(
+                ImageIdentifier::builder()
+                    .image_digest("sha256:u")
+                    .image_tag("latest")
+                    .build(),
+            )
+            .image_ids(
+                ImageIdentifier::builder()
+                    .image_digest("sha256:v")
+                    .image_tag("unasked")
+                    .build(),
+            )
+            .build()
+    });
+    let backend = backend(&[&describe, &list]);
+    let mut tags: Vec<String> = (0..248).map(|i| format!("gone-{i}")).collect();
+    tags.insert(7, "16.04".to_owned());
+    tags.push("latest".to_owned());
 
     let resolution = backend
         .resolve_images(&repository(), &tags)
         .await
         .expect("resolve");
 
-    assert_eq!(resolution.missing_tags, ["gone"]);
-    assert_eq!(resolution.images.len(), 1);
+    assert_eq!(resolution.missing_tags.len(), 248);
+    assert!(
+        resolution
+            .missing_tags
+            .iter()
+            .all(|t| t.starts_with("gone-"))
+    );
+    assert_eq!(resolution.images.len(), 1, "unasked tags are not selected");
     assert_eq!(resolution.images[0].digest, "sha256:u");
     assert_eq!(resolution.images[0].tags, ["16.04", "latest"]);
-    assert_eq!(batch.num_calls(), 1);
+    assert_eq!(describe.num_calls(), 3, "one per 100 tags");
+    assert_eq!(list.num_calls(), 1, "one listing, not one call per tag");
 }
 
 #[tokio::test]

@@ -243,6 +243,18 @@ async fn invalid_configs_are_400_naming_the_field_and_nothing_is_stored() {
         let error = answer.error();
         assert!(error.contains(named), "{body}: {error}");
     }
+    // More tags than a config may list: 400 naming the limit.
+    let tags: Vec<String> = (0..1_001).map(|i| format!("v{i}")).collect();
+    let body = serde_json::json!({"region": "us-west-2", "registry": "123456789012",
+                                  "repository": "a/b", "tags": tags})
+    .to_string();
+    let answer = send(&router, post_json("/configs", body)).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer.error().contains("at most 1000"),
+        "{}",
+        answer.error()
+    );
     assert!(store.list().await.unwrap().items.is_empty());
 }
 

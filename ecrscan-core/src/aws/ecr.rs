@@ -62,9 +62,11 @@ impl Default for EcrBackendOptions {
 /// - One SDK client per region, made on first use from the shared
 ///   [`SdkConfig`] (so its credentials, retries, time limits and endpoint
 ///   apply) and reused.
-/// - Listed tags are resolved with DescribeImages (one call per 100 tags;
-///   one per tag only when some tag is missing); every tagged image with all
-///   pages of ListImages. Untagged images are skipped.
+/// - Listed tags are resolved with DescribeImages (one call per 100 tags);
+///   when a batch names a missing tag, its tags are picked from one listing
+///   of every tagged image (pages of ListImages), never one call per tag.
+///   Every tagged image comes from all pages of ListImages. Untagged images
+///   are skipped.
 /// - Before the first StartImageScan in a registry, its scan type is read
 ///   once with GetRegistryScanningConfiguration: an ENHANCED (Amazon
 ///   Inspector) registry scans continuously, so no StartImageScan is sent
@@ -214,6 +216,8 @@ impl EcrBackend {
     ) -> Result<Resolution, BackendError> {
         let mut digest_tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut missing_tags = Vec::new();
+        // Every tagged image, listed once when a batch has a missing tag.
+        let mut listed: Option<BTreeMap<String, String>> = None;
         for batch in tags.chunks(100) {
             match self.describe_tags(client, repository, batch).await {
                 Ok(found) => {
@@ -221,22 +225,32 @@ impl EcrBackend {
                         digest_tags.entry(digest).or_default().push(tag);
                     }
                 }
-                // One missing tag fails the whole batch: ask tag by tag.
+                // One missing tag fails the whole batch: pick the batch's
+                // tags from the listing of every tagged image (pages of
+                // 1,000), never one call per tag.
                 Err(BackendError::ImageNotFound { .. }) => {
+                    let by_tag = match &mut listed {
+                        Some(listed) => listed,
+                        None => {
+                            let all = self.all_tagged_images(client, repository).await?;
+                            listed.insert(
+                                all.images
+                                    .into_iter()
+                                    .flat_map(|image| {
+                                        let digest = image.digest;
+                                        image.tags.into_iter().map(move |tag| (tag, digest.clone()))
+                                    })
+                                    .collect(),
+                            )
+                        }
+                    };
                     for tag in batch {
-                        match self
-                            .describe_tags(client, repository, std::slice::from_ref(tag))
-                            .await
-                        {
-                            Ok(found) => {
-                                for (tag, digest) in found {
-                                    digest_tags.entry(digest).or_default().push(tag);
-                                }
-                            }
-                            Err(BackendError::ImageNotFound { .. }) => {
-                                missing_tags.push(tag.clone())
-                            }
-                            Err(err) => return Err(err),
+                        match by_tag.get(tag) {
+                            Some(digest) => digest_tags
+                                .entry(digest.clone())
+                                .or_default()
+                                .push(tag.clone()),
+                            None => missing_tags.push(tag.clone()),
                         }
                     }
                 }
