@@ -958,32 +958,7 @@ async fn changes_against_moto_baseline_then_what_changed() {
         0
     );
     // Channels: an SNS topic read back through SQS, and a webhook that is down.
-    let sdk = moto.sdk_config();
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name("ecrscan-changes")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("changes")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint("arn:aws:sqs:us-west-2:123456789012:changes")
-        .send()
-        .await
-        .unwrap();
+    let (topic, queue_url) = moto.topic_with_queue("changes").await;
     let sns_channel = cli(&["channels", "add", "sns", &topic]);
     assert_eq!(sns_channel.code, 0, "{}", sns_channel.stderr);
     let sns_channel = sns_channel.stdout.trim().to_owned();
@@ -1005,32 +980,7 @@ async fn changes_against_moto_baseline_then_what_changed() {
     ]);
     assert_eq!(webhook_channel.code, 0, "{}", webhook_channel.stderr);
     let webhook_channel = webhook_channel.stdout.trim().to_owned();
-    let sns_messages = || async {
-        let mut messages = Vec::new();
-        loop {
-            let received = sqs
-                .receive_message()
-                .queue_url(&queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if received.messages().is_empty() {
-                break messages;
-            }
-            for message in received.messages() {
-                let notification: serde_json::Value =
-                    serde_json::from_str(message.body().unwrap()).unwrap();
-                messages.push(notification);
-                sqs.delete_message()
-                    .queue_url(&queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    };
+    let sns_messages = || moto.drain_queue(&queue_url);
 
     assert_eq!(cli(&["scan"]).code, 0);
     assert_eq!(

@@ -230,6 +230,75 @@ fn local_sdk_config(
         .build()
 }
 
+/// Notification targets on the emulator, read back through SQS.
+#[cfg(feature = "notify")]
+impl MotoServer {
+    /// Creates the SNS topic `name` with the SQS queue `name` subscribed to
+    /// it (each message is SNS's JSON notification); the topic's ARN and the
+    /// queue's URL.
+    pub async fn topic_with_queue(&self, name: &str) -> (String, String) {
+        let sdk = self.sdk_config();
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let topic = sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .expect("create the topic on moto")
+            .topic_arn
+            .expect("a topic ARN");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create the queue on moto")
+            .queue_url
+            .expect("a queue URL");
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(format!("arn:aws:sqs:us-west-2:123456789012:{name}"))
+            .send()
+            .await
+            .expect("subscribe the queue on moto");
+        (topic, queue_url)
+    }
+
+    /// Every message waiting in the queue, received and deleted, as JSON.
+    pub async fn drain_queue(&self, queue_url: &str) -> Vec<serde_json::Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk_config());
+        let mut messages = Vec::new();
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive from moto");
+            if received.messages().is_empty() {
+                return messages;
+            }
+            for message in received.messages() {
+                messages.push(
+                    serde_json::from_str(message.body().unwrap_or_default())
+                        .expect("a JSON message"),
+                );
+                if let Some(handle) = message.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete from moto");
+                }
+            }
+        }
+    }
+}
+
 /// Setting up AWS resources on the emulator.
 #[cfg(all(feature = "s3", feature = "ecr"))]
 impl MotoServer {

@@ -37,12 +37,16 @@ fn retries() -> RetryConfig {
 }
 
 fn backend(rules: &[&Rule]) -> EcrBackend {
+    backend_with(rules, ecrscan_core::EcrBackendOptions::default())
+}
+
+fn backend_with(rules: &[&Rule], options: ecrscan_core::EcrBackendOptions) -> EcrBackend {
     let client = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, rules, |b| b
         .retry_config(retries()));
     let sdk_config = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
-    EcrBackend::new(&sdk_config).with_region_client("us-west-2", client)
+    EcrBackend::with_options(&sdk_config, options).with_region_client("us-west-2", client)
 }
 
 fn aws_error(code: &str, message: &str) -> String {
@@ -551,19 +555,13 @@ async fn accepted_calls_raise_the_adaptive_rate_and_a_ceiling_holds() {
     let rate = limits.rate(action.0, action.1);
     assert!((50.25..50.35).contains(&rate), "{rate}");
 
-    let client = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &[&rule], |b| b
-        .retry_config(retries()));
-    let sdk_config = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
-    let capped = EcrBackend::with_options(
-        &sdk_config,
+    let capped = backend_with(
+        &[&rule],
         ecrscan_core::EcrBackendOptions {
             calls_per_second: std::num::NonZeroU32::new(5),
             ..ecrscan_core::EcrBackendOptions::default()
         },
-    )
-    .with_region_client("us-west-2", client);
+    );
     for _ in 0..10 {
         capped.scan_result(&repository(), "sha256:u").await.unwrap();
     }

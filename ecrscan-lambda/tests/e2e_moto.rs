@@ -254,32 +254,7 @@ async fn a_recorded_scan_event_replayed_outside_lambda_records_the_result() {
     let binary = env!("CARGO_BIN_EXE_ecrscan-record-result");
     // A change the API recorded and queued (it never sends): the recorder
     // sends it after recording, to an SNS topic read back through SQS.
-    let sdk = moto.sdk_config();
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name("changes")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("changes")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint("arn:aws:sqs:us-west-2:123456789012:changes")
-        .send()
-        .await
-        .unwrap();
+    let (topic, queue_url) = moto.topic_with_queue("changes").await;
     let channels = ecrscan_core::DirStore::open(&store).await.unwrap();
     let channel = ecrscan_core::channels::Channel::create(
         ecrscan_core::channels::Target::Sns {
@@ -322,17 +297,10 @@ async fn a_recorded_scan_event_replayed_outside_lambda_records_the_result() {
         json!({"delivered": 1, "retry_later": 0, "failed": 0, "deferred": 0, "pruned": 0, "errors": []}),
         "the baseline it recorded is not sent; the queued change is"
     );
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let [message] = received.messages() else {
+    let received = moto.drain_queue(&queue_url).await;
+    let [notification] = &received[..] else {
         panic!("one message: {received:?}")
     };
-    let notification: serde_json::Value = serde_json::from_str(message.body().unwrap()).unwrap();
     let event_sent: serde_json::Value =
         serde_json::from_str(notification["Message"].as_str().unwrap()).unwrap();
     assert_eq!(event_sent["id"], queued.id.to_string());
