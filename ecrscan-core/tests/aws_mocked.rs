@@ -524,20 +524,22 @@ async fn throttling_is_retried_within_bounds_then_reported_with_its_code() {
     );
 }
 
+fn in_progress() -> DescribeImageScanFindingsOutput {
+    DescribeImageScanFindingsOutput::builder()
+        .image_scan_status(
+            ImageScanStatus::builder()
+                .status(EcrScanStatus::InProgress)
+                .build(),
+        )
+        .build()
+}
+
 #[tokio::test]
 async fn accepted_calls_raise_the_adaptive_rate_and_a_ceiling_holds() {
     let rule = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
         .sequence()
         .http_status(400, Some(aws_error("ThrottlingException", "slow down")))
-        .output(|| {
-            DescribeImageScanFindingsOutput::builder()
-                .image_scan_status(
-                    ImageScanStatus::builder()
-                        .status(EcrScanStatus::InProgress)
-                        .build(),
-                )
-                .build()
-        })
+        .output(in_progress)
         .repeatedly()
         .build();
     let backend = backend(&[&rule]);
@@ -577,15 +579,7 @@ async fn a_server_error_is_retried_and_recovers() {
     let rule = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
         .sequence()
         .http_status(500, Some(aws_error("ServerException", "internal")))
-        .output(|| {
-            DescribeImageScanFindingsOutput::builder()
-                .image_scan_status(
-                    ImageScanStatus::builder()
-                        .status(EcrScanStatus::InProgress)
-                        .build(),
-                )
-                .build()
-        })
+        .output(in_progress)
         .build();
     let backend = backend(&[&rule]);
     let scan = backend
