@@ -170,8 +170,10 @@ ALLOWED = {
     "StartScanFunc": {(GET, CONFIG_KEY), (GET, CHANGE_KEY), ("ecr:DescribeImages", REPOSITORY),
                       ("ecr:ListImages", REPOSITORY), ("ecr:StartImageScan", REPOSITORY),
                       ("ecr:GetRegistryScanningConfiguration", "*")} | LIST_ANYTHING | RECORD | SEND,
-    "RecordResultFunc": {("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*")}
-                        | RECORD | SEND,
+    # Configs for the links in Slack messages; listing, so that S3 answers
+    # a key not written yet with 404 rather than 403.
+    "RecordResultFunc": {("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*"),
+                         (GET, CONFIG_KEY), (GET, CHANGE_KEY)} | LIST_ANYTHING | RECORD | SEND,
 }
 ALLOWED["FindingsFunc"] = ALLOWED["SummaryFunc"]
 SENDERS = {"StartScanFunc", "RecordResultFunc"}
@@ -854,4 +856,20 @@ def test_event_rules_route_exactly_the_scan_events_to_the_recorder(variant):
         problems.check(matched == want, f"{tag} event {label!r} matches rules {sorted(matched)}, expected {sorted(want)}")
         if kind:
             problems.check(event_image(event) is not None, f"{tag} event {label!r}: no image for the function")
+    problems.assert_none()
+
+
+def test_every_function_that_reads_keys_may_list_the_bucket(variant):
+    """S3 answers a GET of a missing key with 404 only to a caller allowed
+    s3:ListBucket (unconditionally: a GetObject carries no s3:prefix), and
+    with 403 to any other. ecrscan reads keys that may not exist yet (a
+    digest seen for the first time), so each reader must be able to list."""
+    tag, params, cfn = variant
+    problems = Problems()
+    for function in sorted(ALL_FUNCTIONS):
+        statements = policy_statements(cfn["Resources"][f"{function}Role"], params)
+        unconditional = [st for st in statements if st[3] is None]
+        if is_allowed(statements, GET, SCAN_KEY) or is_allowed(statements, GET, CONFIG_KEY):
+            problems.check(is_allowed(unconditional, LIST, BUCKET),
+                           f"{tag} {function} reads keys but may not list {BUCKET} unconditionally")
     problems.assert_none()
