@@ -256,7 +256,8 @@ async fn channels(
             }
             output::stdout(|out| match format {
                 ListFormat::Json => {
-                    serde_json::to_writer_pretty(&mut *out, &listing.items)?;
+                    let shown: Vec<Channel> = listing.items.iter().map(Channel::redacted).collect();
+                    serde_json::to_writer_pretty(&mut *out, &shown)?;
                     writeln!(out)
                 }
                 ListFormat::Table => output::channels_table(&listing.items, out),

@@ -1261,6 +1261,28 @@ fn channels_add_list_rm_with_secrets_as_references_only() {
     ]);
     assert_eq!(sns.code, 0, "{}", sns.stderr);
     assert_eq!(cli(&["channels", "add", "eventbridge"]).code, 0);
+    let slack = cli(&[
+        "channels",
+        "add",
+        "slack",
+        "https://hooks.slack.com/services/T000/B000/SuperSecretToken",
+    ]);
+    assert_eq!(slack.code, 0, "{}", slack.stderr);
+    for format in ["table", "json"] {
+        let listed = cli(&["channels", "list", "-o", format]);
+        assert!(
+            !listed.stdout.contains("SuperSecretToken"),
+            "a Slack URL is a credential: {}",
+            listed.stdout
+        );
+        let status = cli(&["channels", "status", "-o", format]);
+        assert!(
+            !status.stdout.contains("SuperSecretToken"),
+            "{}",
+            status.stdout
+        );
+    }
+    assert_eq!(cli(&["channels", "rm", slack.stdout.trim()]).code, 0);
 
     let table = cli(&["channels", "list"]);
     assert_eq!(table.code, 0);

@@ -320,6 +320,17 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// The channel as shown to people and API clients: a Slack URL, itself
+    /// a credential, is cut to `https://hooks.slack.com/…`; a webhook's
+    /// secret is only a reference anyway.
+    pub fn redacted(&self) -> Channel {
+        let mut shown = self.clone();
+        if let Target::Slack { url } = &mut shown.target {
+            *url = self.target.destination();
+        }
+        shown
+    }
+
     /// A new channel, checked, with a new id, created at `now`.
     pub fn create(
         target: Target,

@@ -74,7 +74,11 @@ impl RatePolicy {
     /// A fixed rate of `per_second` calls a second, with bursts of as many:
     /// nothing adapts.
     pub fn fixed(per_second: f64) -> RatePolicy {
-        let per_second = per_second.max(f64::MIN_POSITIVE);
+        let per_second = if per_second.is_nan() {
+            MIN_RATE
+        } else {
+            per_second.clamp(MIN_RATE, MAX_RATE)
+        };
         RatePolicy {
             initial: per_second,
             ceiling: per_second,
@@ -126,6 +130,20 @@ struct Pace {
     last_cut: Option<Instant>,
 }
 
+/// The slowest rate a bucket can have: a call every 1,000 seconds.
+pub const MIN_RATE: f64 = 0.001;
+/// The fastest rate a bucket can have: a million calls a second.
+pub const MAX_RATE: f64 = 1e6;
+
+fn finite_or_zero(value: f64) -> f64 {
+    if value.is_finite() { value } else { 0.0 }
+}
+
+/// The time between two calls at `rate` (kept between the bounds).
+fn interval(rate: f64) -> Duration {
+    Duration::from_secs_f64(1.0 / rate.clamp(MIN_RATE, MAX_RATE))
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -138,8 +156,28 @@ impl RateLimits {
         RateLimits::adaptive(RatePolicy::fixed(f64::from(per_second.get())))
     }
 
-    /// Rates that follow `policy`.
+    /// Rates that follow `policy`. Rates are kept between [`MIN_RATE`] and
+    /// [`MAX_RATE`] whatever the policy says.
     pub fn adaptive(policy: RatePolicy) -> RateLimits {
+        let rate = |value: f64| {
+            if value.is_nan() {
+                MIN_RATE
+            } else {
+                value.clamp(MIN_RATE, MAX_RATE)
+            }
+        };
+        let ceiling = rate(policy.ceiling);
+        let floor = rate(policy.floor).min(ceiling);
+        let policy = RatePolicy {
+            initial: rate(policy.initial).clamp(floor, ceiling),
+            ceiling,
+            floor,
+            slow_start_gain: finite_or_zero(policy.slow_start_gain).max(0.0),
+            increase: finite_or_zero(policy.increase).max(0.0),
+            decrease: finite_or_zero(policy.decrease).clamp(0.0, 1.0),
+            cut_interval: policy.cut_interval,
+            burst: finite_or_zero(policy.burst).clamp(1.0, 1e6),
+        };
         RateLimits {
             policy,
             buckets: Mutex::new(HashMap::new()),
@@ -158,9 +196,8 @@ impl RateLimits {
                 .entry((action.to_owned(), region.to_owned()))
                 .or_insert_with(|| {
                     let now = Instant::now();
-                    let credit = Duration::from_secs_f64(
-                        (self.policy.burst - 1.0).max(0.0) / self.policy.initial,
-                    );
+                    let credit =
+                        interval(self.policy.initial).mul_f64((self.policy.burst - 1.0).max(0.0));
                     Arc::new(Bucket {
                         gate: tokio::sync::Mutex::new(()),
                         pace: Mutex::new(Pace {
@@ -183,7 +220,7 @@ impl RateLimits {
         let _turn = bucket.gate.lock().await;
         let slot = {
             let pace = lock(&bucket.pace);
-            let interval = Duration::from_secs_f64(1.0 / pace.rate);
+            let interval = interval(pace.rate);
             let now = Instant::now();
             let earliest = now
                 .checked_sub(interval.mul_f64((self.policy.burst - 1.0).max(0.0)))
@@ -193,7 +230,7 @@ impl RateLimits {
         tokio::time::sleep_until(slot).await;
         {
             let mut pace = lock(&bucket.pace);
-            let interval = Duration::from_secs_f64(1.0 / pace.rate);
+            let interval = interval(pace.rate);
             pace.next = pace.next.max(slot) + interval;
         }
         bucket.granted.fetch_add(1, Ordering::Relaxed);
@@ -232,7 +269,7 @@ impl RateLimits {
             return;
         }
         pace.last_cut = Some(now);
-        pace.rate = (pace.rate * decrease).max(self.policy.floor);
+        pace.rate = (pace.rate * decrease).clamp(self.policy.floor, self.policy.ceiling);
         // No burst credit right after a throttling.
         pace.next = pace.next.max(now);
     }

@@ -111,3 +111,22 @@ async fn the_adaptive_rate_converges_just_under_what_the_service_allows() {
         assert!(report.throttled_share < 0.05, "cap {cap}: {report:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn any_policy_paces_without_panicking() {
+    for rate in [0.0, -5.0, f64::NAN, f64::INFINITY, 1e-300, 1e300] {
+        let limits = RateLimits::adaptive(RatePolicy::fixed(rate));
+        limits.acquire("ecr:ListImages", "us-west-2").await;
+        let mut policy = RatePolicy::adaptive(Some(rate));
+        policy.floor = rate;
+        policy.initial = rate;
+        policy.burst = rate;
+        policy.decrease = rate;
+        let limits = RateLimits::adaptive(policy);
+        limits.acquire("ecr:ListImages", "us-west-2").await;
+        limits.throttled("ecr:ListImages", "us-west-2");
+        limits.accepted("ecr:ListImages", "us-west-2");
+        let now = limits.rate("ecr:ListImages", "us-west-2");
+        assert!((MIN_RATE..=MAX_RATE).contains(&now), "{rate}: {now}");
+    }
+}

@@ -167,7 +167,9 @@ pub struct JsonSummaryImage<'a> {
     pub recorded_at: Option<String>,
     /// When ecrscan last saw the image's findings change: its first
     /// recorded result, or the last one that differed from the one before
-    /// (see `ecrscan changes`); `null` when the image is not recorded.
+    /// (see `ecrscan changes`); `null` when not known: the image is not
+    /// recorded, or its record predates this field and its findings have not
+    /// changed since.
     pub last_changed_at: Option<String>,
 }
 

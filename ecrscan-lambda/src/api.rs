@@ -420,7 +420,15 @@ async fn list_channels(
         .channels
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("this server keeps no channels".into()))?;
-    Ok(Json(channels.list_channels().await?.items))
+    Ok(Json(
+        channels
+            .list_channels()
+            .await?
+            .items
+            .iter()
+            .map(ecrscan_core::channels::Channel::redacted)
+            .collect(),
+    ))
 }
 
 /// The newest changes a feed holds: feed readers poll, and keep what they saw.

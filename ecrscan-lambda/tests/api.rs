@@ -841,6 +841,16 @@ async fn channels_are_listed_with_secret_references_and_cannot_be_created() {
     )
     .unwrap();
     store.put_channel(&channel).await.unwrap();
+    let slack = Channel::create(
+        Target::Slack {
+            url: "https://hooks.slack.com/services/T000/B000/SuperSecretToken".into(),
+        },
+        Severity::High,
+        false,
+        Utc::now() + chrono::Duration::seconds(1),
+    )
+    .unwrap();
+    store.put_channel(&slack).await.unwrap();
     let router = app(AppState {
         channels: Some(store.clone() as Arc<dyn ChannelStore>),
         ..AppState::new(Arc::new(MemoryStore::new()), Arc::new(backend()))
@@ -848,8 +858,15 @@ async fn channels_are_listed_with_secret_references_and_cannot_be_created() {
     let answer = send(&router, get("/channels")).await;
     assert_eq!(answer.status, StatusCode::OK);
     let listed: Vec<Channel> = serde_json::from_str(&answer.body).unwrap();
-    assert_eq!(listed, vec![channel]);
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&channel));
     assert!(answer.body.contains("env:ECRSCAN_WEBHOOK_SECRET"));
+    assert!(
+        !answer.body.contains("SuperSecretToken"),
+        "a Slack URL is a credential: {}",
+        answer.body
+    );
+    assert!(answer.body.contains("https://hooks.slack.com/…"));
     let post = send(
         &router,
         post_json(
@@ -859,5 +876,5 @@ async fn channels_are_listed_with_secret_references_and_cannot_be_created() {
     )
     .await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(store.list_channels().await.unwrap().items.len(), 1);
+    assert_eq!(store.list_channels().await.unwrap().items.len(), 2);
 }

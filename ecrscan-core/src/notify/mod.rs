@@ -529,10 +529,11 @@ impl Notifier {
         report
     }
 
-    /// The deliveries of every channel.
+    /// The deliveries of every channel (each channel [redacted](Channel::redacted)).
     pub async fn status(&self) -> Result<Vec<ChannelStatus>, StoreError> {
         let mut statuses = Vec::new();
         for channel in self.channels.list_channels().await?.items {
+            let channel = channel.redacted();
             let listing = self.channels.list_deliveries(channel.id).await?;
             let mut status = ChannelStatus {
                 channel,
