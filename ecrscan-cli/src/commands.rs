@@ -297,19 +297,14 @@ async fn channels(
                 let requeued = notifier.requeue_failed(id, now).await?;
                 eprintln!("{requeued} failed deliveries queued again");
             }
-            let report = match id {
-                Some(id) => notifier.deliver_due_for(id, now).await?,
-                None => notifier.deliver_due(now).await,
-            };
+            let report = notifier.send_pending(id, now).await?;
             output::delivery_report_note(&report);
+            let pending = report.retry_later + report.deferred + report.waiting;
             eprintln!(
-                "{} delivered, {} still pending, {} failed",
-                report.delivered,
-                report.retry_later + report.deferred,
-                report.failed
+                "{} delivered, {pending} still pending, {} failed",
+                report.delivered, report.failed
             );
-            if report.retry_later + report.deferred + report.failed > 0 || !report.errors.is_empty()
-            {
+            if pending + report.failed > 0 || !report.errors.is_empty() {
                 return Ok(ExitCode::from(SOME_FAILED));
             }
         }

@@ -54,8 +54,12 @@ pub struct Delivery {
     pub queued_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
-    /// A pending delivery is not sent before this (a sender's lease).
+    /// A pending delivery is not sent by a scheduled pass before this (the
+    /// wait between runs after a failed one).
     pub next_attempt_at: DateTime<Utc>,
+    /// While a sender holds it: until when (its lease).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<DateTime<Utc>>,
     /// Why the last attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -73,6 +77,11 @@ pub struct RetryPolicy {
     pub first_backoff: std::time::Duration,
     /// The longest wait between two attempts of a run.
     pub max_backoff: std::time::Duration,
+    /// The wait after a run whose attempts all failed; doubled after each
+    /// next such run.
+    pub first_run_backoff: Duration,
+    /// The longest wait between two runs of a delivery.
+    pub max_run_backoff: Duration,
     /// Attempts over all runs before a delivery is failed for good.
     pub max_attempts: u32,
     /// How long a claimed delivery is left to its sender before another
@@ -84,14 +93,17 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 3 attempts a run, 1 s then 2 s apart; 48 attempts in all; a 5-minute
-    /// lease; delivered records kept 14 days.
+    /// 3 attempts a run, 1 s then 2 s apart; the next run after 1 minute,
+    /// then 2, 4, … up to an hour; 144 attempts in all (48 runs, about two
+    /// days); a 5-minute lease; delivered records kept 14 days.
     fn default() -> RetryPolicy {
         RetryPolicy {
             attempts_per_run: 3,
             first_backoff: std::time::Duration::from_secs(1),
             max_backoff: std::time::Duration::from_secs(30),
-            max_attempts: 48,
+            first_run_backoff: Duration::minutes(1),
+            max_run_backoff: Duration::hours(1),
+            max_attempts: 144,
             lease: Duration::minutes(5),
             keep_delivered: Duration::days(14),
         }
@@ -99,6 +111,17 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The wait before the next run of a delivery that failed `attempts`
+    /// times in all.
+    pub fn run_backoff(&self, attempts: u32) -> Duration {
+        let runs = attempts.div_ceil(self.attempts_per_run.max(1)).max(1);
+        let factor = 1i32.checked_shl(runs - 1).unwrap_or(i32::MAX).max(1);
+        self.first_run_backoff
+            .checked_mul(factor)
+            .unwrap_or(self.max_run_backoff)
+            .min(self.max_run_backoff)
+    }
+
     /// The wait before attempt `attempt` (1-based) of a run: none before the
     /// first.
     pub fn backoff(&self, attempt: u32) -> std::time::Duration {
@@ -154,6 +177,7 @@ impl Delivery {
             queued_at: now,
             updated_at: now,
             next_attempt_at: now,
+            claimed_until: None,
             last_error: None,
             delivered_at: None,
         }
@@ -161,13 +185,19 @@ impl Delivery {
 
     /// Whether a sender may take it at `now`.
     pub fn is_due(&self, now: DateTime<Utc>) -> bool {
-        self.state == DeliveryState::Pending && self.next_attempt_at <= now
+        self.is_sendable(now) && self.next_attempt_at <= now
+    }
+
+    /// Whether a sender may take it at `now`, waiting between runs or not
+    /// (`channels retry`): pending and held by no sender.
+    pub fn is_sendable(&self, now: DateTime<Utc>) -> bool {
+        self.state == DeliveryState::Pending && self.claimed_until.is_none_or(|until| until <= now)
     }
 
     /// The record a sender writes to claim it for `policy.lease`.
     pub fn claimed(&self, now: DateTime<Utc>, policy: &RetryPolicy) -> Delivery {
         Delivery {
-            next_attempt_at: now + policy.lease,
+            claimed_until: Some(now + policy.lease),
             updated_at: now,
             ..self.clone()
         }
@@ -186,6 +216,7 @@ impl Delivery {
             attempts,
             updated_at: now,
             next_attempt_at: now,
+            claimed_until: None,
             ..self.clone()
         };
         match outcome {
@@ -201,6 +232,8 @@ impl Delivery {
                 } else if attempts >= policy.max_attempts {
                     next.state = DeliveryState::Failed;
                     message = format!("gave up after {attempts} attempts: {message}");
+                } else {
+                    next.next_attempt_at = now + policy.run_backoff(attempts);
                 }
                 next.last_error = Some(message);
             }
@@ -215,6 +248,7 @@ impl Delivery {
             attempts: 0,
             updated_at: now,
             next_attempt_at: now,
+            claimed_until: None,
             ..self.clone()
         }
     }
@@ -279,7 +313,12 @@ mod tests {
 
         let later = queued.after(3, Err(&SendError::retryable("HTTP 503")), at(1), &policy);
         assert_eq!(later.state, DeliveryState::Pending);
-        assert!(later.is_due(at(1)));
+        assert!(
+            !later.is_due(at(1)),
+            "a failed run waits before the next, so an outage does not use up the attempts"
+        );
+        assert!(later.is_sendable(at(1)), "`channels retry` need not wait");
+        assert!(later.is_due(at(2)), "1 minute after one failed run");
         assert_eq!(later.last_error.as_deref(), Some("HTTP 503"));
 
         let refused = queued.after(1, Err(&SendError::permanent("HTTP 404")), at(1), &policy);
@@ -298,6 +337,23 @@ mod tests {
         let requeued = refused.requeued(at(3));
         assert!(requeued.is_due(at(3)));
         assert_eq!(requeued.attempts, 0);
+    }
+
+    #[test]
+    fn the_wait_between_runs_doubles_up_to_an_hour_and_the_attempts_last_about_two_days() {
+        let policy = RetryPolicy::default();
+        let minutes = |attempts| policy.run_backoff(attempts).num_minutes();
+        assert_eq!(
+            [1, 3, 4, 6, 9, 18, 300, u32::MAX].map(minutes),
+            [1, 1, 2, 2, 4, 32, 60, 60]
+        );
+        let runs = policy.max_attempts / policy.attempts_per_run;
+        let total: i64 = (1..=runs)
+            .map(|run| minutes(run * policy.attempts_per_run))
+            .sum();
+        assert!((36 * 60..=60 * 60).contains(&total), "{total} minutes");
+        let claimed = Delivery::queue(Uuid::nil(), change(), at(0)).claimed(at(0), &policy);
+        assert!(!claimed.is_sendable(at(1)), "held by its sender");
     }
 
     #[test]

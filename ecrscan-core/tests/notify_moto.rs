@@ -396,9 +396,14 @@ async fn webhooks_signed_with_a_secrets_manager_secret_survive_failures_and_a_re
         status.outstanding[0].last_error
     );
 
-    // Back for the next run: delivered, signed, once.
+    // Back, but a run right away waits out the time between runs.
     let _receiver = start_receiver(port, secret, &log, "ok");
     let report = notifier.deliver_due(Utc::now()).await;
+    assert_eq!((report.delivered, report.waiting), (0, 1), "{report:?}");
+    // The next run, a minute later: delivered, signed, once.
+    let report = notifier
+        .deliver_due(Utc::now() + chrono::Duration::minutes(2))
+        .await;
     assert_eq!(report.delivered, 1, "{report:?}");
     let lines = log_lines(&log);
     assert_eq!(lines.len(), 4);

@@ -137,7 +137,7 @@ async fn api_and_scheduled_scan_over_moto() {
     assert_eq!(
         counts,
         json!({"configs": 1, "skipped_configs": 0, "started": 2, "already_scanned": 0, "continuous": 0, "failed": 0,
-               "notifications": {"delivered": 0, "retry_later": 0, "failed": 0, "deferred": 0, "pruned": 0, "errors": []}})
+               "notifications": {"delivered": 0, "retry_later": 0, "failed": 0, "deferred": 0, "waiting": 0, "pruned": 0, "errors": []}})
     );
 
     let (status, body) = api.request("GET", "/summary?format=json", None);
@@ -294,7 +294,7 @@ async fn a_recorded_scan_event_replayed_outside_lambda_records_the_result() {
     );
     assert_eq!(
         notifications,
-        json!({"delivered": 1, "retry_later": 0, "failed": 0, "deferred": 0, "pruned": 0, "errors": []}),
+        json!({"delivered": 1, "retry_later": 0, "failed": 0, "deferred": 0, "waiting": 0, "pruned": 0, "errors": []}),
         "the baseline it recorded is not sent; the queued change is"
     );
     let received = moto.drain_queue(&queue_url).await;

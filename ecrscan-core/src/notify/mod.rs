@@ -174,6 +174,9 @@ pub struct DeliveryReport {
     /// Pending deliveries not tried this run, because their channel failed
     /// just before (they wait for the next run).
     pub deferred: usize,
+    /// Pending deliveries not due: waiting between runs after failed ones,
+    /// or held by another sender.
+    pub waiting: usize,
     /// Delivered records pruned after the keep period.
     pub pruned: usize,
     /// Channels whose deliveries could not be read or written.
@@ -186,6 +189,7 @@ impl DeliveryReport {
         self.retry_later += other.retry_later;
         self.failed += other.failed;
         self.deferred += other.deferred;
+        self.waiting += other.waiting;
         self.pruned += other.pruned;
         self.errors.extend(other.errors);
     }
@@ -399,7 +403,7 @@ impl Notifier {
         };
         let configs = &LinkConfigs::new();
         let mut passes = futures::stream::iter(channels)
-            .map(|channel| async move { self.deliver_channel(&channel, configs, now).await })
+            .map(|channel| async move { self.deliver_channel(&channel, configs, now, false).await })
             .buffer_unordered(self.options.channel_concurrency.max(1));
         while let Some(pass) = passes.next().await {
             report.merge(pass);
@@ -407,15 +411,24 @@ impl Notifier {
         report
     }
 
-    /// Sends every due delivery of channel `id`, at `now`.
-    pub async fn deliver_due_for(
+    /// Sends every pending delivery of channel `only` (or of every channel)
+    /// now, without waiting out the time between runs (`channels retry`);
+    /// those another sender holds are left to it.
+    pub async fn send_pending(
         &self,
-        id: Uuid,
+        only: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<DeliveryReport, StoreError> {
-        let channel = self.channels.get_channel(id).await?;
+        let channels = match only {
+            Some(id) => vec![self.channels.get_channel(id).await?],
+            None => self.channels.list_channels().await?.items,
+        };
         let configs = LinkConfigs::new();
-        Ok(self.deliver_channel(&channel, &configs, now).await)
+        let mut report = DeliveryReport::default();
+        for channel in channels {
+            report.merge(self.deliver_channel(&channel, &configs, now, true).await);
+        }
+        Ok(report)
     }
 
     async fn configs_for_links(&self) -> Vec<ScanConfig> {
@@ -436,6 +449,7 @@ impl Notifier {
         channel: &Channel,
         configs: &LinkConfigs,
         now: DateTime<Utc>,
+        ignore_run_backoff: bool,
     ) -> DeliveryReport {
         let mut report = DeliveryReport::default();
         let policy = &self.options.policy;
@@ -464,7 +478,15 @@ impl Notifier {
                 }
                 continue;
             }
-            if !delivery.is_due(now) {
+            let due = if ignore_run_backoff {
+                delivery.is_sendable(now)
+            } else {
+                delivery.is_due(now)
+            };
+            if !due {
+                if delivery.state == DeliveryState::Pending {
+                    report.waiting += 1;
+                }
                 continue;
             }
             if channel_down {

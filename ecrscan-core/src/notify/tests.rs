@@ -475,7 +475,7 @@ async fn one_channel_can_be_sent_alone_and_deleting_a_channel_deletes_its_delive
     ];
     assert_eq!(notifier.enqueue(&changes, at(10)).await.unwrap(), 4);
 
-    let report = notifier.deliver_due_for(first.id, at(20)).await.unwrap();
+    let report = notifier.send_pending(Some(first.id), at(20)).await.unwrap();
     assert_eq!(report.delivered, 2, "{report:?}");
     assert_eq!(transport.sent().len(), 2);
     assert!(
@@ -486,7 +486,9 @@ async fn one_channel_can_be_sent_alone_and_deleting_a_channel_deletes_its_delive
         "the other channel is left for its own run"
     );
     assert!(matches!(
-        notifier.deliver_due_for(Uuid::from_u128(7), at(20)).await,
+        notifier
+            .send_pending(Some(Uuid::from_u128(7)), at(20))
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 
@@ -586,4 +588,39 @@ async fn slack_messages_link_to_the_selecting_configs_feed_and_configs_are_read_
         1,
         "an image no config selects links to the changes feed: {bodies:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_does_not_use_up_the_attempts_of_many_quick_runs() {
+    let channel = sns_channel(Severity::High);
+    let down = || Err(SendError::retryable("HTTP 503"));
+    let transport = ScriptedTransport::new((0..1_000).map(|_| down()).collect());
+    let (store, notifier) = notifier_with(
+        std::slice::from_ref(&channel),
+        transport.clone(),
+        Arc::new(LocalSecrets),
+    )
+    .await;
+    notifier
+        .enqueue(&[change_with(Severity::Critical, 1)], at(0))
+        .await
+        .unwrap();
+    // A recorder invocation every second for 50 seconds: one run tries.
+    let mut waiting = 0;
+    for second in 0..50 {
+        waiting += notifier.deliver_due(at(second)).await.waiting;
+    }
+    assert_eq!(transport.sent().len(), 3, "one run of 3 attempts");
+    assert_eq!(waiting, 49);
+    let [pending] = &deliveries(&store, &channel).await[..] else {
+        panic!("one delivery")
+    };
+    assert_eq!(pending.state, DeliveryState::Pending);
+    assert_eq!(pending.attempts, 3);
+    // A minute later the next run tries again; `channels retry` need not wait.
+    assert_eq!(notifier.deliver_due(at(70)).await.retry_later, 1);
+    assert_eq!(transport.sent().len(), 6);
+    let report = notifier.send_pending(None, at(71)).await.unwrap();
+    assert_eq!((report.retry_later, report.waiting), (1, 0), "{report:?}");
+    assert_eq!(transport.sent().len(), 9);
 }
