@@ -25,7 +25,7 @@ use crate::changes::Change;
 use crate::channels::{Channel, SecretRef, Target};
 use crate::config::ScanConfig;
 use crate::deliveries::{Delivery, DeliveryState, RetryPolicy, SendError};
-use crate::store::{ChannelStore, ConfigStore, PutMode, StoreError, Versioned};
+use crate::store::{ChannelStore, ConfigStore, PutMode, RecordKind, StoreError, Versioned};
 use crate::webhooks::WebhookSigner;
 
 pub mod messages;
@@ -617,9 +617,17 @@ impl Notifier {
 }
 
 /// Deletes channel `id`, then its delivery records (so nothing more is
-/// queued for it); returns how many deliveries were deleted.
+/// queued for it by this process); returns how many deliveries were
+/// deleted. A channel already deleted whose records remain (a failure
+/// halfway, or a process that queued for it from its channel cache, at most
+/// [`NotifyOptions::channel_cache`] after) has them deleted; `NotFound` only
+/// when there was neither.
 pub async fn delete_channel(channels: &dyn ChannelStore, id: Uuid) -> Result<usize, StoreError> {
-    channels.delete_channel(id).await?;
+    let deleted_channel = match channels.delete_channel(id).await {
+        Ok(()) => true,
+        Err(StoreError::NotFound { .. }) => false,
+        Err(err) => return Err(err),
+    };
     let mut deleted = 0;
     for delivery in channels.list_deliveries(id).await?.items {
         if let Some(delivery) = delivery.record
@@ -627,6 +635,12 @@ pub async fn delete_channel(channels: &dyn ChannelStore, id: Uuid) -> Result<usi
         {
             deleted += 1;
         }
+    }
+    if !deleted_channel && deleted == 0 {
+        return Err(StoreError::NotFound {
+            kind: RecordKind::Channel,
+            id: id.to_string(),
+        });
     }
     Ok(deleted)
 }

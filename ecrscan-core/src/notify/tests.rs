@@ -494,6 +494,19 @@ async fn one_channel_can_be_sent_alone_and_deleting_a_channel_deletes_its_delive
 
     assert_eq!(delete_channel(store.as_ref(), second.id).await.unwrap(), 2);
     assert!(deliveries(&store, &second).await.is_empty());
+    // Queued for it afterwards from a channel cache: `rm` again cleans up.
+    store
+        .put_delivery(
+            &Delivery::queue(second.id, change_with(Severity::High, 3), at(25)),
+            PutMode::Create,
+        )
+        .await
+        .unwrap();
+    assert_eq!(delete_channel(store.as_ref(), second.id).await.unwrap(), 1);
+    assert!(matches!(
+        delete_channel(store.as_ref(), second.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert_eq!(deliveries(&store, &first).await.len(), 2, "untouched");
     assert!(matches!(
         store.get_channel(second.id).await,
