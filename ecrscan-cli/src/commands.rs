@@ -323,8 +323,7 @@ async fn channels(
 }
 
 fn parse_channel_id(id: &str) -> Result<Uuid, Failure> {
-    Uuid::parse_str(id)
-        .map_err(|_| Failure::Usage(format!("invalid channel id {id:?}: a channel id is a UUID")))
+    parse_uuid("channel", id)
 }
 
 async fn changes(
@@ -375,8 +374,13 @@ fn completions(shell: Shell) -> Result<ExitCode, Failure> {
 }
 
 fn parse_id(id: &str) -> Result<Uuid, Failure> {
+    parse_uuid("config", id)
+}
+
+/// The id of a `kind` (config, channel), or a usage error naming it.
+fn parse_uuid(kind: &str, id: &str) -> Result<Uuid, Failure> {
     Uuid::parse_str(id)
-        .map_err(|_| Failure::Usage(format!("invalid config id {id:?}: a config id is a UUID")))
+        .map_err(|_| Failure::Usage(format!("invalid {kind} id {id:?}: a {kind} id is a UUID")))
 }
 
 fn read_spec(path: &Path) -> Result<ConfigSpec, Failure> {

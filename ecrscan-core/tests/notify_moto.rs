@@ -5,7 +5,7 @@
 //! fails the first attempts, and is down for a whole run.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -264,14 +264,6 @@ async fn eventbridge_deliveries_reach_a_rule_target() {
     );
 }
 
-/// The Python of ./.venv (beside the emulator), which has standardwebhooks.
-fn python() -> PathBuf {
-    let moto = std::env::var_os("ECRSCAN_MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server"));
-    moto.parent().map(|dir| dir.join("python")).unwrap()
-}
-
 struct Receiver(Child);
 
 impl Drop for Receiver {
@@ -282,13 +274,16 @@ impl Drop for Receiver {
 }
 
 fn start_receiver(port: u16, secret: &str, log: &Path, script: &str) -> Receiver {
-    let mut child = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/webhook_receiver.py"))
-        .args([&port.to_string(), secret, log.to_str().unwrap(), script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the webhook receiver");
+    let mut child = Command::new(
+        ecrscan_core::testing::test_python()
+            .expect("the test tools' Python (scripts/ensure-moto.sh)"),
+    )
+    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/webhook_receiver.py"))
+    .args([&port.to_string(), secret, log.to_str().unwrap(), script])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .expect("the webhook receiver");
     let mut ready = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut ready)

@@ -296,22 +296,21 @@ impl Notifier {
     }
 
     async fn context_for(&self, change: &Change, configs: &LinkConfigs) -> MessageContext {
-        let configs = match &self.options.api_url {
-            Some(_) => configs
-                .get_or_init(|| self.configs_for_links())
-                .await
-                .as_slice(),
-            None => &[],
-        };
-        let findings_feed = self.options.api_url.as_ref().map(|api| {
-            match configs
-                .iter()
-                .find(|config| crate::changes::selected_by(change, config))
-            {
-                Some(config) => format!("{api}/findings/{}", config.id),
-                None => format!("{api}/changes.atom"),
+        let findings_feed = match &self.options.api_url {
+            Some(api) => {
+                let configs = configs.get_or_init(|| self.configs_for_links()).await;
+                Some(
+                    match configs
+                        .iter()
+                        .find(|config| crate::changes::selected_by(change, config))
+                    {
+                        Some(config) => format!("{api}/findings/{}", config.id),
+                        None => format!("{api}/changes.atom"),
+                    },
+                )
             }
-        });
+            None => None,
+        };
         MessageContext {
             source: self.options.source.clone(),
             findings_feed,
@@ -393,22 +392,13 @@ impl Notifier {
 
     /// Sends every due delivery of every channel, at `now`.
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> DeliveryReport {
-        let mut report = DeliveryReport::default();
-        let channels = match self.channels.list_channels().await {
-            Ok(listing) => listing.items,
-            Err(err) => {
-                report.errors.push(format!("listing the channels: {err}"));
-                return report;
-            }
-        };
-        let configs = &LinkConfigs::new();
-        let mut passes = futures::stream::iter(channels)
-            .map(|channel| async move { self.deliver_channel(&channel, configs, now, false).await })
-            .buffer_unordered(self.options.channel_concurrency.max(1));
-        while let Some(pass) = passes.next().await {
-            report.merge(pass);
+        match self.channels.list_channels().await {
+            Ok(listing) => self.deliver_to(listing.items, now, false).await,
+            Err(err) => DeliveryReport {
+                errors: vec![format!("listing the channels: {err}")],
+                ..DeliveryReport::default()
+            },
         }
-        report
     }
 
     /// Sends every pending delivery of channel `only` (or of every channel)
@@ -419,28 +409,49 @@ impl Notifier {
         only: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<DeliveryReport, StoreError> {
-        let channels = match only {
+        let channels = self.channels_of(only).await?;
+        Ok(self.deliver_to(channels, now, true).await)
+    }
+
+    /// Channel `only`, or every channel.
+    async fn channels_of(&self, only: Option<Uuid>) -> Result<Vec<Channel>, StoreError> {
+        Ok(match only {
             Some(id) => vec![self.channels.get_channel(id).await?],
             None => self.channels.list_channels().await?.items,
-        };
-        let configs = LinkConfigs::new();
+        })
+    }
+
+    /// A pass over `channels`, a few at a time.
+    async fn deliver_to(
+        &self,
+        channels: Vec<Channel>,
+        now: DateTime<Utc>,
+        ignore_run_backoff: bool,
+    ) -> DeliveryReport {
+        let configs = &LinkConfigs::new();
+        let mut passes = futures::stream::iter(channels)
+            .map(|channel| async move {
+                self.deliver_channel(&channel, configs, now, ignore_run_backoff)
+                    .await
+            })
+            .buffer_unordered(self.options.channel_concurrency.max(1));
         let mut report = DeliveryReport::default();
-        for channel in channels {
-            report.merge(self.deliver_channel(&channel, &configs, now, true).await);
+        while let Some(pass) = passes.next().await {
+            report.merge(pass);
         }
-        Ok(report)
+        report
     }
 
     async fn configs_for_links(&self) -> Vec<ScanConfig> {
-        match (&self.options.api_url, &self.configs) {
-            (Some(_), Some(configs)) => match configs.list().await {
-                Ok(listing) => listing.items,
-                Err(err) => {
-                    tracing::warn!(error = %err, "no config list for the links of notifications; they link to the changes feed");
-                    Vec::new()
-                }
-            },
-            _ => Vec::new(),
+        let Some(configs) = &self.configs else {
+            return Vec::new();
+        };
+        match configs.list().await {
+            Ok(listing) => listing.items,
+            Err(err) => {
+                tracing::warn!(error = %err, "no config list for the links of notifications; they link to the changes feed");
+                Vec::new()
+            }
         }
     }
 
@@ -588,10 +599,7 @@ impl Notifier {
         only: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let channels = match only {
-            Some(id) => vec![self.channels.get_channel(id).await?],
-            None => self.channels.list_channels().await?.items,
-        };
+        let channels = self.channels_of(only).await?;
         let mut requeued = 0;
         for channel in channels {
             for Versioned { record, version } in
