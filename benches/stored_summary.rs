@@ -1,174 +1,269 @@
-//! The summary of 5,000 images (1,000 configs × 5 tags) answered from
-//! recorded results, in a local directory and in memory, with no call to
-//! ECR; and, in the same run, the same summary over a backend answering at
-//! once (the floor of the summary logic itself).
+//! Summaries from recorded results: time and peak heap, at 1,000, 10,000
+//! and 100,000 images with 200 findings each (100 images per repository,
+//! one config per repository for every tagged image), answered from each
+//! repository's rollup without a call to ECR; and, in the same run, the
+//! baseline: the same summary at 1,000 images read one record per image
+//! (what summaries did before rollups).
+//!
+//! The rollup fleets hold rollups and configs only: a summary never reads
+//! a digest's own record when its rollup row is fresh, and holding 100,000
+//! records of 200 findings (about 3 GB of JSON) in memory would measure
+//! the bench machine, not the summary.
 //!
 //! `cargo bench -p ecrscan-core --bench stored_summary`
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ecrscan_core::records::{DigestRecord, RecordedResolution, RecordedScan};
-use ecrscan_core::render::write_text_summary;
+use ecrscan_core::render::write_json_summary;
 use ecrscan_core::testing::SimulatedEcr;
 use ecrscan_core::{
-    ConfigSpec, ConfigStore, DigestScan, DirStore, Finding, Image, MemoryStore, PutMode, ReadFrom,
-    RecordingBackend, Resolution, ResultStore, ScanConfig, ScanOptions, ScanStatus, Severity,
-    Store, collect_summary,
+    BackendError, ConfigSpec, DigestScan, Finding, Image, LatestScan, MemoryStore, PutMode,
+    ReadFrom, RecordingBackend, RepositoryRef, Resolution, ResultStore, Rollup, ScanBackend,
+    ScanConfig, ScanOptions, ScanStatus, Severity, Store, collect_summary,
 };
 
-const CONFIGS: usize = 1_000;
-const TAGS: usize = 5;
+/// The system allocator, counting the bytes in use and their peak.
+struct PeakAlloc;
 
-fn digest(config: usize, tag: usize) -> String {
-    format!("sha256:{:016x}{:048x}", config, tag)
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for PeakAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to the system allocator.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        ptr
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) };
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
 }
 
-fn scan() -> DigestScan {
+#[global_allocator]
+static ALLOCATOR: PeakAlloc = PeakAlloc;
+
+/// Runs `f` and returns its result and the peak heap it added, in bytes.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let result = f();
+    (result, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+}
+
+const IMAGES_PER_REPOSITORY: usize = 100;
+const FINDINGS_PER_IMAGE: u64 = 200;
+
+fn digest(repository: usize, image: usize) -> String {
+    format!("sha256:{repository:032x}{image:032x}")
+}
+
+fn counted_scan() -> DigestScan {
     let mut scan = DigestScan::without_findings(ScanStatus::Complete, None);
-    scan.scan_completed_at = Some(Utc.timestamp_opt(1_764_230_400, 0).unwrap());
-    for (i, severity) in [Severity::High, Severity::Medium, Severity::Low]
-        .into_iter()
-        .enumerate()
-    {
-        let mut finding = Finding::new(format!("CVE-2026-{i:04}"), severity);
-        finding.description = Some(
-            "A flaw in a package allows remote attackers to cause a denial of service.".into(),
-        );
-        finding.package_name = Some("openssl".into());
-        scan.severity_counts.add(severity, 1);
-        scan.findings.push(finding);
+    scan.scan_completed_at = Some(Utc::now() - chrono::Duration::hours(1));
+    for (severity, count) in [
+        (Severity::Critical, 5),
+        (Severity::High, 45),
+        (Severity::Medium, 100),
+        (Severity::Low, 50),
+    ] {
+        scan.severity_counts.add(severity, count);
     }
     scan
 }
 
-fn resolution(config: usize) -> Resolution {
+fn scan_with_findings() -> DigestScan {
+    let mut scan = counted_scan();
+    let severities = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ];
+    scan.findings = (0..FINDINGS_PER_IMAGE)
+        .map(|n| {
+            let mut finding = Finding::new(format!("CVE-2026-{n:05}"), severities[n as usize % 4]);
+            finding.description = Some(
+                "A flaw in a package allows remote attackers to cause a denial of service.".into(),
+            );
+            finding.package_name = Some("openssl".into());
+            finding
+        })
+        .collect();
+    scan
+}
+
+fn resolution(repository: usize) -> Resolution {
     Resolution {
-        images: (0..TAGS)
-            .map(|t| Image {
-                digest: digest(config, t),
-                tags: vec![format!("t{t}")],
+        images: (0..IMAGES_PER_REPOSITORY)
+            .map(|i| Image {
+                digest: digest(repository, i),
+                tags: vec![format!("v{i}")],
             })
             .collect(),
         missing_tags: vec![],
     }
 }
 
-/// A simulated ECR that answers at once, holding every config's images,
-/// each scanned with `scan()`'s findings; counts its calls.
-fn simulated_ecr(configs: &[ScanConfig]) -> SimulatedEcr {
-    let scanned_at = Utc.timestamp_opt(1_764_230_400, 0).unwrap();
-    let mut ecr = SimulatedEcr::new();
-    for (i, config) in configs.iter().enumerate() {
-        let repository = config.repository_ref();
-        for t in 0..TAGS {
-            let tag = format!("t{t}");
-            ecr = ecr
-                .with_image(&repository, &digest(i, t), &[&tag])
-                .with_findings(&digest(i, t), scan().findings)
-                .with_scan(&repository, &digest(i, t), scanned_at);
-        }
-    }
-    ecr
-}
-
-async fn fill(store: &dyn Store) -> Vec<ScanConfig> {
-    let recorded_at = Utc::now();
+/// A fleet of `images` images: configs, and each repository's rollup (or,
+/// with `per_image_records`, each image's record of 200 findings and each
+/// selection's resolution instead).
+async fn fill(store: &dyn Store, images: usize, per_image_records: bool) -> Vec<ScanConfig> {
+    let now = Utc::now();
     let mut configs = Vec::new();
-    for i in 0..CONFIGS {
-        let tags: Vec<String> = (0..TAGS).map(|t| format!("t{t}")).collect();
+    for r in 0..images / IMAGES_PER_REPOSITORY {
         let spec = ConfigSpec::new(
             "us-west-2",
             "123456789012",
-            format!("fleet/service-{i}"),
-            tags.clone(),
+            format!("fleet/service-{r}"),
+            Vec::<String>::new(),
         )
-        .expect("valid");
-        let config = ScanConfig::create(spec, recorded_at);
+        .expect("a valid config");
+        let config = ScanConfig::create(spec, now);
         store.put(&config).await.expect("put config");
         let repository = config.repository_ref();
-        let resolution = RecordedResolution {
-            recorded_at,
-            resolution: resolution(i),
+        let recorded = RecordedResolution {
+            recorded_at: now,
+            resolution: resolution(r),
         };
-        store
-            .put_resolution(&repository, &tags, &resolution)
-            .await
-            .expect("put resolution");
-        for t in 0..TAGS {
-            let record = DigestRecord {
-                results: vec![RecordedScan::new(scan(), recorded_at)],
-                scan_started_at: None,
-                findings_changed_at: None,
-            };
+        if per_image_records {
             store
-                .put_digest(&repository, &digest(i, t), &record, PutMode::Create)
+                .put_resolution(&repository, &[], &recorded)
                 .await
-                .expect("put scan");
+                .expect("put resolution");
+            for i in 0..IMAGES_PER_REPOSITORY {
+                let record = DigestRecord {
+                    results: vec![RecordedScan::new(scan_with_findings(), now)],
+                    ..DigestRecord::default()
+                };
+                store
+                    .put_digest(&repository, &digest(r, i), &record, PutMode::Create)
+                    .await
+                    .expect("put record");
+            }
+        } else {
+            let mut rollup = Rollup::default();
+            rollup.merge_selection("all", &recorded);
+            let record = DigestRecord {
+                results: vec![RecordedScan::new(counted_scan(), now)],
+                revision: 1,
+                ..DigestRecord::default()
+            };
+            for i in 0..IMAGES_PER_REPOSITORY {
+                rollup.merge_digest(&digest(r, i), &record);
+            }
+            store
+                .put_rollup(&repository, &rollup, PutMode::Create)
+                .await
+                .expect("put rollup");
         }
         configs.push(config);
     }
     configs
 }
 
-fn stored_summary(c: &mut Criterion) {
+/// The summary read one record per image: the recording backend without
+/// its rollup view.
+struct PerImageRecords(RecordingBackend);
+
+#[async_trait::async_trait]
+impl ScanBackend for PerImageRecords {
+    async fn resolve_images(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Resolution, BackendError> {
+        self.0.resolve_images(repository, tags).await
+    }
+    async fn start_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<(), BackendError> {
+        self.0.start_scan(repository, digest).await
+    }
+    async fn scan_result(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<LatestScan, BackendError> {
+        self.0.scan_result(repository, digest).await
+    }
+}
+
+fn summaries(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let dir_store: Arc<dyn Store> =
-        runtime.block_on(async { Arc::new(DirStore::open(dir.path()).await.expect("open")) });
-    let memory_store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let configs = runtime.block_on(async {
-        fill(dir_store.as_ref()).await;
-        fill(memory_store.as_ref()).await
-    });
-    let options = ScanOptions { concurrency: 64 };
-
-    let mut group = c.benchmark_group("summary_5000_images");
+    let options = ScanOptions::default();
+    let mut group = c.benchmark_group("summary_200_findings_per_image");
     group.sample_size(10);
-    for (name, store) in [
-        ("from_directory_store", &dir_store),
-        ("from_memory_store", &memory_store),
-    ] {
-        let live = Arc::new(simulated_ecr(&configs));
-        let backend = RecordingBackend::new(
-            live.clone(),
-            Arc::clone(store) as Arc<dyn ResultStore>,
-            ReadFrom::Recorded,
-        );
-        let configs_store: Arc<dyn ConfigStore> = Arc::clone(store) as Arc<dyn ConfigStore>;
-        group.bench_function(name, |b| {
-            b.iter(|| {
+
+    let mut run = |name: String, store: Arc<dyn Store>, backend: Arc<dyn ScanBackend>, images| {
+        let summarize =
+            || {
                 runtime.block_on(async {
-                    let configs = configs_store.list().await.expect("list").items;
-                    let summary = collect_summary(&configs, &backend, &options).await;
+                    let configs = store.list().await.expect("list").items;
+                    let summary = collect_summary(&configs, backend.as_ref(), &options).await;
+                    assert_eq!(summary.rows.len(), images);
+                    assert!(summary.rows.iter().all(|row| {
+                        row.result.scan.severity_counts.total() == FINDINGS_PER_IMAGE
+                    }));
                     let mut out = Vec::new();
-                    write_text_summary(&summary, &mut out).expect("render");
-                    assert_eq!(summary.rows.len(), CONFIGS * TAGS);
+                    write_json_summary(&summary, Utc::now(), &mut out).expect("render");
                     out.len()
                 })
-            })
-        });
-        assert_eq!(live.calls(), 0, "{name} answered without ECR");
+            };
+        let (_, peak) = peak_of(summarize);
+        eprintln!(
+            "{name}: peak heap of one summary: {:.1} MB",
+            peak as f64 / 1e6
+        );
+        group.bench_function(&name, |b| b.iter(summarize));
+    };
+
+    for images in [1_000, 10_000, 100_000] {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        runtime.block_on(fill(store.as_ref(), images, false));
+        let live = Arc::new(SimulatedEcr::new());
+        let backend = Arc::new(RecordingBackend::new(
+            live.clone(),
+            Arc::clone(&store) as Arc<dyn ResultStore>,
+            ReadFrom::Recorded,
+        ));
+        run(format!("rollups_{images}_images"), store, backend, images);
+        assert_eq!(live.calls(), 0, "answered without ECR");
     }
-    // The floor: the same summary over a backend that answers at once, configs in memory.
-    let configs = runtime.block_on(memory_store.list()).expect("list").items;
-    let instant = simulated_ecr(&configs);
-    group.bench_function("logic_only_instant_backend", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let summary = collect_summary(&configs, &instant, &options).await;
-                let mut out = Vec::new();
-                write_text_summary(&summary, &mut out).expect("render");
-                out.len()
-            })
-        })
-    });
+
+    let images = 1_000;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    runtime.block_on(fill(store.as_ref(), images, true));
+    let live = Arc::new(SimulatedEcr::new());
+    let backend = Arc::new(PerImageRecords(RecordingBackend::new(
+        live.clone(),
+        Arc::clone(&store) as Arc<dyn ResultStore>,
+        ReadFrom::Recorded,
+    )));
+    run(
+        format!("baseline_per_image_records_{images}_images"),
+        store,
+        backend,
+        images,
+    );
+    assert_eq!(live.calls(), 0, "answered without ECR");
     group.finish();
 }
 
-criterion_group!(benches, stored_summary);
+criterion_group!(benches, summaries);
 criterion_main!(benches);

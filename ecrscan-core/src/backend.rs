@@ -166,4 +166,13 @@ pub trait ScanBackend: Send + Sync {
         repository: &RepositoryRef,
         digest: &str,
     ) -> Result<LatestScan, BackendError>;
+
+    /// A backend to read the summary of images of `repositories` from, if
+    /// this backend has a cheaper way than one `scan_result` per image.
+    async fn summary_view(
+        &self,
+        _repositories: &[RepositoryRef],
+    ) -> Option<std::sync::Arc<dyn ScanBackend>> {
+        None
+    }
 }

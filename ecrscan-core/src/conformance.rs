@@ -368,7 +368,7 @@ pub async fn results_round_trip(store: &dyn ResultStore) {
     use crate::backend::{Image, Resolution};
     use crate::config::RepositoryRef;
     use crate::finding::{DigestScan, Finding, ScanStatus};
-    use crate::records::{DigestRecord, RecordedResolution, RecordedScan, TagRecord};
+    use crate::records::{DigestRecord, RecordedResolution, RecordedScan, Rollup, TagRecord};
     use crate::severity::Severity;
 
     let repository = RepositoryRef {
@@ -397,6 +397,7 @@ pub async fn results_round_trip(store: &dyn ResultStore) {
         results: vec![RecordedScan::new(scan, at(100))],
         scan_started_at: None,
         findings_changed_at: Some(at(100)),
+        revision: 1,
     };
     let version = store
         .put_digest(&repository, &digest, &first, PutMode::Create)
@@ -545,7 +546,7 @@ pub async fn results_round_trip(store: &dyn ResultStore) {
             .get_resolution(&repository, &same_tags_other_order)
             .await
             .expect("get_resolution"),
-        Some(recorded)
+        Some(recorded.clone())
     );
     assert_eq!(
         store
@@ -555,6 +556,58 @@ pub async fn results_round_trip(store: &dyn ResultStore) {
         None,
         "all tags is another selection"
     );
+
+    assert!(
+        store
+            .get_rollup(&repository)
+            .await
+            .expect("get_rollup")
+            .is_none()
+    );
+    let mut rollup = Rollup::default();
+    assert!(rollup.merge_digest(&digest, &first));
+    assert!(rollup.merge_selection("all", &recorded));
+    let version = store
+        .put_rollup(&repository, &rollup, PutMode::Create)
+        .await
+        .expect("put_rollup");
+    let read = store
+        .get_rollup(&repository)
+        .await
+        .expect("get_rollup")
+        .expect("the rollup just put");
+    assert_eq!(read.record.as_ref(), Some(&rollup));
+    assert!(
+        read.record
+            .iter()
+            .flat_map(|r| r.digests.values())
+            .all(|row| row.results.iter().all(|r| r.scan.findings.is_empty())),
+        "a rollup keeps counts, not findings"
+    );
+    assert!(matches!(
+        store
+            .put_rollup(&repository, &rollup, PutMode::Create)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store
+        .put_rollup(
+            &repository,
+            &Rollup::default(),
+            PutMode::Update(version.clone()),
+        )
+        .await
+        .expect("a compare-and-swap write at the current version");
+    assert!(matches!(
+        store
+            .put_rollup(&repository, &rollup, PutMode::Update(version))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.get_rollup(&escaping).await,
+        Err(StoreError::InvalidKey { .. })
+    ));
 }
 
 /// The [`ObjectStore`] contract: bounded reads, listing of direct children

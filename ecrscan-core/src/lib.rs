@@ -60,6 +60,7 @@ pub mod ratelimit;
 pub mod recorder;
 pub mod records;
 pub mod render;
+mod rollups;
 pub mod scan;
 pub mod severity;
 pub mod store;
@@ -80,8 +81,8 @@ pub use finding::{
     DigestScan, Finding, FindingKey, FindingKind, ImageRef, ImageScanResult, LatestScan, Origin,
     ScanStatus,
 };
-pub use recorder::{ReadFrom, RecordOptions, Recorder, Recording, RecordingBackend};
-pub use records::{Applied, DigestRecord, RecordedScan, TagMove, TagRecord};
+pub use recorder::{ReadFrom, RecordOptions, Recorder, Recording, RecordingBackend, RollupView};
+pub use records::{Applied, DigestRecord, RecordedScan, Rollup, TagMove, TagRecord};
 pub use scan::{
     ImageScanReport, RescanReport, ScanOptions, ScanOutcome, Summary, SummaryRow, collect_results,
     collect_summary, rescan,

@@ -22,9 +22,11 @@
 //! [`ScanBackend`]: it records what passes through it and, when asked to,
 //! serves recorded results that are still fresh.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
 
 use crate::backend::{BackendError, Resolution, ScanBackend};
 use crate::changes::{Change, ChangeKind};
@@ -32,8 +34,11 @@ use crate::config::RepositoryRef;
 use crate::finding::{DigestScan, LatestScan, Origin};
 use crate::notify::ChangeOutbox;
 use crate::records::{
-    Applied, DEFAULT_HISTORY, DigestRecord, RecordedResolution, RecordedScan, TagMove, TagRecord,
+    Applied, DEFAULT_HISTORY, DigestRecord, RecordedResolution, RecordedScan, Rollup, TagMove,
+    TagRecord,
 };
+use crate::rollups::{RollupUpdate, RollupWriter};
+use crate::store::keys::selection_name;
 use crate::store::{PutMode, RecordKind, ResultStore, StoreError};
 
 /// How old a record may be and still be served: 24 hours.
@@ -135,6 +140,7 @@ pub struct Recorder {
     store: Arc<dyn ResultStore>,
     options: RecordOptions,
     outbox: Option<Arc<dyn ChangeOutbox>>,
+    rollups: Arc<RollupWriter>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -161,6 +167,7 @@ impl Recorder {
     /// Records into `store` with `options`.
     pub fn with_options(store: Arc<dyn ResultStore>, options: RecordOptions) -> Recorder {
         Recorder {
+            rollups: Arc::new(RollupWriter::new(Arc::clone(&store))),
             store,
             options,
             outbox: None,
@@ -190,6 +197,31 @@ impl Recorder {
             self.store.put_change(change).await?;
         }
         Ok(())
+    }
+
+    /// Applies `update` to the repository's rollup.
+    pub(crate) async fn update_rollup(
+        &self,
+        repository: &RepositoryRef,
+        update: RollupUpdate,
+    ) -> Result<(), StoreError> {
+        self.rollups.update(repository, update).await
+    }
+
+    async fn update_rollup_row(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        record: &DigestRecord,
+    ) -> Result<(), StoreError> {
+        self.update_rollup(
+            repository,
+            RollupUpdate::Digest {
+                digest: digest.to_owned(),
+                record: record.rollup_row(),
+            },
+        )
+        .await
     }
 
     /// The options.
@@ -245,12 +277,14 @@ impl Recorder {
             {
                 record.findings_changed_at = Some(now);
             }
+            record.revision += 1;
             match self
                 .store
                 .put_digest(repository, digest, &record, mode)
                 .await
             {
                 Ok(_) => {
+                    self.update_rollup_row(repository, digest, &record).await?;
                     return Ok(Recording {
                         applied,
                         latest: record.latest().cloned(),
@@ -352,12 +386,13 @@ impl Recorder {
                 None => (DigestRecord::default(), PutMode::Create),
             };
             record.started(at);
+            record.revision += 1;
             match self
                 .store
                 .put_digest(repository, digest, &record, mode)
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => return self.update_rollup_row(repository, digest, &record).await,
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(err) => return Err(err),
             }
@@ -379,6 +414,14 @@ impl Recorder {
             resolution: resolution.clone(),
         };
         self.store.put_resolution(repository, tags, &cached).await?;
+        self.update_rollup(
+            repository,
+            RollupUpdate::Selection {
+                name: selection_name(tags),
+                resolution: cached,
+            },
+        )
+        .await?;
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             back_off(attempt).await;
             let (mut record, mode) = match self.store.get_tags(repository).await? {
@@ -428,29 +471,24 @@ impl Recorder {
         now: DateTime<Utc>,
     ) -> Result<Option<RecordedScan>, StoreError> {
         Ok(self
-            .servable_latest(repository, digest, now)
+            .servable_record(repository, digest, now)
             .await?
-            .map(|latest| latest.0))
+            .and_then(|record| record.results.into_iter().next()))
     }
 
-    /// [`Recorder::servable_scan`], with when the digest's findings last changed.
-    async fn servable_latest(
+    /// The digest's record if its latest result may be served at `now`.
+    async fn servable_record(
         &self,
         repository: &RepositoryRef,
         digest: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<(RecordedScan, Option<DateTime<Utc>>)>, StoreError> {
+    ) -> Result<Option<DigestRecord>, StoreError> {
         Ok(self
             .store
             .get_digest(repository, digest)
             .await?
             .and_then(|versioned| versioned.record)
-            .and_then(|record| {
-                record
-                    .servable(now, self.options.max_age)
-                    .cloned()
-                    .map(|latest| (latest, record.findings_changed_at))
-            }))
+            .filter(|record| record.servable(now, self.options.max_age).is_some()))
     }
 
     /// Everything recorded about `digest`.
@@ -475,14 +513,22 @@ impl Recorder {
         now: DateTime<Utc>,
     ) -> Result<Option<Resolution>, StoreError> {
         Ok(self
+            .fresh_recorded_resolution(repository, tags, now)
+            .await?
+            .map(|record| record.resolution))
+    }
+
+    async fn fresh_recorded_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<RecordedResolution>, StoreError> {
+        Ok(self
             .store
             .get_resolution(repository, tags)
             .await?
-            .filter(|record| {
-                record.recorded_at <= now + crate::records::CLOCK_SKEW
-                    && now - record.recorded_at <= self.options.max_age
-            })
-            .map(|record| record.resolution))
+            .filter(|record| record.is_fresh(now, self.options.max_age)))
     }
 }
 
@@ -508,6 +554,7 @@ pub enum ReadFrom {
 ///   recorded.
 /// - A store that fails is logged and ECR answers: recording is never what
 ///   makes a read fail.
+#[derive(Clone)]
 pub struct RecordingBackend {
     live: Arc<dyn ScanBackend>,
     recorder: Recorder,
@@ -548,11 +595,7 @@ impl RecordingBackend {
 
     /// Serves records only while checked within `max_age`.
     pub fn with_max_age(mut self, max_age: Duration) -> RecordingBackend {
-        let options = RecordOptions {
-            max_age,
-            ..self.recorder.options()
-        };
-        self.recorder = Recorder::with_options(Arc::clone(self.recorder.store()), options);
+        self.recorder.options.max_age = max_age;
         self
     }
 
@@ -560,6 +603,64 @@ impl RecordingBackend {
     pub fn recorder(&self) -> &Recorder {
         &self.recorder
     }
+}
+
+impl RecordingBackend {
+    /// Asks the live backend for a selection's images and records them.
+    async fn resolve_live(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Resolution, BackendError> {
+        let resolution = self.live.resolve_images(repository, tags).await?;
+        match self
+            .recorder
+            .record_resolution(repository, tags, &resolution, Utc::now())
+            .await
+        {
+            Ok(moves) => {
+                for moved in moves {
+                    tracing::info!(%repository, tag = %moved.tag, from = %moved.from, to = %moved.to, "tag moved");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, %repository, "cannot record the images of a repository")
+            }
+        }
+        Ok(resolution)
+    }
+
+    /// Asks the live backend for a digest's latest scan and records it.
+    async fn read_live(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<LatestScan, BackendError> {
+        let mut latest = self.live.scan_result(repository, digest).await?;
+        match self
+            .recorder
+            .record_scan(repository, digest, &latest.scan, Utc::now())
+            .await
+        {
+            Ok(recording) => latest.findings_changed_at = recording.findings_changed_at,
+            Err(err) => {
+                tracing::warn!(error = %err, %repository, digest, "cannot record a scan result")
+            }
+        }
+        Ok(latest)
+    }
+}
+
+fn recorded_latest(record: DigestRecord) -> Option<LatestScan> {
+    let findings_changed_at = record.findings_changed_at;
+    let latest = record.results.into_iter().next()?;
+    Some(LatestScan {
+        scan: latest.scan,
+        origin: Origin::Recorded {
+            checked_at: latest.checked_at,
+        },
+        findings_changed_at,
+    })
 }
 
 #[async_trait::async_trait]
@@ -582,22 +683,7 @@ impl ScanBackend for RecordingBackend {
                 }
             }
         }
-        let resolution = self.live.resolve_images(repository, tags).await?;
-        match self
-            .recorder
-            .record_resolution(repository, tags, &resolution, Utc::now())
-            .await
-        {
-            Ok(moves) => {
-                for moved in moves {
-                    tracing::info!(%repository, tag = %moved.tag, from = %moved.from, to = %moved.to, "tag moved");
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, %repository, "cannot record the images of a repository")
-            }
-        }
-        Ok(resolution)
+        self.resolve_live(repository, tags).await
     }
 
     async fn start_scan(
@@ -624,17 +710,13 @@ impl ScanBackend for RecordingBackend {
         if self.read_from == ReadFrom::Recorded {
             match self
                 .recorder
-                .servable_latest(repository, digest, Utc::now())
+                .servable_record(repository, digest, Utc::now())
                 .await
             {
-                Ok(Some((recorded, findings_changed_at))) => {
-                    return Ok(LatestScan {
-                        scan: recorded.scan,
-                        origin: Origin::Recorded {
-                            checked_at: recorded.checked_at,
-                        },
-                        findings_changed_at,
-                    });
+                Ok(Some(record)) => {
+                    if let Some(latest) = recorded_latest(record) {
+                        return Ok(latest);
+                    }
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -642,18 +724,189 @@ impl ScanBackend for RecordingBackend {
                 }
             }
         }
-        let mut latest = self.live.scan_result(repository, digest).await?;
-        match self
+        self.read_live(repository, digest).await
+    }
+
+    /// With [`ReadFrom::Recorded`], a [`RollupView`] of the repositories.
+    async fn summary_view(&self, repositories: &[RepositoryRef]) -> Option<Arc<dyn ScanBackend>> {
+        if self.read_from == ReadFrom::Live {
+            return None;
+        }
+        Some(Arc::new(
+            RollupView::read(self.clone(), repositories, Utc::now()).await,
+        ))
+    }
+}
+
+/// How many rollups a summary reads at once.
+const ROLLUP_READS: usize = 32;
+
+/// What a summary reads through a [`RecordingBackend`] with
+/// [`ReadFrom::Recorded`]: each repository's [`Rollup`] (read once, when
+/// the view is made), then, for what a rollup does not hold fresh, the
+/// records (which heal the rollup) and last ECR (whose answers are recorded,
+/// and so rolled up). A missing or damaged rollup is rebuilt this way by the
+/// summary that finds it; nothing is served from a rollup unless fresh.
+/// Results come without their finding lists.
+///
+/// A summary asks for each selection and each digest once, so the view
+/// hands each rollup entry out once and lets it go: the summary's rows
+/// replace the rollups in memory rather than adding to them. Asked again,
+/// the records answer.
+#[derive(Debug)]
+pub struct RollupView {
+    rollups: std::sync::Mutex<HashMap<RepositoryRef, Rollup>>,
+    backend: RecordingBackend,
+    now: DateTime<Utc>,
+}
+
+impl RollupView {
+    /// Reads the rollups of `repositories` from `backend`'s store at `now`;
+    /// one that cannot be read is logged and left out.
+    pub async fn read(
+        backend: RecordingBackend,
+        repositories: &[RepositoryRef],
+        now: DateTime<Utc>,
+    ) -> RollupView {
+        let reads = repositories.iter().cloned().map(|repository| {
+            let store = Arc::clone(backend.recorder.store());
+            async move {
+                match store.get_rollup(&repository).await {
+                    Ok(rollup) => rollup
+                        .and_then(|versioned| versioned.record)
+                        .map(|rollup| (repository, rollup)),
+                    Err(err) => {
+                        tracing::warn!(error = %err, %repository, "cannot read a rollup; reading the records");
+                        None
+                    }
+                }
+            }
+        });
+        let rollups = futures::stream::iter(reads)
+            .buffer_unordered(ROLLUP_READS)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        RollupView {
+            rollups: std::sync::Mutex::new(rollups),
+            backend,
+            now,
+        }
+    }
+
+    fn take_selection(&self, repository: &RepositoryRef, name: &str) -> Option<RecordedResolution> {
+        let mut rollups = self.rollups.lock().unwrap_or_else(|e| e.into_inner());
+        rollups.get_mut(repository)?.selections.remove(name)
+    }
+
+    fn take_row(&self, repository: &RepositoryRef, digest: &str) -> Option<DigestRecord> {
+        let mut rollups = self.rollups.lock().unwrap_or_else(|e| e.into_inner());
+        rollups.get_mut(repository)?.digests.remove(digest)
+    }
+
+    fn max_age(&self) -> Duration {
+        self.backend.recorder.options.max_age
+    }
+
+    /// Heals the rollup, which lacked what a record holds; a failure is
+    /// logged (the next summary tries again).
+    async fn heal(&self, repository: &RepositoryRef, update: RollupUpdate) {
+        if let Err(err) = self
+            .backend
             .recorder
-            .record_scan(repository, digest, &latest.scan, Utc::now())
+            .update_rollup(repository, update)
             .await
         {
-            Ok(recording) => latest.findings_changed_at = recording.findings_changed_at,
+            tracing::warn!(error = %err, %repository, "cannot update a rollup");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ScanBackend for RollupView {
+    async fn resolve_images(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+    ) -> Result<Resolution, BackendError> {
+        let name = selection_name(tags);
+        if let Some(recorded) = self
+            .take_selection(repository, &name)
+            .filter(|recorded| recorded.is_fresh(self.now, self.max_age()))
+        {
+            return Ok(recorded.resolution);
+        }
+        let recorder = &self.backend.recorder;
+        match recorder
+            .fresh_recorded_resolution(repository, tags, self.now)
+            .await
+        {
+            Ok(Some(recorded)) => {
+                let resolution = recorded.resolution.clone();
+                self.heal(
+                    repository,
+                    RollupUpdate::Selection {
+                        name,
+                        resolution: recorded,
+                    },
+                )
+                .await;
+                return Ok(resolution);
+            }
+            Ok(None) => {}
             Err(err) => {
-                tracing::warn!(error = %err, %repository, digest, "cannot record a scan result")
+                tracing::warn!(error = %err, %repository, "cannot read recorded images; asking ECR")
             }
         }
-        Ok(latest)
+        self.backend.resolve_live(repository, tags).await
+    }
+
+    async fn start_scan(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<(), BackendError> {
+        self.backend.start_scan(repository, digest).await
+    }
+
+    async fn scan_result(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Result<LatestScan, BackendError> {
+        if let Some(latest) = self
+            .take_row(repository, digest)
+            .filter(|row| row.servable(self.now, self.max_age()).is_some())
+            .and_then(recorded_latest)
+        {
+            return Ok(latest);
+        }
+        match self
+            .backend
+            .recorder
+            .servable_record(repository, digest, self.now)
+            .await
+        {
+            Ok(Some(record)) => {
+                let row = record.rollup_row();
+                self.heal(
+                    repository,
+                    RollupUpdate::Digest {
+                        digest: digest.to_owned(),
+                        record: row.clone(),
+                    },
+                )
+                .await;
+                if let Some(latest) = recorded_latest(row) {
+                    return Ok(latest);
+                }
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, %repository, digest, "cannot read a recorded scan; asking ECR")
+            }
+        }
+        self.backend.read_live(repository, digest).await
     }
 }
 

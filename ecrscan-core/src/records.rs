@@ -71,6 +71,16 @@ pub struct DigestRecord {
     /// whose findings differ from the one before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub findings_changed_at: Option<DateTime<Utc>>,
+    /// How many times the record was written: each write of the record step
+    /// adds one, so of two copies of a digest's record (the record and its
+    /// row in the [`Rollup`]) the one with the higher revision is the newer.
+    /// 0 for records written before revisions were kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// What [`DigestRecord::apply`] did.
@@ -157,6 +167,25 @@ impl DigestRecord {
             }
         });
         Applied::Recorded { previous }
+    }
+
+    /// The record as a [`Rollup`] keeps it: the latest result only, with
+    /// its counts and without its findings, and the record's times and
+    /// revision.
+    pub fn rollup_row(&self) -> DigestRecord {
+        DigestRecord {
+            results: self
+                .latest()
+                .map(|latest| RecordedScan {
+                    scan: latest.scan.without_finding_list(),
+                    ..latest.clone()
+                })
+                .into_iter()
+                .collect(),
+            scan_started_at: self.scan_started_at,
+            findings_changed_at: self.findings_changed_at,
+            revision: self.revision,
+        }
     }
 
     /// Notes that a scan was started at `at` (the latest start wins).
@@ -279,6 +308,61 @@ pub struct RecordedResolution {
     pub recorded_at: DateTime<Utc>,
     /// What ECR answered.
     pub resolution: Resolution,
+}
+
+impl RecordedResolution {
+    /// Whether it may be served at `now`: read within `max_age`, and not
+    /// from the future.
+    pub fn is_fresh(&self, now: DateTime<Utc>, max_age: Duration) -> bool {
+        self.recorded_at <= now + CLOCK_SKEW && now - self.recorded_at <= max_age
+    }
+}
+
+/// The summary of a repository, kept next to its records under
+/// `@rollup.json` so that a summary reads one object per repository: each
+/// digest's latest result as counts ([`DigestRecord::rollup_row`]), and
+/// each selection of tags' last resolution.
+///
+/// A rollup is a copy. The digest records and resolutions stay what is
+/// true; [`Rollup::merge_digest`] and [`Rollup::merge_selection`] apply
+/// their copies in any order and keep the newest, so a rollup can be
+/// rebuilt from the records at any time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    /// The rows, by digest.
+    #[serde(default)]
+    pub digests: BTreeMap<String, DigestRecord>,
+    /// The resolutions, by selection name
+    /// ([`selection_name`](crate::store::keys::selection_name)).
+    #[serde(default)]
+    pub selections: BTreeMap<String, RecordedResolution>,
+}
+
+impl Rollup {
+    /// Takes `record`'s row for `digest` unless the rollup holds a newer
+    /// revision; returns whether the rollup changed.
+    pub fn merge_digest(&mut self, digest: &str, record: &DigestRecord) -> bool {
+        let row = record.rollup_row();
+        match self.digests.get(digest) {
+            Some(known) if known.revision > row.revision || *known == row => false,
+            _ => {
+                self.digests.insert(digest.to_owned(), row);
+                true
+            }
+        }
+    }
+
+    /// Takes a selection's resolution unless the rollup holds a later one;
+    /// returns whether the rollup changed.
+    pub fn merge_selection(&mut self, name: &str, resolution: &RecordedResolution) -> bool {
+        match self.selections.get(name) {
+            Some(known) if known.recorded_at >= resolution.recorded_at => false,
+            _ => {
+                self.selections.insert(name.to_owned(), resolution.clone());
+                true
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -557,10 +557,12 @@ pub async fn rescan_with_progress(
     plan.report(&execution)
 }
 
-/// Collects the latest scan result of every image of every config.
+/// Collects the latest scan result of every image of every config: status,
+/// times and counts per severity, without the finding lists.
 ///
-/// Each digest is read once, with all its findings; each (config, tag) gets
-/// a row. A missing tag, a missing repository or an image never scanned is a
+/// Each digest is read once, from the backend's
+/// [`summary_view`](ScanBackend::summary_view) when it has one (stored
+/// rollups: one read per repository); each (config, tag) gets a row. A missing tag, a missing repository or an image never scanned is a
 /// row with that status; an error reading one image is a row with status
 /// `FAILED` and the error as its description.
 pub async fn collect_summary(
@@ -578,6 +580,30 @@ pub async fn collect_summary_with_progress(
     options: &ScanOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Summary {
+    let mut repositories: Vec<RepositoryRef> =
+        configs.iter().map(ScanConfig::repository_ref).collect();
+    repositories.sort();
+    repositories.dedup();
+    let view = backend.summary_view(&repositories).await;
+    let backend = view.as_deref().unwrap_or(backend);
+    collect_rows(configs, backend, options, progress, Findings::Dropped).await
+}
+
+/// Whether rows keep their finding lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Findings {
+    Kept,
+    Dropped,
+}
+
+/// The rows of `configs`, read from `backend`.
+async fn collect_rows(
+    configs: &[ScanConfig],
+    backend: &dyn ScanBackend,
+    options: &ScanOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+    findings: Findings,
+) -> Summary {
     let plan = plan(configs, backend, options).await;
     let mut scans: HashMap<PlannedImage, Result<Arc<LatestScan>, BackendError>> = run_bounded(
         plan.images.clone(),
@@ -587,7 +613,12 @@ pub async fn collect_summary_with_progress(
             backend
                 .scan_result(&image.repository, &image.digest)
                 .await
-                .map(Arc::new)
+                .map(|mut latest| {
+                    if findings == Findings::Dropped {
+                        latest.scan.findings = Vec::new();
+                    }
+                    Arc::new(latest)
+                })
         },
     )
     .await;
@@ -662,6 +693,9 @@ pub async fn collect_summary_with_progress(
             }
         }
     }
+    if findings == Findings::Dropped {
+        return Summary { rows };
+    }
     let mut rows_left: HashMap<&PlannedImage, usize> = HashMap::new();
     for (_, key) in &rows_with_findings {
         *rows_left.entry(key).or_default() += 1;
@@ -688,18 +722,25 @@ pub async fn collect_summary_with_progress(
     Summary { rows }
 }
 
-/// The scan results of one config's images (for its findings feed).
+/// The scan results of one config's images, with every finding (for its
+/// findings feed).
 pub async fn collect_results(
     config: &ScanConfig,
     backend: &dyn ScanBackend,
     options: &ScanOptions,
 ) -> Vec<ImageScanResult> {
-    collect_summary(std::slice::from_ref(config), backend, options)
-        .await
-        .rows
-        .into_iter()
-        .map(|row| row.result)
-        .collect()
+    collect_rows(
+        std::slice::from_ref(config),
+        backend,
+        options,
+        &|_| {},
+        Findings::Kept,
+    )
+    .await
+    .rows
+    .into_iter()
+    .map(|row| row.result)
+    .collect()
 }
 
 /// The status of an image that could not be read, and a description safe

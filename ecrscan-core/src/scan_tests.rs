@@ -278,6 +278,15 @@ async fn summary_reads_each_digest_once_and_keeps_statuses() {
         .times(1)
         .returning(|_, _| Ok(DigestScan::without_findings(ScanStatus::NotScanned, None).into()));
 
+    // Asked once, for each repository once.
+    backend
+        .expect_summary_view()
+        .withf(|repositories: &[RepositoryRef]| {
+            let names: Vec<&str> = repositories.iter().map(|r| r.repository.as_str()).collect();
+            names == ["missing/repo", "test/centos", "test/ubuntu"]
+        })
+        .times(1)
+        .returning(|_| None);
     let summary = collect_summary(
         &[ubuntu, centos, missing],
         &backend,
@@ -307,11 +316,12 @@ async fn summary_reads_each_digest_once_and_keeps_statuses() {
             ("missing/repo", None, ScanStatus::RepositoryNotFound, 0),
         ]
     );
-    // Both tags of the shared digest carry all its findings.
-    assert_eq!(summary.rows[0].result.scan.findings.len(), 3);
-    assert_eq!(
-        summary.rows[1].result.scan.findings,
-        summary.rows[0].result.scan.findings
+    // A summary holds counts, not findings.
+    assert!(
+        summary
+            .rows
+            .iter()
+            .all(|row| row.result.scan.findings.is_empty())
     );
     assert!(!summary.any_pending());
 }
@@ -326,6 +336,7 @@ async fn summary_turns_a_failed_read_into_a_failed_row() {
             &[],
         ))
     });
+    backend.expect_summary_view().returning(|_| None);
     backend
         .expect_scan_result()
         .times(2)
@@ -449,19 +460,28 @@ async fn calls_overlap_up_to_the_concurrency_and_no_further() {
 }
 
 #[tokio::test]
-async fn collect_results_gives_one_configs_rows() {
-    let cfg = config("test/ubuntu", &["latest"]);
+async fn collect_results_gives_one_configs_rows_with_their_findings() {
+    let cfg = config("test/ubuntu", &["latest", "16.04"]);
     let mut backend = MockScanBackend::new();
-    backend
-        .expect_resolve_images()
-        .returning(|_, _| Ok(resolution(vec![image("sha256:u", &["latest"])], &[])));
+    backend.expect_resolve_images().returning(|_, _| {
+        Ok(resolution(
+            vec![image("sha256:u", &["latest", "16.04"])],
+            &[],
+        ))
+    });
     backend
         .expect_scan_result()
-        .returning(|_, _| Ok(complete(&[(Severity::Critical, 1)]).into()));
+        .times(1)
+        .returning(|_, _| Ok(complete(&[(Severity::Critical, 1), (Severity::Low, 2)]).into()));
+    // Feeds read the results themselves, never a summary view.
+    backend.expect_summary_view().never();
     let results = collect_results(&cfg, &backend, &ScanOptions::default()).await;
-    assert_eq!(results.len(), 1);
+    assert_eq!(results.len(), 2);
     assert_eq!(results[0].image.tag.as_deref(), Some("latest"));
     assert_eq!(results[0].scan.severity_counts.get(Severity::Critical), 1);
+    // Both tags of the shared digest carry all its findings.
+    assert_eq!(results[0].scan.findings.len(), 3);
+    assert_eq!(results[1].scan.findings, results[0].scan.findings);
 }
 
 /// A backend for plan tests: two repositories, one failing; scans succeed

@@ -18,6 +18,8 @@ use tower::ServiceExt;
 
 fn backend() -> MockScanBackend {
     let mut backend = MockScanBackend::new();
+    // ECR itself: no summary view.
+    backend.expect_summary_view().returning(|_| None);
     backend
         .expect_resolve_images()
         .returning(|repository, tags| {
@@ -535,6 +537,8 @@ async fn summaries_over_lambdas_response_limit_come_in_pages() {
     .await;
     // 2 × 6,000 images of about 450 bytes of JSON each: about 5 MB.
     let mut backend = MockScanBackend::new();
+    // ECR itself: no summary view.
+    backend.expect_summary_view().returning(|_| None);
     backend.expect_resolve_images().returning(|repository, _| {
         Ok(Resolution {
             images: (0..6_000)

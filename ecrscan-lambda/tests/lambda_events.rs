@@ -19,6 +19,8 @@ async fn setup() -> (Arc<MemoryStore>, ScanConfig, axum::Router) {
     );
     store.put(&config).await.unwrap();
     let mut backend = MockScanBackend::new();
+    // ECR itself: no summary view.
+    backend.expect_summary_view().returning(|_| None);
     backend.expect_resolve_images().returning(|_, tags| {
         Ok(Resolution {
             images: vec![],

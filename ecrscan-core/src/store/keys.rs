@@ -72,23 +72,35 @@ pub fn tags_key(repository: &RepositoryRef) -> Result<String, StoreError> {
     ))
 }
 
+/// The name of a selection of tags, the same whatever their order: `all`
+/// for every tagged image, else `tags-<UUID v5 of the sorted tags>`.
+pub fn selection_name(tags: &[String]) -> String {
+    if tags.is_empty() {
+        return "all".to_owned();
+    }
+    let mut sorted: Vec<&str> = tags.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let namespace = uuid::Uuid::from_u128(0x6d7a_1b3c_44e1_4c0b_9a55_3f1f_0b0e_0002);
+    format!(
+        "tags-{}",
+        uuid::Uuid::new_v5(&namespace, sorted.join("\n").as_bytes())
+    )
+}
+
 /// The key of a resolution record:
-/// `results/REGION/REGISTRY/REPOSITORY/@images/all.json` for every tagged
-/// image, else `tags-<uuid of the sorted tags>.json`.
+/// `results/REGION/REGISTRY/REPOSITORY/@images/SELECTION.json`, named by
+/// [`selection_name`].
 pub fn resolution_key(repository: &RepositoryRef, tags: &[String]) -> Result<String, StoreError> {
     let dir = repository_dir(repository, RecordKind::Resolution)?;
-    let selection = if tags.is_empty() {
-        "all".to_owned()
-    } else {
-        let mut sorted: Vec<&str> = tags.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
-        let namespace = uuid::Uuid::from_u128(0x6d7a_1b3c_44e1_4c0b_9a55_3f1f_0b0e_0002);
-        format!(
-            "tags-{}",
-            uuid::Uuid::new_v5(&namespace, sorted.join("\n").as_bytes())
-        )
-    };
-    Ok(format!("{dir}@images/{selection}.json"))
+    Ok(format!("{dir}@images/{}.json", selection_name(tags)))
+}
+
+/// The key of a repository's rollup: `results/REGION/REGISTRY/REPOSITORY/@rollup.json`.
+pub fn rollup_key(repository: &RepositoryRef) -> Result<String, StoreError> {
+    Ok(format!(
+        "{}@rollup.json",
+        repository_dir(repository, RecordKind::Rollup)?
+    ))
 }
 
 #[cfg(test)]
@@ -155,6 +167,7 @@ mod tests {
             );
             assert!(tags_key(&repository).is_err());
             assert!(resolution_key(&repository, &[]).is_err());
+            assert!(rollup_key(&repository).is_err());
         }
     }
 
@@ -174,11 +187,13 @@ mod tests {
             resolution_key(&x, &[]).unwrap(),
             tags_key(&x).unwrap(),
             digest_key(&x, "sha256:ab").unwrap(),
+            rollup_key(&x).unwrap(),
         ];
         for key in [
             resolution_key(&tricky, &[]).unwrap(),
             tags_key(&tricky).unwrap(),
             digest_key(&tricky, "sha256:ab").unwrap(),
+            rollup_key(&tricky).unwrap(),
         ] {
             for other in &keys {
                 assert!(

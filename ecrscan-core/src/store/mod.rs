@@ -18,6 +18,7 @@
 //! | `results/REGION/REGISTRY/REPOSITORY/@digests/ALG-HEX.json` | a digest's recorded results ([`DigestRecord`](crate::records::DigestRecord)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@tags.json` | where each tag pointed, and since when ([`TagRecord`](crate::records::TagRecord)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@images/SELECTION.json` | what a selection of tags resolved to ([`RecordedResolution`](crate::records::RecordedResolution)) |
+//! | `results/REGION/REGISTRY/REPOSITORY/@rollup.json` | the repository's summary: every digest's latest counts and every selection's resolution, one object ([`Rollup`](crate::records::Rollup)) |
 //! | `changes/<id>.json` | a change ([`Change`](crate::changes::Change)), written once |
 //! | `channels/<id>.json` | a notification channel ([`Channel`](crate::channels::Channel)); its secret is only referred to |
 //! | `deliveries/<channel>/<change>.json` | a change's delivery to a channel ([`Delivery`](crate::deliveries::Delivery)): queued once, claimed and settled by compare-and-swap |
@@ -31,7 +32,7 @@ use uuid::Uuid;
 
 use crate::changes::Change;
 use crate::config::{RepositoryRef, ScanConfig};
-use crate::records::{DigestRecord, RecordedResolution, TagRecord};
+use crate::records::{DigestRecord, RecordedResolution, Rollup, TagRecord};
 
 mod channels;
 mod configs;
@@ -64,6 +65,8 @@ pub enum RecordKind {
     Tags,
     /// What a selection of tags resolved to.
     Resolution,
+    /// A repository's rollup.
+    Rollup,
     /// A change of an image's findings or tags.
     Change,
     /// A notification channel.
@@ -82,6 +85,7 @@ impl RecordKind {
             RecordKind::ScanResult => "scan result",
             RecordKind::Tags => "tag record",
             RecordKind::Resolution => "image resolution",
+            RecordKind::Rollup => "repository rollup",
             RecordKind::Change => "change",
             RecordKind::Channel => "notification channel",
             RecordKind::Delivery => "delivery",
@@ -216,6 +220,15 @@ pub struct Listing<T> {
     pub skipped: Vec<Skipped>,
 }
 
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            items: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+}
+
 impl<T> Listing<T> {
     /// Objects whose bytes could not be read.
     pub fn unreadable(&self) -> usize {
@@ -294,6 +307,8 @@ pub struct Versioned<T> {
 ///   means every tagged image and the tags' order does not matter, a change
 ///   by its id. Parts that are not valid in a key are
 ///   [`StoreError::InvalidKey`].
+/// - A repository's rollup follows the digest records' rules for
+///   conditional writes.
 /// - Changes are written once: [`put_change`](ResultStore::put_change) of an
 ///   id that exists changes nothing, whatever number of writers try.
 /// - Safe for concurrent use.
@@ -340,6 +355,18 @@ pub trait ResultStore: Send + Sync {
         tags: &[String],
         resolution: &RecordedResolution,
     ) -> Result<(), StoreError>;
+    /// The repository's rollup.
+    async fn get_rollup(
+        &self,
+        repository: &RepositoryRef,
+    ) -> Result<Option<Versioned<Rollup>>, StoreError>;
+    /// Writes the repository's rollup.
+    async fn put_rollup(
+        &self,
+        repository: &RepositoryRef,
+        rollup: &Rollup,
+        mode: PutMode,
+    ) -> Result<Version, StoreError>;
     /// Stores a change once, with a create-only write: `Ok(true)` when this
     /// call created it, `Ok(false)` when a change with its id exists
     /// (another writer recorded the same result).

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::keys::{change_key, digest_key, resolution_key, tags_key};
+use super::keys::{change_key, digest_key, resolution_key, rollup_key, tags_key};
 use super::listing::read_listed;
 use super::{
     Listing, MAX_RECORD_BYTES, ObjectStore, PutMode, RecordKind, ResultStore, StoreError, Version,
@@ -11,7 +11,7 @@ use super::{
 };
 use crate::changes::Change;
 use crate::config::RepositoryRef;
-use crate::records::{DigestRecord, RecordedResolution, TagRecord};
+use crate::records::{DigestRecord, RecordedResolution, Rollup, TagRecord};
 
 /// A record as stored: JSON.
 fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -111,6 +111,23 @@ impl<S: ObjectStore> ResultStore for S {
         Ok(())
     }
 
+    async fn get_rollup(
+        &self,
+        repository: &RepositoryRef,
+    ) -> Result<Option<Versioned<Rollup>>, StoreError> {
+        get_versioned(self, &rollup_key(repository)?, RecordKind::Rollup).await
+    }
+
+    async fn put_rollup(
+        &self,
+        repository: &RepositoryRef,
+        rollup: &Rollup,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        self.put(&rollup_key(repository)?, encode(rollup), mode)
+            .await
+    }
+
     async fn put_change(&self, change: &Change) -> Result<bool, StoreError> {
         match self
             .put(&change_key(change.id), encode(change), PutMode::Create)
@@ -123,10 +140,7 @@ impl<S: ObjectStore> ResultStore for S {
     }
 
     async fn list_changes(&self) -> Result<Listing<Change>, StoreError> {
-        let listing = Listing {
-            items: Vec::new(),
-            skipped: Vec::new(),
-        };
+        let listing = Listing::default();
         let keys: Vec<String> = self
             .list("changes/")
             .await?
