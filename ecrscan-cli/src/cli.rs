@@ -72,8 +72,12 @@ pub enum Command {
     /// Prints one line per image: started, already_scanned (ECR allows one
     /// scan per image per 24 hours), continuous (the registry uses enhanced
     /// scanning) or failed: reason. Exits 1 if any image failed.
+    ///
+    /// With --queue, resolves the configs and queues one message per image
+    /// on that SQS queue instead, for `ecrscan worker` processes or the
+    /// deployed ScanWorkerFunc to start.
     #[command(
-        after_help = "Examples:\n  ecrscan scan\n  ecrscan scan 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a -o json"
+        after_help = "Examples:\n  ecrscan scan\n  ecrscan scan 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a -o json\n  ecrscan scan --queue https://sqs.us-west-2.amazonaws.com/123456789012/ecrscan-work"
     )]
     Scan {
         /// Config ids; all configs when none is given.
@@ -81,6 +85,28 @@ pub enum Command {
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = ScanFormat::Text)]
         output: ScanFormat,
+        /// Queue the work on this SQS queue (its URL) instead of scanning here.
+        #[arg(long, value_name = "URL")]
+        queue: Option<String>,
+    },
+    /// Start the scans queued on an SQS queue (by `ecrscan scan --queue` or
+    /// the scheduled StartScanFunc), as one of any number of workers.
+    ///
+    /// Each message is deleted once done (started, already scanned today,
+    /// continuous, or the image is gone), returned to the queue after a
+    /// failure that may pass, and moved to the queue's dead-letter queue
+    /// with its reason at its last receive (the queue's RedrivePolicy).
+    /// Without --until-empty it runs until interrupted.
+    #[command(
+        after_help = "Examples:\n  ecrscan worker --queue https://sqs.us-west-2.amazonaws.com/123456789012/ecrscan-work --until-empty"
+    )]
+    Worker {
+        /// The queue's URL.
+        #[arg(long, value_name = "URL")]
+        queue: String,
+        /// Stop once the queue is drained: nothing waiting, nothing in flight.
+        #[arg(long)]
+        until_empty: bool,
     },
     /// Show the latest scan results of every image of every config.
     ///

@@ -28,6 +28,8 @@ use crate::cli::{
 };
 use crate::failure::{FINDINGS_FOUND, Failure, SOME_FAILED};
 use crate::output;
+use ecrscan_core::aws::sqs::SqsWorkQueue;
+use ecrscan_core::queue::{BATCH, QueueError, Settled, WorkQueue, enqueue_plan, settle, work_on};
 
 struct Context {
     store: Arc<dyn Store>,
@@ -180,7 +182,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Configs(ConfigsCommand::List { output }) => configs_list(&context, output).await,
         Command::Configs(ConfigsCommand::Show { id }) => configs_show(&context, &id).await,
         Command::Configs(ConfigsCommand::Rm { ids }) => configs_rm(&context, &ids).await,
-        Command::Scan { ids, output } => scan(&mut context, &ids, output).await,
+        Command::Scan {
+            ids,
+            output,
+            queue: Some(queue),
+        } => enqueue(&mut context, &ids, output, &queue).await,
+        Command::Scan { ids, output, .. } => scan(&mut context, &ids, output).await,
+        Command::Worker { queue, until_empty } => worker(&mut context, &queue, until_empty).await,
         Command::Summary {
             output,
             fail_on,
@@ -487,6 +495,91 @@ async fn selected_configs(context: &Context, ids: &[String]) -> Result<Vec<ScanC
         configs.push(context.store.get(parse_id(id)?).await?);
     }
     Ok(configs)
+}
+
+fn work_queue(sdk_config: &aws_config::SdkConfig, url: &str) -> Result<SqsWorkQueue, Failure> {
+    if !url.starts_with("https://") && !url.starts_with("http://") {
+        return Err(Failure::Usage(format!(
+            "--queue {:?} is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+            url.chars().take(200).collect::<String>()
+        )));
+    }
+    Ok(SqsWorkQueue::new(sdk_config, url))
+}
+
+async fn enqueue(
+    context: &mut Context,
+    ids: &[String],
+    format: ScanFormat,
+    queue_url: &str,
+) -> Result<ExitCode, Failure> {
+    let configs = selected_configs(context, ids).await?;
+    let sdk_config = context.sdk_config().await;
+    let queue = work_queue(&sdk_config, queue_url)?;
+    let backend = context.backend(ReadFrom::Live).await?;
+    let enqueued = enqueue_plan(&configs, backend.as_ref(), &queue, &context.options, None)
+        .await
+        .map_err(|err| Failure::Operation(err.to_string()))?;
+    output::stdout(|out| match format {
+        ScanFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &enqueued)?;
+            writeln!(out)
+        }
+        ScanFormat::Text => writeln!(
+            out,
+            "queued {} scans from {} selections; {} selections left for the workers to resolve",
+            enqueued.scans, enqueued.resolved, enqueued.resolves
+        ),
+    })?;
+    context.send_queued().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn worker(
+    context: &mut Context,
+    queue_url: &str,
+    until_empty: bool,
+) -> Result<ExitCode, Failure> {
+    let sdk_config = context.sdk_config().await;
+    let queue = work_queue(&sdk_config, queue_url)?;
+    let backend = context.backend(ReadFrom::Live).await?;
+    let failed = |err: QueueError| Failure::Operation(err.to_string());
+    let max_receives = queue.max_receives().await.map_err(failed)?;
+    let mut total = Settled::default();
+    loop {
+        let wait = if until_empty {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(20)
+        };
+        let messages = queue.receive(BATCH, wait).await.map_err(failed)?;
+        if messages.is_empty() {
+            if until_empty && queue.is_drained().await.map_err(failed)? {
+                break;
+            }
+            continue;
+        }
+        let report = work_on(messages, backend.as_ref(), &queue, &context.options, None).await;
+        let settled = settle(&queue, report, max_receives).await.map_err(failed)?;
+        for (message_id, reason) in &settled.dead_lettered {
+            eprintln!("dead-lettered {message_id}: {reason}");
+        }
+        total.done += settled.done;
+        total.retried += settled.retried;
+        total.dead_lettered.extend(settled.dead_lettered);
+        context.send_queued().await?;
+    }
+    println!(
+        "{} done, {} returned to the queue, {} dead-lettered",
+        total.done,
+        total.retried,
+        total.dead_lettered.len()
+    );
+    Ok(if total.dead_lettered.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(SOME_FAILED)
+    })
 }
 
 async fn scan(

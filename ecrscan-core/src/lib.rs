@@ -44,6 +44,7 @@
 //! |---|---|
 //! | `s3` (default) | `S3Store`, the S3 config store |
 //! | `ecr` (default) | `EcrBackend`, the Amazon ECR scan backend |
+//! | `sqs` (default) | `SqsWorkQueue`, the scheduled scan's work queue on Amazon SQS |
 //! | `mocks` | `MockConfigStore` and `MockScanBackend` (mockall) |
 //! | `test-util` | [`conformance`], the `ConfigStore` conformance suite |
 #![warn(missing_docs, unreachable_pub)]
@@ -56,6 +57,7 @@ pub mod config;
 pub mod deliveries;
 pub mod finding;
 pub mod notify;
+pub mod queue;
 pub mod ratelimit;
 pub mod recorder;
 pub mod records;

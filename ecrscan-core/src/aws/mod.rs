@@ -22,6 +22,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 pub mod ecr;
 #[cfg(feature = "notify")]
 pub mod notify;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 
 /// Log targets of the AWS SDK whose debug and trace events carry
 /// credentials (access key ids) or request signing details. ecrscan's

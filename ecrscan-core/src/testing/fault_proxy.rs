@@ -36,6 +36,11 @@ pub struct ProxiedRequest<'a> {
     pub method: &'a str,
     /// The request target, e.g. `/bucket/key.json?x-id=GetObject`.
     pub path: &'a str,
+    /// The `X-Amz-Target` header of a JSON protocol call, e.g.
+    /// `AmazonEC2ContainerRegistry_V20150921.StartImageScan`; empty if none.
+    pub target: &'a str,
+    /// The request body.
+    pub body: &'a [u8],
 }
 
 /// A proxy on a free port of 127.0.0.1 that applies `plan(n)` to the n-th
@@ -123,10 +128,25 @@ impl FaultProxy {
                     let mut parts = line.split(' ');
                     let method = parts.next().unwrap_or_default().to_owned();
                     let path = parts.next().unwrap_or_default().to_owned();
+                    let end = request
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .unwrap_or(request.len());
+                    let target = String::from_utf8_lossy(&request[..end])
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("x-amz-target")
+                                .then(|| value.trim().to_owned())
+                        })
+                        .unwrap_or_default();
+                    let body = request.get(end + 4..).unwrap_or_default();
                     match plan(&ProxiedRequest {
                         index,
                         method: &method,
                         path: &path,
+                        target: &target,
+                        body,
                     }) {
                         Fault::Pass => {
                             let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await

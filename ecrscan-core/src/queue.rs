@@ -1,0 +1,415 @@
+//! The scheduled scan over a queue: the planner sends the work as messages,
+//! any number of workers (Lambda functions fed by SQS, or `ecrscan worker`
+//! processes) take them. The queue is the distributed engine: visibility
+//! timeouts hand each message to one worker at a time, a message not
+//! settled comes back, and one that keeps failing goes to a dead-letter
+//! queue.
+//!
+//! - [`WorkItem`]: one message — scan one image, or resolve one selection
+//!   of tags (the planner leaves those it did not reach before its deadline
+//!   to the workers).
+//! - [`WorkQueue`]: what a queue does, with a contract; `SqsWorkQueue`
+//!   (feature `sqs`) is Amazon SQS.
+//! - [`enqueue_plan`]: the planner. [`work_on`]: what a worker does with a
+//!   batch of messages, up to a deadline. [`settle`]: deleting, releasing
+//!   or dead-lettering them with a [`WorkQueue`].
+//!
+//! Every message is settled one of three ways: done (ECR started the scan,
+//! said it was already scanned today, scans continuously, or the image no
+//! longer exists: deleted from the queue), retried (a failure that may pass,
+//! or the deadline came first: returned to the queue), or, at its last
+//! receive, sent to the dead-letter queue with the reason.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendError, ScanBackend};
+use crate::config::{RepositoryRef, ScanConfig};
+use crate::scan::{ScanOptions, ScanOutcome};
+
+/// The largest message body read: SQS's limit.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// The most messages one send or receive handles: SQS's batch limit.
+pub const BATCH: usize = 10;
+
+/// The most tags a resolve message carries ([`MAX_TAGS`](crate::config::MAX_TAGS)
+/// tags of at most 128 bytes stay well under [`MAX_MESSAGE_BYTES`]).
+const _: () = assert!(crate::config::MAX_TAGS * 130 < MAX_MESSAGE_BYTES);
+
+/// One unit of queued work. Its JSON is
+/// `{"kind":"scan","repository":{"region","registry","repository"},"digest":"sha256:…"}`
+/// or `{"kind":"resolve","repository":{…},"tags":["…"]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WorkItem {
+    /// Start a scan of one image.
+    Scan {
+        /// The repository.
+        repository: RepositoryRef,
+        /// The image's digest.
+        digest: String,
+    },
+    /// Resolve a selection of tags (none: every tagged image) and queue a
+    /// scan of each image.
+    Resolve {
+        /// The repository.
+        repository: RepositoryRef,
+        /// The tags.
+        #[serde(default)]
+        tags: Vec<String>,
+    },
+}
+
+impl WorkItem {
+    /// The message body.
+    pub fn to_body(&self) -> String {
+        // Strings and a tag: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a message body, checking what it names.
+    pub fn from_body(body: &str) -> Result<WorkItem, String> {
+        if body.len() > MAX_MESSAGE_BYTES {
+            return Err(format!("a message of {} bytes is too large", body.len()));
+        }
+        let item: WorkItem =
+            serde_json::from_str(body).map_err(|err| format!("not a work item: {err}"))?;
+        let repository = match &item {
+            WorkItem::Scan { repository, digest } => {
+                if !crate::store::keys::is_digest(digest) {
+                    return Err("not a work item: the digest is not algorithm:hex".into());
+                }
+                repository
+            }
+            WorkItem::Resolve { repository, tags } => {
+                if tags.len() > crate::config::MAX_TAGS {
+                    return Err(format!(
+                        "not a work item: more than {} tags",
+                        crate::config::MAX_TAGS
+                    ));
+                }
+                repository
+            }
+        };
+        repository
+            .validate()
+            .map_err(|err| format!("not a work item: {err}"))?;
+        Ok(item)
+    }
+}
+
+/// A message as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The queue's id of the message.
+    pub message_id: String,
+    /// What settles it (SQS's receipt handle); empty for messages handed
+    /// over by Lambda, which settles them itself.
+    pub receipt: String,
+    /// The body.
+    pub body: String,
+    /// How many times it was received, this time included.
+    pub receive_count: u32,
+}
+
+/// What went wrong with a queue.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The queue refused or failed a call.
+    #[error("queue {queue}: {action} failed: {message}")]
+    Failed {
+        /// The queue (its URL).
+        queue: String,
+        /// The call, e.g. `SendMessageBatch`.
+        action: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A queue of work.
+///
+/// # Contract
+///
+/// - [`send`](WorkQueue::send) sends every item, in batches of at most
+///   [`BATCH`], and fails if any could not be sent (after retries); items
+///   sent before a failure stay sent.
+/// - [`receive`](WorkQueue::receive) returns at most `max` messages (at most
+///   [`BATCH`]), waiting up to `wait` for one; a received message is hidden
+///   from other receivers until settled or until its visibility ends.
+/// - [`delete`](WorkQueue::delete) settles a message for good;
+///   [`release`](WorkQueue::release) makes it visible again after `after`.
+/// - [`dead_letter`](WorkQueue::dead_letter) moves a message to the
+///   dead-letter queue with its reason and deletes it: `Ok(false)` when the
+///   queue has none (the message stays, for the queue's own redrive).
+/// - [`max_receives`](WorkQueue::max_receives) is the queue's redrive
+///   limit, if any: the receive at which a failing message is dead-lettered.
+/// - [`is_drained`](WorkQueue::is_drained): no message waits or is in flight.
+#[async_trait::async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Sends items.
+    async fn send(&self, items: &[WorkItem]) -> Result<(), QueueError>;
+    /// Receives messages.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
+    /// Deletes settled messages.
+    async fn delete(&self, messages: &[Received]) -> Result<(), QueueError>;
+    /// Returns a message to the queue after `after`.
+    async fn release(&self, message: &Received, after: Duration) -> Result<(), QueueError>;
+    /// Moves a message to the dead-letter queue with `reason`.
+    async fn dead_letter(&self, message: &Received, reason: &str) -> Result<bool, QueueError>;
+    /// The receive at which a failing message goes to the dead-letter queue.
+    async fn max_receives(&self) -> Result<Option<u32>, QueueError>;
+    /// Whether no message waits or is in flight.
+    async fn is_drained(&self) -> Result<bool, QueueError>;
+}
+
+/// What a worker made of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// The work is done: delete the message.
+    Done(WorkDone),
+    /// Not done, and may succeed later: return it to the queue (or, at its
+    /// last receive, dead-letter it with the reason).
+    Retry {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The outcome of work that is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkDone {
+    /// What asking for the scan gave: started, already scanned within the
+    /// quota period, continuous scanning.
+    Scan(ScanOutcome),
+    /// The selection was resolved and this many scans were queued.
+    Resolved(usize),
+    /// Nothing to do: the image or repository no longer exists, or ECR
+    /// cannot scan the image; says which.
+    Skipped(String),
+}
+
+/// The messages of a batch, each with what became of it.
+pub type WorkReport = Vec<(Received, Settlement)>;
+
+/// Whether an error is final for the work (nothing to retry) or may pass.
+fn settle_error(err: &BackendError) -> Settlement {
+    match err {
+        BackendError::ScanQuotaExceeded => {
+            Settlement::Done(WorkDone::Scan(ScanOutcome::AlreadyScanned))
+        }
+        BackendError::ContinuousScanning => {
+            Settlement::Done(WorkDone::Scan(ScanOutcome::Continuous))
+        }
+        BackendError::ImageNotFound { .. }
+        | BackendError::RepositoryNotFound { .. }
+        | BackendError::UnsupportedImage { .. } => {
+            Settlement::Done(WorkDone::Skipped(err.to_string()))
+        }
+        other => Settlement::Retry {
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Does the work of `messages` with `backend`, concurrently up to
+/// [`ScanOptions::concurrency`], queueing the scans of resolved selections
+/// on `queue`. No work is started at or after `deadline`: those messages
+/// are [`Settlement::Retry`], for another worker. A message that is not a
+/// work item is retried too, so that it ends in the dead-letter queue with
+/// its reason rather than disappearing.
+pub async fn work_on(
+    messages: Vec<Received>,
+    backend: &dyn ScanBackend,
+    queue: &dyn WorkQueue,
+    options: &ScanOptions,
+    deadline: Option<tokio::time::Instant>,
+) -> WorkReport {
+    futures::stream::iter(messages.into_iter().map(|message| async move {
+        if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+            return (
+                message,
+                Settlement::Retry {
+                    reason: "the worker's deadline came before this message".into(),
+                },
+            );
+        }
+        let settlement = match WorkItem::from_body(&message.body) {
+            Err(reason) => Settlement::Retry { reason },
+            Ok(WorkItem::Scan { repository, digest }) => {
+                match backend.start_scan(&repository, &digest).await {
+                    Ok(()) => Settlement::Done(WorkDone::Scan(ScanOutcome::Started)),
+                    Err(err) => settle_error(&err),
+                }
+            }
+            Ok(WorkItem::Resolve { repository, tags }) => {
+                match backend.resolve_images(&repository, &tags).await {
+                    Ok(resolution) => {
+                        let scans: Vec<WorkItem> = resolution
+                            .images
+                            .into_iter()
+                            .map(|image| WorkItem::Scan {
+                                repository: repository.clone(),
+                                digest: image.digest,
+                            })
+                            .collect();
+                        match queue.send(&scans).await {
+                            Ok(()) => Settlement::Done(WorkDone::Resolved(scans.len())),
+                            Err(err) => Settlement::Retry {
+                                reason: err.to_string(),
+                            },
+                        }
+                    }
+                    Err(err) => settle_error(&err),
+                }
+            }
+        };
+        (message, settlement)
+    }))
+    .buffer_unordered(options.concurrency.max(1))
+    .collect()
+    .await
+}
+
+/// How long a retried message stays hidden before it is tried again: 30 s
+/// after its first receive, doubling, at most 15 minutes.
+pub fn retry_delay(receive_count: u32) -> Duration {
+    Duration::from_secs(30u64 << receive_count.saturating_sub(1).min(5))
+        .min(Duration::from_secs(900))
+}
+
+/// What [`settle`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Messages deleted as done.
+    pub done: usize,
+    /// Messages returned to the queue.
+    pub retried: usize,
+    /// Messages moved to the dead-letter queue, with their reasons.
+    pub dead_lettered: Vec<(String, String)>,
+}
+
+/// Settles a worked batch on `queue`: deletes what is done, dead-letters
+/// what failed at its last receive (`max_receives`), and releases the rest
+/// after [`retry_delay`]. A message that cannot be settled is left to its
+/// visibility timeout, which returns it: nothing is lost.
+pub async fn settle(
+    queue: &dyn WorkQueue,
+    report: WorkReport,
+    max_receives: Option<u32>,
+) -> Result<Settled, QueueError> {
+    let mut settled = Settled::default();
+    let mut done = Vec::new();
+    for (message, settlement) in report {
+        match settlement {
+            Settlement::Done(_) => done.push(message),
+            Settlement::Retry { reason } => {
+                let last = max_receives.is_some_and(|max| message.receive_count >= max);
+                if last && queue.dead_letter(&message, &reason).await? {
+                    tracing::warn!(message_id = %message.message_id, %reason, "moved to the dead-letter queue");
+                    settled
+                        .dead_lettered
+                        .push((message.message_id.clone(), reason));
+                } else {
+                    tracing::info!(message_id = %message.message_id, %reason, "returned to the queue");
+                    queue
+                        .release(&message, retry_delay(message.receive_count))
+                        .await?;
+                    settled.retried += 1;
+                }
+            }
+        }
+    }
+    for chunk in done.chunks(BATCH) {
+        queue.delete(chunk).await?;
+        settled.done += chunk.len();
+    }
+    Ok(settled)
+}
+
+/// What [`enqueue_plan`] queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Enqueued {
+    /// Selections resolved here.
+    pub resolved: usize,
+    /// Scans queued for their images (each digest once).
+    pub scans: usize,
+    /// Selections queued for the workers to resolve: not reached before
+    /// the deadline, or failed here (a worker tries again).
+    pub resolves: usize,
+}
+
+/// The planner: resolves each distinct selection of `configs` (up to
+/// `deadline`) and queues a scan of each distinct digest; selections it
+/// could not resolve, or did not reach, are queued as
+/// [`WorkItem::Resolve`]. Its work is the configs' selections, never the
+/// fleet's images one by one: resolving is one listing per selection.
+pub async fn enqueue_plan(
+    configs: &[ScanConfig],
+    backend: &dyn ScanBackend,
+    queue: &dyn WorkQueue,
+    options: &ScanOptions,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Enqueued, QueueError> {
+    let mut selections: Vec<(RepositoryRef, Vec<String>)> = configs
+        .iter()
+        .map(|config| (config.repository_ref(), config.tags.clone()))
+        .collect();
+    selections.sort();
+    selections.dedup();
+    let mut resolved =
+        futures::stream::iter(selections.into_iter().map(|(repository, tags)| async move {
+            if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+                return (repository, tags, None);
+            }
+            let resolution = backend.resolve_images(&repository, &tags).await;
+            (repository, tags, Some(resolution))
+        }))
+        .buffer_unordered(options.concurrency.max(1));
+    let mut enqueued = Enqueued::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut pending: Vec<WorkItem> = Vec::new();
+    while let Some((repository, tags, resolution)) = resolved.next().await {
+        match resolution {
+            Some(Ok(resolution)) => {
+                enqueued.resolved += 1;
+                for image in resolution.images {
+                    let item = WorkItem::Scan {
+                        repository: repository.clone(),
+                        digest: image.digest,
+                    };
+                    if seen.insert(item.clone()) {
+                        enqueued.scans += 1;
+                        pending.push(item);
+                    }
+                }
+            }
+            Some(Err(err @ BackendError::RepositoryNotFound { .. })) => {
+                tracing::warn!(error = %err, "nothing to queue");
+                enqueued.resolved += 1;
+            }
+            Some(Err(err)) => {
+                tracing::warn!(%repository, error = %err, "cannot resolve; queued for a worker");
+                enqueued.resolves += 1;
+                pending.push(WorkItem::Resolve { repository, tags });
+            }
+            None => {
+                enqueued.resolves += 1;
+                pending.push(WorkItem::Resolve { repository, tags });
+            }
+        }
+        if pending.len() >= 100 {
+            queue.send(&std::mem::take(&mut pending)).await?;
+        }
+    }
+    queue.send(&pending).await?;
+    Ok(enqueued)
+}
+
+#[cfg(test)]
+#[path = "queue_tests.rs"]
+mod tests;
