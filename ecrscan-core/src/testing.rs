@@ -19,10 +19,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod fault_proxy;
+mod memory_queue;
 mod simulated;
 mod throttling;
 
 pub use fault_proxy::{Fault, FaultProxy, ProxiedRequest};
+pub use memory_queue::MemoryQueue;
 pub use simulated::SimulatedEcr;
 pub use throttling::{DriveReport, ThrottlingService, drive};
 

@@ -6,6 +6,9 @@
 //!   with `axum::serve` elsewhere.
 //! - [`scheduled::start_scans`] is the scheduled re-scan; the
 //!   `ecrscan-start-scan` binary runs it for EventBridge schedule events.
+//! - [`scheduled::enqueue_scans`] plans it for a queue instead, when
+//!   `ECRSCAN_WORK_QUEUE_URL` is set; [`worker::work_on_batch`] is the
+//!   `ecrscan-scan-worker` binary's handler of the queue's SQS batches.
 //! - [`events::record_finished_scan`] records a finished scan; the
 //!   `ecrscan-record-result` binary runs it for ECR's and Amazon
 //!   Inspector's scan events.
@@ -17,3 +20,4 @@ pub mod events;
 pub mod replay;
 pub mod runtime;
 pub mod scheduled;
+pub mod worker;

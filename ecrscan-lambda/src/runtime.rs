@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use ecrscan_core::aws::AwsSettings;
 use ecrscan_core::aws::notify::{AwsSecrets, AwsTransport};
+use ecrscan_core::aws::sqs::SqsWorkQueue;
 use ecrscan_core::notify::{ChangeOutbox, DeliveryReport, Notifier, NotifyOptions};
 use ecrscan_core::{
     ConfigStore, EcrBackend, EcrBackendOptions, ReadFrom, RecordOptions, Recorder,
@@ -66,6 +67,65 @@ pub enum StartupError {
     /// The HTTP client for webhooks cannot be built.
     #[error(transparent)]
     Transport(#[from] ecrscan_core::aws::notify::TransportSetupError),
+    /// A queue setting is invalid.
+    #[error("{0}")]
+    QueueSetting(String),
+}
+
+/// The work queue the environment names: `ECRSCAN_WORK_QUEUE_URL`, with
+/// `ECRSCAN_DEAD_LETTER_QUEUE_URL` and `ECRSCAN_MAX_RECEIVES` (its redrive
+/// limit, 1 to 1000) when the worker dead-letters itself; `None` without a
+/// queue URL.
+pub fn work_queue_from_env(
+    sdk_config: &aws_config::SdkConfig,
+) -> Result<Option<(SqsWorkQueue, Option<u32>)>, StartupError> {
+    let Some(url) = std::env::var("ECRSCAN_WORK_QUEUE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        return Ok(None);
+    };
+    let dead_letter = std::env::var("ECRSCAN_DEAD_LETTER_QUEUE_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let max_receives = match std::env::var("ECRSCAN_MAX_RECEIVES") {
+        Ok(value) => Some(
+            value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    StartupError::QueueSetting(format!(
+                        "ECRSCAN_MAX_RECEIVES={:?} is not valid: a whole number from 1 to 1000",
+                        value.chars().take(40).collect::<String>()
+                    ))
+                })?,
+        ),
+        Err(_) => None,
+    };
+    let queue = match (dead_letter, max_receives) {
+        (Some(dead_letter), Some(max)) => {
+            SqsWorkQueue::with_dead_letter(sdk_config, url, dead_letter, max)
+        }
+        (None, None) => SqsWorkQueue::new(sdk_config, url),
+        _ => {
+            return Err(StartupError::QueueSetting(
+                "set both ECRSCAN_DEAD_LETTER_QUEUE_URL and ECRSCAN_MAX_RECEIVES, or neither".into(),
+            ));
+        }
+    };
+    Ok(Some((queue, max_receives)))
+}
+
+/// The time left before a Lambda invocation's deadline (milliseconds since
+/// the epoch, as the runtime gives it).
+pub fn time_left(deadline_ms: u64) -> std::time::Duration {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|now| now.as_millis() as u64)
+        .unwrap_or(0);
+    std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
 /// The store and backend from the environment: `ECRSCAN_STORE`
@@ -117,6 +177,7 @@ pub async fn store_and_backend() -> Result<Runtime, StartupError> {
         )),
         ecr,
         recorder,
+        sdk_config,
     })
 }
 
@@ -136,6 +197,8 @@ pub struct Runtime {
     pub channels: Arc<dyn ecrscan_core::ChannelStore>,
     /// Sends the changes the recorder queues to the channels.
     pub notifier: Arc<Notifier>,
+    /// The AWS configuration, for further clients.
+    pub sdk_config: aws_config::SdkConfig,
 }
 
 /// An invocation's result and the notifications sent after it.

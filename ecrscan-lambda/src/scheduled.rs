@@ -1,5 +1,6 @@
 //! The scheduled re-scan.
 
+use ecrscan_core::queue::{Enqueued, QueueError, WorkQueue, enqueue_plan};
 use ecrscan_core::{
     ConfigStore, RescanReport, ScanBackend, ScanOptions, ScanOutcome, StoreError, rescan,
 };
@@ -31,6 +32,49 @@ pub enum StartScanError {
     /// Every image failed: nothing could be scanned.
     #[error("nothing could be scanned: all {0} images failed (see the log)")]
     AllFailed(usize),
+    /// The work could not be queued.
+    #[error("cannot queue the scans: {0}")]
+    Queue(#[from] QueueError),
+}
+
+/// What a planning invocation returns: what it queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnqueueCounts {
+    /// Configs read from the store.
+    pub configs: usize,
+    /// Objects of the store skipped as unreadable or not configs (each logged).
+    pub skipped_configs: usize,
+    /// What was queued.
+    #[serde(flatten)]
+    pub enqueued: Enqueued,
+}
+
+/// Plans the scheduled scan and queues it for the workers: each distinct
+/// selection resolved (until `deadline`; the rest are queued for the
+/// workers to resolve) and one message per digest.
+pub async fn enqueue_scans(
+    store: &dyn ConfigStore,
+    backend: &dyn ScanBackend,
+    queue: &dyn WorkQueue,
+    options: &ScanOptions,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<EnqueueCounts, StartScanError> {
+    let listing = store.list().await?;
+    for skipped in &listing.skipped {
+        tracing::warn!(key = %skipped.key, reason = %skipped.reason, "a scan config was skipped");
+    }
+    let enqueued = enqueue_plan(&listing.items, backend, queue, options, deadline).await?;
+    tracing::info!(
+        scans = enqueued.scans,
+        resolved = enqueued.resolved,
+        left_to_resolve = enqueued.resolves,
+        "scheduled scan queued"
+    );
+    Ok(EnqueueCounts {
+        configs: listing.items.len(),
+        skipped_configs: listing.skipped.len(),
+        enqueued,
+    })
 }
 
 /// Re-scans every config's images and logs one line per image.
