@@ -58,18 +58,23 @@ class ManagedPolicies:
 
 
 API_FUNCTIONS = {"ConfigsFunc", "SummaryFunc", "FindingsFunc"}
-ALL_FUNCTIONS = API_FUNCTIONS | {"StartScanFunc", "RecordResultFunc"}
+# Invoked by the work queue's event source, not by a rule or a route.
+QUEUE_FUNCTIONS = {"ScanWorkerFunc"}
+ALL_FUNCTIONS = API_FUNCTIONS | QUEUE_FUNCTIONS | {"StartScanFunc", "RecordResultFunc"}
 # How `sam build` builds each function (cargo-lambda binary) and its timeout.
 BINARIES = {
     "ConfigsFunc": "ecrscan-api",
     "SummaryFunc": "ecrscan-api",
     "FindingsFunc": "ecrscan-api",
     "StartScanFunc": "ecrscan-start-scan",
+    "ScanWorkerFunc": "ecrscan-scan-worker",
     "RecordResultFunc": "ecrscan-record-result",
 }
 TIMEOUTS = {"ConfigsFunc": 60, "SummaryFunc": 60, "FindingsFunc": 60,
-            "StartScanFunc": 300, "RecordResultFunc": 60}
+            "StartScanFunc": 300, "ScanWorkerFunc": 120, "RecordResultFunc": 60}
 ANY = "x-amazon-apigateway-any-method"
+# The work queue's redrive limit, which the worker is told too.
+MAX_RECEIVES = 5
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # (path, method) -> the function its Lambda proxy integration invokes. API
 # Gateway forwards every method on every path to the ecrscan-api router (which
@@ -153,6 +158,14 @@ OTHER_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:prod/database
 PROBES += [("sns:Publish", TOPIC), ("sns:Publish", OTHER_TOPIC), ("events:PutEvents", BUS),
            ("events:PutEvents", DEFAULT_BUS)]
 PROBES += [("secretsmanager:GetSecretValue", r) for r in SECRETS + (OTHER_SECRET,)]
+# The work queue and its dead-letter queue (template resources, by their
+# logical ids as `concrete` names them), and another queue of the account.
+WORK_QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:WorkQueue"
+DEAD_LETTER_QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:WorkDeadLetterQueue"
+OTHER_QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:billing-jobs"
+SQS_ACTIONS = ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+               "sqs:ChangeMessageVisibility", "sqs:PurgeQueue", "sqs:DeleteQueue")
+PROBES += [(a, q) for a in SQS_ACTIONS for q in (WORK_QUEUE, DEAD_LETTER_QUEUE, OTHER_QUEUE)]
 READ_IMAGES_AND_FINDINGS = {("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages", REPOSITORY),
                             ("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*")}
 LIST_ANYTHING = {(LIST, r) for r in LISTINGS}
@@ -167,9 +180,18 @@ ALLOWED = {
     "ConfigsFunc": {(GET, CONFIG_KEY), (PUT, CONFIG_KEY), (DELETE, CONFIG_KEY)} | LIST_ANYTHING,
     # GET /changes and GET /channels read those.
     "SummaryFunc": {(GET, CONFIG_KEY), (GET, CHANGE_KEY)} | LIST_ANYTHING | RECORD | READ_IMAGES_AND_FINDINGS,
+    # Plans: resolves the selections and queues the scans; starts none.
     "StartScanFunc": {(GET, CONFIG_KEY), (GET, CHANGE_KEY), ("ecr:DescribeImages", REPOSITORY),
-                      ("ecr:ListImages", REPOSITORY), ("ecr:StartImageScan", REPOSITORY),
-                      ("ecr:GetRegistryScanningConfiguration", "*")} | LIST_ANYTHING | RECORD | SEND,
+                      ("ecr:ListImages", REPOSITORY), ("sqs:SendMessage", WORK_QUEUE)}
+                     | LIST_ANYTHING | RECORD | SEND,
+    # Starts the queued scans: consumes the work queue, queues the scans of
+    # the selections it resolves and dead-letters with a reason; never reads
+    # configs or changes, never sends notifications.
+    "ScanWorkerFunc": {("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages", REPOSITORY),
+                       ("ecr:StartImageScan", REPOSITORY), ("ecr:GetRegistryScanningConfiguration", "*"),
+                       ("sqs:ReceiveMessage", WORK_QUEUE), ("sqs:DeleteMessage", WORK_QUEUE),
+                       ("sqs:GetQueueAttributes", WORK_QUEUE), ("sqs:SendMessage", WORK_QUEUE),
+                       ("sqs:SendMessage", DEAD_LETTER_QUEUE)} | LIST_ANYTHING | RECORD,
     # Configs for the links in Slack messages; listing, so that S3 answers
     # a key not written yet with 404 rather than 403.
     "RecordResultFunc": {("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*"),
@@ -329,6 +351,10 @@ def concrete(resource, params):
         return resource
     if isinstance(resource, dict) and set(resource) == {"Ref"} and isinstance(params.get(resource["Ref"]), str):
         return params[resource["Ref"]]
+    if (isinstance(resource, dict) and set(resource) == {"Fn::GetAtt"}
+            and as_list(resource["Fn::GetAtt"])[1:] == ["Arn"]
+            and resource["Fn::GetAtt"][0] in ("WorkQueue", "WorkDeadLetterQueue")):
+        return f"arn:aws:sqs:us-east-1:{ACCOUNT}:{resource['Fn::GetAtt'][0]}"
     if isinstance(resource, dict) and set(resource) == {"Fn::Sub"} and isinstance(resource["Fn::Sub"], str):
         known = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, **params}
         out = re.sub(r"\$\{([\w:]+)\}", lambda m: known.get(m.group(1), m.group(0)), resource["Fn::Sub"])
@@ -545,6 +571,13 @@ def test_functions_run_their_binary_with_the_expected_environment(variant):
         if name in SENDERS:
             expected_env["ECRSCAN_API_URL"] = {
                 "Fn::Sub": "https://${EcrScanApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/Prod"}
+        if name == "StartScanFunc":
+            expected_env["ECRSCAN_WORK_QUEUE_URL"] = {"Ref": "WorkQueue"}
+        if name == "ScanWorkerFunc":
+            expected_env.update({"ECRSCAN_WORK_QUEUE_URL": {"Ref": "WorkQueue"},
+                                 "ECRSCAN_DEAD_LETTER_QUEUE_URL": {"Ref": "WorkDeadLetterQueue"},
+                                 "ECRSCAN_MAX_RECEIVES": str(MAX_RECEIVES),
+                                 "ECRSCAN_CALLS_PER_SECOND": {"Ref": "WorkerCallsPerSecond"}})
         problems.check(env == expected_env, f"{tag} {name}: environment {env!r}")
     problems.assert_none()
 
@@ -761,7 +794,7 @@ def test_invoke_permissions_are_exactly_the_routes_and_rules(variant):
         for fn in fns:
             expected_rule_permissions.setdefault(fn, set()).add(name)
     problems.check(rule_permissions == expected_rule_permissions
-                   and set(rule_permissions) == ALL_FUNCTIONS - API_FUNCTIONS,
+                   and set(rule_permissions) == ALL_FUNCTIONS - API_FUNCTIONS - QUEUE_FUNCTIONS,
                    f"{tag} EventBridge invoke permissions {rule_permissions!r}, rules {rule_targets!r}")
     problems.assert_none()
 
@@ -872,4 +905,46 @@ def test_every_function_that_reads_keys_may_list_the_bucket(variant):
         if is_allowed(statements, GET, SCAN_KEY) or is_allowed(statements, GET, CONFIG_KEY):
             problems.check(is_allowed(unconditional, LIST, BUCKET),
                            f"{tag} {function} reads keys but may not list {BUCKET} unconditionally")
+    problems.assert_none()
+
+
+def test_the_work_queue_feeds_the_workers_as_lambda_requires(variant):
+    """The scheduled scan's queue: a dead-letter queue after MAX_RECEIVES
+    receives; a visibility timeout of at least six times the worker's
+    timeout (Lambda's rule for SQS event sources); the event source reports
+    partial batch failures, in batches of at most 10, at most
+    WorkerMaximumConcurrency at once; encrypted queues."""
+    tag, params, cfn = variant
+    resources = cfn["Resources"]
+    problems = Problems()
+    queues = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    problems.check(set(queues) == {"WorkQueue", "WorkDeadLetterQueue"}, f"{tag} queues {sorted(queues)}")
+    work = queues.get("WorkQueue", {})
+    problems.check(work.get("RedrivePolicy") == {"deadLetterTargetArn": {"Fn::GetAtt": ["WorkDeadLetterQueue", "Arn"]},
+                                                 "maxReceiveCount": MAX_RECEIVES},
+                   f"{tag} WorkQueue redrive {work.get('RedrivePolicy')!r}")
+    problems.check(work.get("VisibilityTimeout", 0) >= 6 * TIMEOUTS["ScanWorkerFunc"],
+                   f"{tag} WorkQueue visibility {work.get('VisibilityTimeout')!r}")
+    dead = queues.get("WorkDeadLetterQueue", {})
+    problems.check(dead.get("MessageRetentionPeriod", 0) >= work.get("MessageRetentionPeriod", 345600),
+                   f"{tag} the dead letters outlive the work: {dead.get('MessageRetentionPeriod')!r}")
+    for name, queue in queues.items():
+        problems.check(queue.get("SqsManagedSseEnabled") is True, f"{tag} {name} not encrypted")
+    mappings = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
+    problems.check(len(mappings) == 1, f"{tag} event source mappings {mappings!r}")
+    for mapping in mappings:
+        problems.check(mapping.get("EventSourceArn") == {"Fn::GetAtt": ["WorkQueue", "Arn"]},
+                       f"{tag} event source {mapping.get('EventSourceArn')!r}")
+        problems.check(mapping.get("FunctionName") == {"Ref": "ScanWorkerFunc"},
+                       f"{tag} event source feeds {mapping.get('FunctionName')!r}")
+        problems.check(mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"],
+                       f"{tag} response types {mapping.get('FunctionResponseTypes')!r}")
+        problems.check(1 <= mapping.get("BatchSize", 10) <= 10, f"{tag} batch size {mapping.get('BatchSize')!r}")
+        problems.check(mapping.get("ScalingConfig") == {"MaximumConcurrency": {"Ref": "WorkerMaximumConcurrency"}},
+                       f"{tag} scaling {mapping.get('ScalingConfig')!r}")
+    # No managed policy that may receive from every queue of the account.
+    for name, res in resources.items():
+        if res["Type"] == "AWS::IAM::Role":
+            problems.check(all(a in BASIC_EXECUTION_ARNS for a in res["Properties"].get("ManagedPolicyArns", [])),
+                           f"{tag} {name}: managed policies {res['Properties'].get('ManagedPolicyArns')!r}")
     problems.assert_none()
