@@ -23,69 +23,12 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use ecrscan_core::backend::{BackendError, Resolution};
 use ecrscan_core::ratelimit::{RateLimits, RatePolicy};
-use ecrscan_core::testing::{SimulatedEcr, ThrottlingService, drive};
-use ecrscan_core::{
-    ConfigSpec, LatestScan, RepositoryRef, ScanBackend, ScanConfig, ScanOptions, collect_summary,
-    rescan,
-};
+use ecrscan_core::testing::{Paced, SimulatedEcr, ThrottlingService, drive};
+use ecrscan_core::{ConfigSpec, ScanBackend, ScanConfig, ScanOptions, collect_summary, rescan};
 
 const IMAGES: usize = 230;
 const LATENCY: Duration = Duration::from_millis(100);
-
-/// A backend whose every call waits for its turn at an adaptive rate per
-/// action, and tells it the call was accepted: `EcrBackend`'s pacing.
-struct Paced {
-    inner: SimulatedEcr,
-    limits: RateLimits,
-}
-
-impl Paced {
-    async fn turn(&self, action: &str, repository: &RepositoryRef) {
-        self.limits.acquire(action, &repository.region).await;
-    }
-
-    fn accepted(&self, action: &str, repository: &RepositoryRef) {
-        self.limits.accepted(action, &repository.region);
-    }
-}
-
-#[async_trait::async_trait]
-impl ScanBackend for Paced {
-    async fn resolve_images(
-        &self,
-        repository: &RepositoryRef,
-        tags: &[String],
-    ) -> Result<Resolution, BackendError> {
-        self.turn("ecr:ListImages", repository).await;
-        let resolution = self.inner.resolve_images(repository, tags).await;
-        self.accepted("ecr:ListImages", repository);
-        resolution
-    }
-
-    async fn start_scan(
-        &self,
-        repository: &RepositoryRef,
-        digest: &str,
-    ) -> Result<(), BackendError> {
-        self.turn("ecr:StartImageScan", repository).await;
-        let started = self.inner.start_scan(repository, digest).await;
-        self.accepted("ecr:StartImageScan", repository);
-        started
-    }
-
-    async fn scan_result(
-        &self,
-        repository: &RepositoryRef,
-        digest: &str,
-    ) -> Result<LatestScan, BackendError> {
-        self.turn("ecr:DescribeImageScanFindings", repository).await;
-        let result = self.inner.scan_result(repository, digest).await;
-        self.accepted("ecr:DescribeImageScanFindings", repository);
-        result
-    }
-}
 
 fn config() -> ScanConfig {
     let spec = ConfigSpec::new(
@@ -141,10 +84,7 @@ impl Client {
 
     fn backend(self, ecr: SimulatedEcr) -> Box<dyn ScanBackend> {
         match self {
-            Client::Defaults => Box::new(Paced {
-                inner: ecr,
-                limits: RateLimits::adaptive(RatePolicy::adaptive(None)),
-            }),
+            Client::Defaults => Box::new(Paced::new(Arc::new(ecr), None)),
             _ => Box::new(ecr),
         }
     }

@@ -331,6 +331,10 @@ pub async fn settle(
     Ok(settled)
 }
 
+/// How many basic scans ECR allows a registry in 24 hours: a plan queues
+/// at most this many per registry (region and account).
+pub const DAILY_SCAN_QUOTA: usize = 100_000;
+
 /// What [`enqueue_plan`] queued.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Enqueued {
@@ -341,6 +345,14 @@ pub struct Enqueued {
     /// Selections queued for the workers to resolve: not reached before
     /// the deadline, or failed here (a worker tries again).
     pub resolves: usize,
+    /// Digests left out: their registry's [`DAILY_SCAN_QUOTA`] was reached
+    /// (only in the JSON when there are any).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub over_quota: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// The planner: resolves each distinct selection of `configs` (up to
@@ -348,12 +360,26 @@ pub struct Enqueued {
 /// could not resolve, or did not reach, are queued as
 /// [`WorkItem::Resolve`]. Its work is the configs' selections, never the
 /// fleet's images one by one: resolving is one listing per selection.
+///
+/// At most [`DAILY_SCAN_QUOTA`] scans are queued per registry; the rest are
+/// counted in [`Enqueued::over_quota`] and logged.
 pub async fn enqueue_plan(
     configs: &[ScanConfig],
     backend: &dyn ScanBackend,
     queue: &dyn WorkQueue,
     options: &ScanOptions,
     deadline: Option<tokio::time::Instant>,
+) -> Result<Enqueued, QueueError> {
+    enqueue_plan_within(configs, backend, queue, options, deadline, DAILY_SCAN_QUOTA).await
+}
+
+async fn enqueue_plan_within(
+    configs: &[ScanConfig],
+    backend: &dyn ScanBackend,
+    queue: &dyn WorkQueue,
+    options: &ScanOptions,
+    deadline: Option<tokio::time::Instant>,
+    quota: usize,
 ) -> Result<Enqueued, QueueError> {
     let mut selections: Vec<(RepositoryRef, Vec<String>)> = configs
         .iter()
@@ -372,20 +398,33 @@ pub async fn enqueue_plan(
         .buffer_unordered(options.concurrency.max(1));
     let mut enqueued = Enqueued::default();
     let mut seen = std::collections::HashSet::new();
+    let mut per_registry: std::collections::HashMap<(String, String), usize> =
+        std::collections::HashMap::new();
     let mut pending: Vec<WorkItem> = Vec::new();
     while let Some((repository, tags, resolution)) = resolved.next().await {
         match resolution {
             Some(Ok(resolution)) => {
                 enqueued.resolved += 1;
+                let registry = (repository.region.clone(), repository.registry.clone());
                 for image in resolution.images {
                     let item = WorkItem::Scan {
                         repository: repository.clone(),
                         digest: image.digest,
                     };
-                    if seen.insert(item.clone()) {
-                        enqueued.scans += 1;
-                        pending.push(item);
+                    if !seen.insert(item.clone()) {
+                        continue;
                     }
+                    let queued = per_registry.entry(registry.clone()).or_default();
+                    if *queued >= quota {
+                        if enqueued.over_quota == 0 {
+                            tracing::warn!(region = %registry.0, registry = %registry.1, quota, "the registry's daily scan quota is reached: the rest is left out");
+                        }
+                        enqueued.over_quota += 1;
+                        continue;
+                    }
+                    *queued += 1;
+                    enqueued.scans += 1;
+                    pending.push(item);
                 }
             }
             Some(Err(err @ BackendError::RepositoryNotFound { .. })) => {

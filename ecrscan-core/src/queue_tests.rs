@@ -350,7 +350,8 @@ async fn the_planner_queues_each_digest_once_and_leaves_what_it_cannot_resolve()
         Enqueued {
             resolved: 3,
             scans: 1,
-            resolves: 1
+            resolves: 1,
+            over_quota: 0,
         }
     );
     let sent = queue.sent.lock().unwrap().clone();
@@ -376,4 +377,33 @@ async fn the_planner_queues_each_digest_once_and_leaves_what_it_cannot_resolve()
     .unwrap();
     assert_eq!(enqueued.resolves, 4);
     assert_eq!(queue.sent.lock().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_plan_queues_no_more_than_a_registrys_daily_quota() {
+    let configs = vec![sample_config("app/one", &[], 1)];
+    let mut backend = MockScanBackend::new();
+    backend.expect_resolve_images().returning(|_, _| {
+        Ok(Resolution {
+            images: (1..=3)
+                .map(|n| Image {
+                    digest: digest(n),
+                    tags: vec![format!("t{n}")],
+                })
+                .collect(),
+            missing_tags: vec![],
+        })
+    });
+    let queue = RecordingQueue::default();
+    let enqueued =
+        enqueue_plan_within(&configs, &backend, &queue, &ScanOptions::default(), None, 2)
+            .await
+            .unwrap();
+    assert_eq!((enqueued.scans, enqueued.over_quota), (2, 1));
+    assert_eq!(queue.sent.lock().unwrap().len(), 2);
+    assert!(
+        serde_json::to_string(&enqueued)
+            .unwrap()
+            .contains(r#""over_quota":1"#)
+    );
 }

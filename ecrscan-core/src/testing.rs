@@ -20,11 +20,13 @@ use std::time::{Duration, Instant};
 
 mod fault_proxy;
 mod memory_queue;
+mod paced;
 mod simulated;
 mod throttling;
 
 pub use fault_proxy::{Fault, FaultProxy, ProxiedRequest};
 pub use memory_queue::MemoryQueue;
+pub use paced::Paced;
 pub use simulated::SimulatedEcr;
 pub use throttling::{DriveReport, ThrottlingService, drive};
 

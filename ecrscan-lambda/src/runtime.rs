@@ -111,7 +111,8 @@ pub fn work_queue_from_env(
         (None, None) => SqsWorkQueue::new(sdk_config, url),
         _ => {
             return Err(StartupError::QueueSetting(
-                "set both ECRSCAN_DEAD_LETTER_QUEUE_URL and ECRSCAN_MAX_RECEIVES, or neither".into(),
+                "set both ECRSCAN_DEAD_LETTER_QUEUE_URL and ECRSCAN_MAX_RECEIVES, or neither"
+                    .into(),
             ));
         }
     };

@@ -71,17 +71,15 @@ pub async fn work_on_batch(
     let report = work_on(messages, backend, queue, options, Some(deadline)).await;
     for (message, settlement) in report {
         match settlement {
-            Settlement::Done(done) => {
-                match done {
-                    WorkDone::Scan(ecrscan_core::ScanOutcome::Started) => counts.started += 1,
-                    WorkDone::Scan(_) => counts.already_scanned += 1,
-                    WorkDone::Resolved(_) => counts.resolved += 1,
-                    WorkDone::Skipped(reason) => {
-                        tracing::info!(message_id = %message.message_id, %reason, "nothing to do");
-                        counts.skipped += 1;
-                    }
+            Settlement::Done(done) => match done {
+                WorkDone::Scan(ecrscan_core::ScanOutcome::Started) => counts.started += 1,
+                WorkDone::Scan(_) => counts.already_scanned += 1,
+                WorkDone::Resolved(_) => counts.resolved += 1,
+                WorkDone::Skipped(reason) => {
+                    tracing::info!(message_id = %message.message_id, %reason, "nothing to do");
+                    counts.skipped += 1;
                 }
-            }
+            },
             Settlement::Retry { reason } => {
                 let last = max_receives.is_some_and(|max| message.receive_count >= max);
                 if last {

@@ -15,7 +15,10 @@ use ecrscan_core::{
 use ecrscan_lambda::worker::{BatchCounts, work_deadline, work_on_batch};
 
 fn recorded_batch() -> SqsEvent {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/events/sqs-work-batch.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/events/sqs-work-batch.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -70,7 +73,10 @@ async fn a_recorded_batch_is_settled_message_by_message() {
     )
     .await;
     // Throttled past the SDK's retries: back to the queue, for later.
-    assert_eq!(failures(&response), ["6a5b2f2c-4a6b-4f0e-9b1e-3c2d1e0f9a8b"]);
+    assert_eq!(
+        failures(&response),
+        ["6a5b2f2c-4a6b-4f0e-9b1e-3c2d1e0f9a8b"]
+    );
     assert_eq!(
         counts,
         BatchCounts {
@@ -140,14 +146,26 @@ async fn the_deadline_reached_mid_batch_returns_the_rest() {
         Some(5),
     )
     .await;
-    assert_eq!(counts.started, 2, "started at 0 and 100 ms; the third came at 200 ms");
-    assert_eq!(failures(&response), ["6a5b2f2c-4a6b-4f0e-9b1e-3c2d1e0f9a8b"]);
+    assert_eq!(
+        counts.started, 2,
+        "started at 0 and 100 ms; the third came at 200 ms"
+    );
+    assert_eq!(
+        failures(&response),
+        ["6a5b2f2c-4a6b-4f0e-9b1e-3c2d1e0f9a8b"]
+    );
     assert_eq!(backend.started.lock().unwrap().len(), 2);
 }
 
 #[test]
 fn work_stops_a_quarter_of_the_time_left_before_the_deadline_at_most_30_s() {
-    assert_eq!(work_deadline(Duration::from_secs(60)), Duration::from_secs(45));
-    assert_eq!(work_deadline(Duration::from_secs(600)), Duration::from_secs(570));
+    assert_eq!(
+        work_deadline(Duration::from_secs(60)),
+        Duration::from_secs(45)
+    );
+    assert_eq!(
+        work_deadline(Duration::from_secs(600)),
+        Duration::from_secs(570)
+    );
     assert_eq!(work_deadline(Duration::ZERO), Duration::ZERO);
 }

@@ -33,6 +33,7 @@ pub struct MemoryQueue {
     state: Mutex<State>,
     visibility: Duration,
     max_receives: Option<u32>,
+    latency: Duration,
 }
 
 impl MemoryQueue {
@@ -43,6 +44,19 @@ impl MemoryQueue {
             state: Mutex::new(State::default()),
             visibility,
             max_receives,
+            latency: Duration::ZERO,
+        }
+    }
+
+    /// Every call takes `latency` (SQS answers in tens of milliseconds).
+    pub fn with_latency(mut self, latency: Duration) -> MemoryQueue {
+        self.latency = latency;
+        self
+    }
+
+    async fn call(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
         }
     }
 
@@ -85,6 +99,7 @@ impl MemoryQueue {
 #[async_trait::async_trait]
 impl WorkQueue for MemoryQueue {
     async fn send(&self, items: &[WorkItem]) -> Result<(), QueueError> {
+        self.call().await;
         let mut state = self.state();
         let now = Instant::now();
         for item in items {
@@ -105,6 +120,7 @@ impl WorkQueue for MemoryQueue {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
+        self.call().await;
         let until = Instant::now() + wait;
         loop {
             let received: Vec<Received> = {
@@ -138,6 +154,7 @@ impl WorkQueue for MemoryQueue {
     }
 
     async fn delete(&self, messages: &[Received]) -> Result<(), QueueError> {
+        self.call().await;
         for message in messages {
             self.take(message);
         }
@@ -145,6 +162,7 @@ impl WorkQueue for MemoryQueue {
     }
 
     async fn release(&self, message: &Received, after: Duration) -> Result<(), QueueError> {
+        self.call().await;
         let mut state = self.state();
         if let Some(held) = message
             .message_id
@@ -159,12 +177,11 @@ impl WorkQueue for MemoryQueue {
     }
 
     async fn dead_letter(&self, message: &Received, reason: &str) -> Result<bool, QueueError> {
+        self.call().await;
         let body = self
             .take(message)
             .map_or_else(|| message.body.clone(), |held| held.body);
-        self.state()
-            .dead_letters
-            .push((body, reason.to_owned()));
+        self.state().dead_letters.push((body, reason.to_owned()));
         Ok(true)
     }
 
