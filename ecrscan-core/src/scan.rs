@@ -605,11 +605,11 @@ async fn collect_rows(
     findings: Findings,
 ) -> Summary {
     let plan = plan(configs, backend, options).await;
-    let mut scans: HashMap<PlannedImage, Result<Arc<LatestScan>, BackendError>> = run_bounded(
-        plan.images.clone(),
+    let mut scans: HashMap<&PlannedImage, Result<Arc<LatestScan>, BackendError>> = run_bounded(
+        plan.images.iter().collect(),
         options.concurrency,
         progress,
-        |image| async move {
+        |image: &PlannedImage| async move {
             backend
                 .scan_result(&image.repository, &image.digest)
                 .await
@@ -623,10 +623,16 @@ async fn collect_rows(
     )
     .await;
 
-    let mut rows = Vec::new();
+    // Rows find their digest's result by reference: no key is built per row.
+    let planned_images: HashMap<(&RepositoryRef, &str), &PlannedImage> = plan
+        .images
+        .iter()
+        .map(|image| ((&image.repository, image.digest.as_str()), image))
+        .collect();
+    let mut rows = Vec::with_capacity(plan.images.len());
     // Rows of scanned images get their findings at the end: the last row of
     // a digest takes them, the others (tags sharing it) get copies.
-    let mut rows_with_findings: Vec<(usize, PlannedImage)> = Vec::new();
+    let mut rows_with_findings: Vec<(usize, &PlannedImage)> = Vec::new();
     for (config, planned) in configs.iter().zip(&plan.configs) {
         let row = |result| SummaryRow {
             config_id: config.id,
@@ -660,13 +666,14 @@ async fn collect_rows(
                         )));
                         continue;
                     };
-                    let key = PlannedImage {
-                        repository: config.repository_ref(),
-                        digest: digest.clone(),
-                    };
-                    let result = match scans.get(&key) {
+                    let key = planned_images
+                        .get(&(&planned.repository, digest.as_str()))
+                        .copied();
+                    let result = match key.and_then(|key| scans.get(key)) {
                         Some(Ok(latest)) => {
-                            rows_with_findings.push((rows.len(), key.clone()));
+                            if let (Findings::Kept, Some(key)) = (findings, key) {
+                                rows_with_findings.push((rows.len(), key));
+                            }
                             ImageScanResult {
                                 image: image(Some(tag.clone()), Some(digest.clone())),
                                 scan: latest.scan.without_finding_list(),
@@ -698,10 +705,10 @@ async fn collect_rows(
     }
     let mut rows_left: HashMap<&PlannedImage, usize> = HashMap::new();
     for (_, key) in &rows_with_findings {
-        *rows_left.entry(key).or_default() += 1;
+        *rows_left.entry(*key).or_default() += 1;
     }
     for (index, key) in &rows_with_findings {
-        let left = rows_left.entry(key).or_default();
+        let left = rows_left.entry(*key).or_default();
         *left -= 1;
         let findings = if *left == 0 {
             match scans.remove(key) {
