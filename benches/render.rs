@@ -8,38 +8,11 @@
 //!
 //! `cargo bench -p ecrscan-core --bench render`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Counts live heap bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is the system allocator's.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: PeakHeap = PeakHeap;
 
 /// One renderer, writing to the given output.
 type Render<'a> = dyn Fn(&mut dyn Write) + 'a;
@@ -58,20 +31,13 @@ impl Write for CountingSink {
     }
 }
 
-/// Runs `render` once; returns (output bytes, peak heap bytes above the start).
-fn peak_of(render: impl FnOnce() -> usize) -> (usize, usize) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let output = render();
-    (output, PEAK.load(Ordering::Relaxed) - base)
-}
-
 use chrono::{TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ecrscan_core::render::{
     FeedOptions, FeedPage, write_atom_feed, write_json_findings, write_json_summary,
     write_text_summary,
 };
+use ecrscan_core::testing::{PeakHeap, peak_heap_of};
 use ecrscan_core::{
     ConfigSpec, DigestScan, Finding, ImageRef, ImageScanResult, Origin, ScanConfig, ScanStatus,
     Severity, SeverityCounts, Summary, SummaryRow,
@@ -156,12 +122,12 @@ fn renderers(c: &mut Criterion) {
             }),
         ];
         for (name, render) in renders {
-            let (output, own_peak) = peak_of(|| {
+            let (output, own_peak) = peak_heap_of(|| {
                 let mut sink = CountingSink(0);
                 render(&mut sink);
                 sink.0
             });
-            let (_, vec_peak) = peak_of(|| {
+            let (_, vec_peak) = peak_heap_of(|| {
                 let mut out = Vec::new();
                 render(&mut out);
                 out.len()

@@ -13,54 +13,21 @@
 //!
 //! `cargo bench -p ecrscan-core --bench stored_summary`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ecrscan_core::records::{DigestRecord, RecordedResolution, RecordedScan};
 use ecrscan_core::render::write_json_summary;
-use ecrscan_core::testing::SimulatedEcr;
+use ecrscan_core::testing::{PeakHeap, SimulatedEcr, peak_heap_of};
 use ecrscan_core::{
     BackendError, ConfigSpec, DigestScan, Finding, Image, LatestScan, MemoryStore, PutMode,
     ReadFrom, RecordingBackend, RepositoryRef, Resolution, ResultStore, Rollup, ScanBackend,
     ScanConfig, ScanOptions, ScanStatus, Severity, Store, collect_summary,
 };
 
-/// The system allocator, counting the bytes in use and their peak.
-struct PeakAlloc;
-
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for PeakAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) };
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: PeakAlloc = PeakAlloc;
-
-/// Runs `f` and returns its result and the peak heap it added, in bytes.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = IN_USE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let result = f();
-    (result, PEAK.load(Ordering::Relaxed).saturating_sub(base))
-}
+static ALLOCATOR: PeakHeap = PeakHeap;
 
 const IMAGES_PER_REPOSITORY: usize = 100;
 const FINDINGS_PER_IMAGE: u64 = 200;
@@ -231,7 +198,7 @@ fn summaries(c: &mut Criterion) {
                     (collected, begun.elapsed())
                 })
             };
-        let ((collected, rendered), peak) = peak_of(summarize);
+        let ((collected, rendered), peak) = peak_heap_of(summarize);
         eprintln!(
             "{name}: peak heap of one summary: {:.1} MB; collected in {:.0} ms, rendered in {:.0} ms",
             peak as f64 / 1e6,

@@ -21,12 +21,14 @@ use std::time::{Duration, Instant};
 mod fault_proxy;
 mod memory_queue;
 mod paced;
+mod peak_heap;
 mod simulated;
 mod throttling;
 
 pub use fault_proxy::{Fault, FaultProxy, ProxiedRequest};
 pub use memory_queue::MemoryQueue;
 pub use paced::Paced;
+pub use peak_heap::{PeakHeap, peak_heap_of};
 pub use simulated::SimulatedEcr;
 pub use throttling::{DriveReport, ThrottlingService, drive};
 
