@@ -382,3 +382,151 @@ async fn an_api_gateway_event_replayed_outside_lambda_gets_the_routers_answer() 
     assert_eq!(body["id"], config.id.to_string());
     assert_eq!(body["repository"], "test/ubuntu");
 }
+
+/// The scheduled scan over SQS with the deployed binaries: `ecrscan-start-scan`
+/// with `ECRSCAN_WORK_QUEUE_URL` queues one message per digest and starts
+/// nothing; the messages, handed to `ecrscan-scan-worker` as Lambda's SQS
+/// event source would, are started with no batch item failure, and a second
+/// delivery of the same batch is ECR's quota answer, not a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_scan_queued_then_started_by_the_worker_binary() {
+    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    moto.create_bucket("ecrscan-configs").await;
+    moto.create_repository("team/app").await;
+    let mut digests = Vec::new();
+    for i in 0..3 {
+        digests.push(
+            moto.push_image("team/app", &format!("app-{i}"), &[&format!("v{i}")])
+                .await,
+        );
+    }
+    digests.sort();
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config());
+    let dead_letter = sqs
+        .create_queue()
+        .queue_name("dlq")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let work = sqs
+        .create_queue()
+        .queue_name("work")
+        .attributes(QueueAttributeName::VisibilityTimeout, "720")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let store = "s3://ecrscan-configs/";
+    let config =
+        r#"{"region":"us-west-2","registry":"123456789012","repository":"team/app","tags":[]}"#;
+    let s3 = aws_sdk_s3::Client::new(&moto.sdk_config());
+    s3.put_object()
+        .bucket("ecrscan-configs")
+        .key("3f2504e0-4f89-41d3-9a0c-0305e82c3301.json")
+        .body(
+            format!(
+                r#"{{"id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","created":"1764230400",{}"#,
+                &config[1..]
+            )
+            .into_bytes()
+            .into(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let queue_env = |mut env: Vec<(&'static str, String)>| {
+        env.push(("ECRSCAN_STORE", store.to_owned()));
+        env.push(("ECRSCAN_WORK_QUEUE_URL", work.clone()));
+        env.push(("ECRSCAN_DEAD_LETTER_QUEUE_URL", dead_letter.clone()));
+        env.push(("ECRSCAN_MAX_RECEIVES", "5".to_owned()));
+        env
+    };
+
+    let planned = Command::new(env!("CARGO_BIN_EXE_ecrscan-start-scan"))
+        .envs(queue_env(moto.env()))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run ecrscan-start-scan");
+    assert!(
+        planned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    let counts: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
+    assert_eq!(counts["scans"], 3, "{counts}");
+    assert_eq!(counts["resolved"], 1, "{counts}");
+    assert_eq!(counts["configs"], 1, "{counts}");
+
+    // What Lambda's event source would hand over.
+    let received = sqs
+        .receive_message()
+        .queue_url(&work)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let records: Vec<serde_json::Value> = received
+        .messages()
+        .iter()
+        .map(|m| {
+            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                   "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                   "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:123456789012:work",
+                   "awsRegion": "us-west-2"})
+        })
+        .collect();
+    assert_eq!(records.len(), 3);
+    let bodies: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+        .collect();
+    let mut queued: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["digest"].as_str().unwrap())
+        .collect();
+    queued.sort_unstable();
+    assert_eq!(
+        queued,
+        digests.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let event = json!({"Records": records}).to_string();
+
+    let worker = env!("CARGO_BIN_EXE_ecrscan-scan-worker");
+    for attempt in ["first delivery", "the same batch again"] {
+        let (ok, stdout, stderr) = run_with_stdin(worker, &[], queue_env(moto.env()), &event);
+        assert!(ok, "{attempt}: {stderr}");
+        let out: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(
+            out["response"],
+            json!({"batchItemFailures": []}),
+            "{attempt}: {out}"
+        );
+        assert_eq!(out["counts"]["dead_lettered"], 0, "{attempt}: {out}");
+        let done = out["counts"]["started"].as_u64().unwrap()
+            + out["counts"]["already_scanned"].as_u64().unwrap();
+        assert_eq!(done, 3, "{attempt}: {out}");
+    }
+    // Every image has a scan now, as ECR reports it.
+    let ecr = moto.ecr();
+    for digest in &digests {
+        let findings = ecr
+            .describe_image_scan_findings()
+            .repository_name("team/app")
+            .image_id(
+                aws_sdk_ecr::types::ImageIdentifier::builder()
+                    .image_digest(digest)
+                    .build(),
+            )
+            .send()
+            .await;
+        assert!(findings.is_ok(), "{digest}: {findings:?}");
+    }
+}
