@@ -115,9 +115,8 @@ fn run(workers: usize) -> QueueRun {
                             None,
                         )
                         .await;
-                        settle(queue.as_ref(), report, Some(5))
-                            .await
-                            .expect("settled");
+                        let settled = settle(queue.as_ref(), report, Some(5)).await;
+                        assert!(settled.errors.is_empty(), "{:?}", settled.errors);
                     }
                 })
             })

@@ -525,11 +525,22 @@ async fn enqueue(
             serde_json::to_writer_pretty(&mut *out, &enqueued)?;
             writeln!(out)
         }
-        ScanFormat::Text => writeln!(
-            out,
-            "queued {} scans from {} selections; {} selections left for the workers to resolve",
-            enqueued.scans, enqueued.resolved, enqueued.resolves
-        ),
+        ScanFormat::Text => {
+            writeln!(
+                out,
+                "queued {} scans from {} selections; {} selections left for the workers to resolve",
+                enqueued.scans, enqueued.resolved, enqueued.resolves
+            )?;
+            if enqueued.over_quota > 0 {
+                writeln!(
+                    out,
+                    "left out {} images: their registry's daily scan quota ({}) is reached",
+                    enqueued.over_quota,
+                    ecrscan_core::queue::DAILY_SCAN_QUOTA
+                )?;
+            }
+            Ok(())
+        }
     })?;
     context.send_queued().await?;
     Ok(ExitCode::SUCCESS)
@@ -560,12 +571,16 @@ async fn worker(
             continue;
         }
         let report = work_on(messages, backend.as_ref(), &queue, &context.options, None).await;
-        let settled = settle(&queue, report, max_receives).await.map_err(failed)?;
+        let settled = settle(&queue, report, max_receives).await;
         for (message_id, reason) in &settled.dead_lettered {
             eprintln!("dead-lettered {message_id}: {reason}");
         }
+        for error in &settled.errors {
+            eprintln!("warning: {error} (the message comes back when its visibility ends)");
+        }
         total.done += settled.done;
         total.retried += settled.retried;
+        total.deferred += settled.deferred;
         total.dead_lettered.extend(settled.dead_lettered);
         context.send_queued().await?;
     }

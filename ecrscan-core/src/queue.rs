@@ -178,6 +178,10 @@ pub enum Settlement {
         /// Why.
         reason: String,
     },
+    /// Not tried: the worker's deadline came first. Returned to the queue
+    /// and never dead-lettered: at its last receive it is sent again as a
+    /// new message ([`requeue`]) and this one deleted.
+    Deferred,
 }
 
 /// The outcome of work that is done.
@@ -219,7 +223,7 @@ fn settle_error(err: &BackendError) -> Settlement {
 /// Does the work of `messages` with `backend`, concurrently up to
 /// [`ScanOptions::concurrency`], queueing the scans of resolved selections
 /// on `queue`. No work is started at or after `deadline`: those messages
-/// are [`Settlement::Retry`], for another worker. A message that is not a
+/// are [`Settlement::Deferred`], for another worker. A message that is not a
 /// work item is retried too, so that it ends in the dead-letter queue with
 /// its reason rather than disappearing.
 pub async fn work_on(
@@ -231,12 +235,7 @@ pub async fn work_on(
 ) -> WorkReport {
     futures::stream::iter(messages.into_iter().map(|message| async move {
         if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
-            return (
-                message,
-                Settlement::Retry {
-                    reason: "the worker's deadline came before this message".into(),
-                },
-            );
+            return (message, Settlement::Deferred);
         }
         let settlement = match WorkItem::from_body(&message.body) {
             Err(reason) => Settlement::Retry { reason },
@@ -287,49 +286,101 @@ pub fn retry_delay(receive_count: u32) -> Duration {
 pub struct Settled {
     /// Messages deleted as done.
     pub done: usize,
-    /// Messages returned to the queue.
+    /// Messages returned to the queue after a failure.
     pub retried: usize,
+    /// Messages not tried (the deadline came first), returned or sent again.
+    pub deferred: usize,
     /// Messages moved to the dead-letter queue, with their reasons.
     pub dead_lettered: Vec<(String, String)>,
+    /// Settlements that failed (each such message comes back when its
+    /// visibility ends).
+    pub errors: Vec<String>,
 }
 
-/// Settles a worked batch on `queue`: deletes what is done, dead-letters
-/// what failed at its last receive (`max_receives`), and releases the rest
-/// after [`retry_delay`]. A message that cannot be settled is left to its
-/// visibility timeout, which returns it: nothing is lost.
+/// Sends a deferred message again as a new message, so that its receive
+/// count starts over: `Ok(false)` when its body is not a work item (it is
+/// then retried, to end in the dead-letter queue with that reason).
+pub async fn requeue(queue: &dyn WorkQueue, message: &Received) -> Result<bool, QueueError> {
+    match WorkItem::from_body(&message.body) {
+        Ok(item) => queue.send(std::slice::from_ref(&item)).await.map(|()| true),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Settles a worked batch on `queue`: first deletes what is done (what
+/// keeps it from being done again), then dead-letters what failed at its
+/// last receive (`max_receives`), releases the other failures after
+/// [`retry_delay`], and returns the deferred ones at once (sent again at
+/// their last receive). A settlement that fails is reported in
+/// [`Settled::errors`] and the others go on; that message comes back when
+/// its visibility ends, so nothing is lost.
 pub async fn settle(
     queue: &dyn WorkQueue,
     report: WorkReport,
     max_receives: Option<u32>,
-) -> Result<Settled, QueueError> {
+) -> Settled {
     let mut settled = Settled::default();
-    let mut done = Vec::new();
-    for (message, settlement) in report {
-        match settlement {
-            Settlement::Done(_) => done.push(message),
-            Settlement::Retry { reason } => {
-                let last = max_receives.is_some_and(|max| message.receive_count >= max);
-                if last && queue.dead_letter(&message, &reason).await? {
-                    tracing::warn!(message_id = %message.message_id, %reason, "moved to the dead-letter queue");
-                    settled
-                        .dead_lettered
-                        .push((message.message_id.clone(), reason));
-                } else {
-                    tracing::info!(message_id = %message.message_id, %reason, "returned to the queue");
-                    queue
-                        .release(&message, retry_delay(message.receive_count))
-                        .await?;
-                    settled.retried += 1;
-                }
-            }
+    let (done, rest): (WorkReport, WorkReport) = report
+        .into_iter()
+        .partition(|(_, settlement)| matches!(settlement, Settlement::Done(_)));
+    let done: Vec<Received> = done.into_iter().map(|(message, _)| message).collect();
+    for chunk in done.chunks(BATCH) {
+        match queue.delete(chunk).await {
+            Ok(()) => settled.done += chunk.len(),
+            Err(err) => settled.errors.push(err.to_string()),
         }
     }
-    for chunk in done.chunks(BATCH) {
-        queue.delete(chunk).await?;
-        settled.done += chunk.len();
+    for (message, settlement) in rest {
+        let last = max_receives.is_some_and(|max| message.receive_count >= max);
+        let result = match settlement {
+            Settlement::Done(_) => Ok(()),
+            Settlement::Retry { reason } => {
+                match if last {
+                    queue.dead_letter(&message, &reason).await
+                } else {
+                    Ok(false)
+                } {
+                    Ok(true) => {
+                        tracing::warn!(message_id = %message.message_id, %reason, "moved to the dead-letter queue");
+                        settled
+                            .dead_lettered
+                            .push((message.message_id.clone(), reason));
+                        Ok(())
+                    }
+                    Ok(false) => {
+                        tracing::info!(message_id = %message.message_id, %reason, "returned to the queue");
+                        settled.retried += 1;
+                        queue
+                            .release(&message, retry_delay(message.receive_count))
+                            .await
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            Settlement::Deferred => {
+                settled.deferred += 1;
+                if last {
+                    match requeue(queue, &message).await {
+                        Ok(true) => queue.delete(std::slice::from_ref(&message)).await,
+                        Ok(false) => queue.release(&message, Duration::ZERO).await,
+                        Err(err) => Err(err),
+                    }
+                } else {
+                    queue.release(&message, Duration::ZERO).await
+                }
+            }
+        };
+        if let Err(err) = result {
+            tracing::warn!(message_id = %message.message_id, error = %err, "cannot settle; it comes back when its visibility ends");
+            settled.errors.push(err.to_string());
+        }
     }
-    Ok(settled)
+    settled
 }
+
+/// How many items the planner gathers before it sends them: 8 batches of
+/// 10, what `SqsWorkQueue` sends at once.
+const SEND_CHUNK: usize = 8 * BATCH;
 
 /// How many basic scans ECR allows a registry in 24 hours: a plan queues
 /// at most this many per registry (region and account).
@@ -441,7 +492,7 @@ async fn enqueue_plan_within(
                 pending.push(WorkItem::Resolve { repository, tags });
             }
         }
-        if pending.len() >= 100 {
+        if pending.len() >= SEND_CHUNK {
             queue.send(&std::mem::take(&mut pending)).await?;
         }
     }

@@ -210,11 +210,7 @@ async fn nothing_is_started_past_the_deadline() {
     )
     .await;
     assert_eq!(report.len(), 2);
-    assert!(
-        report
-            .iter()
-            .all(|(_, s)| matches!(s, Settlement::Retry { reason } if reason.contains("deadline")))
-    );
+    assert!(report.iter().all(|(_, s)| *s == Settlement::Deferred));
 }
 
 #[tokio::test]
@@ -282,7 +278,7 @@ async fn settling_deletes_releases_and_dead_letters_at_the_last_receive() {
     };
     report.push((early.clone(), retry()));
     report.push((last.clone(), retry()));
-    let settled = settle(&queue, report, Some(3)).await.unwrap();
+    let settled = settle(&queue, report, Some(3)).await;
     assert_eq!(settled.done, 12);
     assert_eq!(settled.retried, 1);
     assert_eq!(
@@ -301,10 +297,103 @@ async fn settling_deletes_releases_and_dead_letters_at_the_last_receive() {
 
     // Without a dead-letter queue the message goes back, for the queue's redrive.
     let queue = RecordingQueue::default();
-    let settled = settle(&queue, vec![(last.clone(), retry())], Some(3))
-        .await
-        .unwrap();
+    let settled = settle(&queue, vec![(last.clone(), retry())], Some(3)).await;
     assert_eq!((settled.retried, settled.dead_lettered.len()), (1, 0));
+}
+
+#[tokio::test]
+async fn a_message_not_tried_is_never_dead_lettered() {
+    let queue = RecordingQueue {
+        has_dead_letter_queue: true,
+        ..RecordingQueue::default()
+    };
+    let early = message(&scan_item(1), 1);
+    let last = message(&scan_item(2), 3);
+    let settled = settle(
+        &queue,
+        vec![
+            (early.clone(), Settlement::Deferred),
+            (last.clone(), Settlement::Deferred),
+        ],
+        Some(3),
+    )
+    .await;
+    assert_eq!(settled.deferred, 2);
+    assert!(settled.dead_lettered.is_empty());
+    assert!(queue.dead.lock().unwrap().is_empty());
+    // Back at once for another worker; at its last receive, a fresh copy.
+    assert_eq!(
+        *queue.released.lock().unwrap(),
+        vec![(early.message_id.clone(), Duration::ZERO)]
+    );
+    assert_eq!(*queue.sent.lock().unwrap(), vec![scan_item(2)]);
+    assert_eq!(
+        *queue.deleted.lock().unwrap(),
+        vec![last.message_id.clone()]
+    );
+}
+
+/// A queue whose releases fail (an expired receipt).
+struct ReleaseFails(RecordingQueue);
+
+#[async_trait::async_trait]
+impl WorkQueue for ReleaseFails {
+    async fn send(&self, items: &[WorkItem]) -> Result<(), QueueError> {
+        self.0.send(items).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
+        self.0.receive(max, wait).await
+    }
+    async fn delete(&self, messages: &[Received]) -> Result<(), QueueError> {
+        self.0.delete(messages).await
+    }
+    async fn release(&self, _: &Received, _: Duration) -> Result<(), QueueError> {
+        Err(QueueError::Failed {
+            queue: "q".into(),
+            action: "ChangeMessageVisibility",
+            message: "ReceiptHandleIsInvalid".into(),
+        })
+    }
+    async fn dead_letter(&self, message: &Received, reason: &str) -> Result<bool, QueueError> {
+        self.0.dead_letter(message, reason).await
+    }
+    async fn max_receives(&self) -> Result<Option<u32>, QueueError> {
+        self.0.max_receives().await
+    }
+    async fn is_drained(&self) -> Result<bool, QueueError> {
+        self.0.is_drained().await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_settlement_never_stops_the_others() {
+    let queue = ReleaseFails(RecordingQueue::default());
+    let failed = message(&scan_item(1), 1);
+    let done = message(&scan_item(2), 1);
+    let settled = settle(
+        &queue,
+        vec![
+            (
+                failed,
+                Settlement::Retry {
+                    reason: "throttled".into(),
+                },
+            ),
+            (
+                done.clone(),
+                Settlement::Done(WorkDone::Scan(ScanOutcome::Started)),
+            ),
+        ],
+        Some(5),
+    )
+    .await;
+    assert_eq!(
+        settled.done, 1,
+        "the started scan is deleted, not started again"
+    );
+    assert_eq!(*queue.0.deleted.lock().unwrap(), vec![done.message_id]);
+    assert_eq!(settled.errors.len(), 1);
+    assert!(settled.errors[0].contains("ReceiptHandleIsInvalid"));
 }
 
 #[test]

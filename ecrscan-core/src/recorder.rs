@@ -277,14 +277,16 @@ impl Recorder {
             {
                 record.findings_changed_at = Some(now);
             }
-            record.revision += 1;
+            record.next_revision(now);
+            // The rollup first: if its write fails, so does the record step
+            // (and the caller retries); a rollup is never behind its record.
+            self.update_rollup_row(repository, digest, &record).await?;
             match self
                 .store
                 .put_digest(repository, digest, &record, mode)
                 .await
             {
                 Ok(_) => {
-                    self.update_rollup_row(repository, digest, &record).await?;
                     return Ok(Recording {
                         applied,
                         latest: record.latest().cloned(),
@@ -386,13 +388,14 @@ impl Recorder {
                 None => (DigestRecord::default(), PutMode::Create),
             };
             record.started(at);
-            record.revision += 1;
+            record.next_revision(at);
+            self.update_rollup_row(repository, digest, &record).await?;
             match self
                 .store
                 .put_digest(repository, digest, &record, mode)
                 .await
             {
-                Ok(_) => return self.update_rollup_row(repository, digest, &record).await,
+                Ok(_) => return Ok(()),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(err) => return Err(err),
             }
@@ -738,6 +741,9 @@ impl ScanBackend for RecordingBackend {
     }
 }
 
+/// How long a summary waits for a rollup it heals; the write goes on after.
+const HEAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How many rollups a summary reads at once.
 const ROLLUP_READS: usize = 32;
 
@@ -808,16 +814,15 @@ impl RollupView {
         self.backend.recorder.options.max_age
     }
 
-    /// Heals the rollup, which lacked what a record holds; a failure is
-    /// logged (the next summary tries again).
+    /// Heals the rollup, which lacked what a record holds, waiting at most
+    /// [`HEAL_WAIT`]; a failure is logged (the next summary tries again).
     async fn heal(&self, repository: &RepositoryRef, update: RollupUpdate) {
-        if let Err(err) = self
-            .backend
-            .recorder
-            .update_rollup(repository, update)
-            .await
-        {
-            tracing::warn!(error = %err, %repository, "cannot update a rollup");
+        let healing = self.backend.recorder.update_rollup(repository, update);
+        match tokio::time::timeout(HEAL_WAIT, healing).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, %repository, "cannot update a rollup"),
+            // The write goes on in its own task; the summary does not wait.
+            Err(_) => tracing::info!(%repository, "a rollup update is slow; not waiting for it"),
         }
     }
 }

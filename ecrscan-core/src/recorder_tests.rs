@@ -693,6 +693,36 @@ async fn a_change_that_cannot_be_stored_leaves_the_result_unrecorded() {
 }
 
 #[tokio::test]
+async fn a_rollup_that_cannot_be_written_leaves_the_record_unwritten() {
+    // The rollup is written first: a summary never serves a row older than
+    // the record, because no record is written past a failed rollup.
+    let mut results = MockResultStore::new();
+    results.expect_get_digest().returning(|_, _| Ok(None));
+    results.expect_get_tags().returning(|_| Ok(None));
+    results.expect_put_change().returning(|_| Ok(true));
+    results.expect_get_rollup().returning(|_| {
+        Err(StoreError::Backend {
+            store: "s3://b/".into(),
+            message: "503 Slow Down".into(),
+            source: None,
+        })
+    });
+    results.expect_put_digest().never();
+    let recorder = Recorder::new(Arc::new(results));
+    let err = recorder
+        .record_scan(&repository(), DIGEST, &completed_at(0, "CVE-1"), at(1))
+        .await
+        .expect_err("the record step fails, and its caller retries");
+    assert!(err.to_string().contains("503 Slow Down"), "{err}");
+    assert!(
+        recorder
+            .record_started(&repository(), DIGEST, at(2))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn the_record_keeps_when_the_findings_last_changed_and_serves_it() {
     let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
     let recorder = Recorder::new(Arc::clone(&store));

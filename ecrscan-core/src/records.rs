@@ -71,10 +71,11 @@ pub struct DigestRecord {
     /// whose findings differ from the one before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub findings_changed_at: Option<DateTime<Utc>>,
-    /// How many times the record was written: each write of the record step
-    /// adds one, so of two copies of a digest's record (the record and its
-    /// row in the [`Rollup`]) the one with the higher revision is the newer.
-    /// 0 for records written before revisions were kept.
+    /// The record's version, growing with each write of the record step
+    /// ([`DigestRecord::next_revision`]), so of two copies of a digest's
+    /// record (the record and its row in the [`Rollup`]) the one with the
+    /// higher revision is the newer. 0 for records written before revisions
+    /// were kept.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub revision: u64,
 }
@@ -167,6 +168,15 @@ impl DigestRecord {
             }
         });
         Applied::Recorded { previous }
+    }
+
+    /// Moves the revision on for a write at `now`: past the last one, and
+    /// at least `now` in microseconds, so it keeps growing even after a
+    /// damaged record was replaced or an older ecrscan rewrote it without
+    /// its revision.
+    pub fn next_revision(&mut self, now: DateTime<Utc>) {
+        let clock = u64::try_from(now.timestamp_micros()).unwrap_or(0);
+        self.revision = self.revision.saturating_add(1).max(clock);
     }
 
     /// The record as a [`Rollup`] keeps it: the latest result only, with
@@ -318,6 +328,10 @@ impl RecordedResolution {
     }
 }
 
+/// How long a rollup keeps a selection not resolved since, or a digest no
+/// selection names and nothing checked since: 7 days.
+pub const ROLLUP_KEEP: Duration = Duration::days(7);
+
 /// The summary of a repository, kept next to its records under
 /// `@rollup.json` so that a summary reads one object per repository: each
 /// digest's latest result as counts ([`DigestRecord::rollup_row`]), and
@@ -350,6 +364,31 @@ impl Rollup {
                 true
             }
         }
+    }
+
+    /// Drops what no summary will read again: selections not resolved for
+    /// [`ROLLUP_KEEP`], and rows of digests that no kept selection names and
+    /// that were not checked or started for as long (images deleted, tags
+    /// moved on), so a rollup holds about the repository's current images.
+    pub fn prune(&mut self, now: DateTime<Utc>) {
+        let cutoff = now - ROLLUP_KEEP;
+        self.selections
+            .retain(|_, resolution| resolution.recorded_at >= cutoff);
+        let named: std::collections::HashSet<&str> = self
+            .selections
+            .values()
+            .flat_map(|resolution| resolution.resolution.images.iter())
+            .map(|image| image.digest.as_str())
+            .collect();
+        self.digests.retain(|digest, row| {
+            let last_seen = row
+                .latest()
+                .map(|latest| latest.checked_at)
+                .into_iter()
+                .chain(row.scan_started_at)
+                .max();
+            named.contains(digest.as_str()) || last_seen.is_some_and(|at| at >= cutoff)
+        });
     }
 
     /// Takes a selection's resolution unless the rollup holds a later one;
@@ -553,5 +592,76 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(tags.tags["latest"].digest, "sha256:bb");
+    }
+
+    #[test]
+    fn revisions_keep_growing_after_a_reset() {
+        let mut record = DigestRecord::default();
+        record.next_revision(at(0));
+        let first = record.revision;
+        assert!(first > 1_000_000, "at least the clock in microseconds");
+        record.next_revision(at(0));
+        assert_eq!(
+            record.revision,
+            first + 1,
+            "past the last one at the same time"
+        );
+        // A damaged record replaced, or rewritten by an older ecrscan: 0 again.
+        let mut replaced = DigestRecord::default();
+        replaced.next_revision(at(1));
+        assert!(replaced.revision > record.revision);
+        let mut rollup = Rollup::default();
+        assert!(rollup.merge_digest("sha256:aa", &record));
+        assert!(
+            rollup.merge_digest("sha256:aa", &replaced),
+            "the newer wins"
+        );
+        assert!(
+            !rollup.merge_digest("sha256:aa", &record),
+            "an older one never"
+        );
+    }
+
+    #[test]
+    fn a_rollup_forgets_what_no_summary_reads_again() {
+        let now = at(30 * 86_400);
+        let old = now - ROLLUP_KEEP - Duration::hours(1);
+        let row = |checked| DigestRecord {
+            results: vec![RecordedScan::new(complete(0, "CVE-1"), checked)],
+            ..DigestRecord::default()
+        };
+        let mut rollup = Rollup::default();
+        rollup.merge_selection(
+            "all",
+            &RecordedResolution {
+                recorded_at: now,
+                resolution: resolution(&[("latest", "sha256:named")]),
+            },
+        );
+        rollup.merge_selection(
+            "tags-gone",
+            &RecordedResolution {
+                recorded_at: old,
+                resolution: resolution(&[("v1", "sha256:only-in-a-gone-selection")]),
+            },
+        );
+        rollup.merge_digest("sha256:named", &row(old));
+        rollup.merge_digest("sha256:only-in-a-gone-selection", &row(old));
+        rollup.merge_digest("sha256:recent", &row(now));
+        rollup.merge_digest("sha256:deleted", &row(old));
+        rollup.prune(now);
+        assert_eq!(
+            rollup.selections.keys().collect::<Vec<_>>(),
+            ["all"],
+            "a selection not resolved for a week is gone"
+        );
+        assert_eq!(
+            rollup
+                .digests
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ["sha256:named", "sha256:recent"]
+        );
     }
 }

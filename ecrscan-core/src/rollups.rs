@@ -1,13 +1,14 @@
 //! Keeping each repository's [`Rollup`] in step with its records.
 //!
 //! Every write of the record step (a digest's result, a started scan, a
-//! selection's resolution) is followed by an update of the repository's
-//! rollup. Updates of one repository made in one process are committed
+//! selection's resolution) comes with an update of the repository's
+//! rollup, made before the record is written. Updates of one repository made in one process are committed
 //! together: while one compare-and-swap write of the rollup is under way,
 //! the updates that arrive wait and go out in the next write, so 32
 //! concurrent recordings into one repository cost a few writes, not 32
 //! rounds of conflicts. Writers in other processes meet at the store's
-//! conditional writes ([`PutMode::Update`]) and retry, so no update is lost.
+//! conditional writes ([`PutMode::Update`]) and retry. An update that
+//! cannot be written is an error for the record step that made it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +21,7 @@ use crate::store::{PutMode, ResultStore, StoreError};
 
 /// How many times a rollup write is tried while other processes keep
 /// changing it; attempts after the first wait a random time of up to 2, 4,
-/// … 1,024 ms.
+/// … 256 ms (about 8 s in all at worst).
 const MAX_ROLLUP_ATTEMPTS: u32 = 64;
 
 /// One change to a rollup.
@@ -78,7 +79,7 @@ async fn back_off(attempt: u32) {
     if attempt == 0 {
         return;
     }
-    let ceiling_us = 1000u64 << attempt.min(10);
+    let ceiling_us = 1000u64 << attempt.min(8);
     let jitter = uuid::Uuid::new_v4().as_u128() as u64 % ceiling_us;
     tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
 }
@@ -93,7 +94,7 @@ impl RollupWriter {
 
     /// Applies `update` to the repository's rollup, together with the other
     /// updates of the repository waiting meanwhile; returns once it is
-    /// stored. The write runs in a task of its own, so a caller that stops
+    /// stored (or could not be). The write runs in a task of its own, so a caller that stops
     /// waiting never stops the others' updates.
     pub(crate) async fn update(
         self: &Arc<Self>,
@@ -127,6 +128,12 @@ impl RollupWriter {
 
     /// Writes the repository's pending updates until none are left.
     async fn write_pending(&self, repository: RepositoryRef) {
+        // Should this task stop early (a panic, its runtime shut down), the
+        // guard fails the waiting callers and lets the next update write.
+        let _guard = Writing {
+            writer: self,
+            repository: &repository,
+        };
         loop {
             let (updates, waiters) = {
                 let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -156,6 +163,25 @@ impl RollupWriter {
     }
 }
 
+/// Ends a repository's writing however [`RollupWriter::write_pending`]
+/// ends: the entry is removed, and callers still waiting get an error.
+struct Writing<'a> {
+    writer: &'a RollupWriter,
+    repository: &'a RepositoryRef,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        let mut pending = self
+            .writer
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Dropping the senders tells their callers the write stopped.
+        pending.remove(self.repository);
+    }
+}
+
 /// Applies `updates` to the repository's rollup with a compare-and-swap
 /// write, read again and retried while other writers change it; returns the
 /// rollup as stored. A rollup that cannot be parsed is replaced.
@@ -166,12 +192,16 @@ pub(crate) async fn write(
 ) -> Result<Rollup, StoreError> {
     for attempt in 0..MAX_ROLLUP_ATTEMPTS {
         back_off(attempt).await;
-        let (mut rollup, mode) = match store.get_rollup(repository).await? {
-            Some(versioned) => (
+        let (mut rollup, mode) = match store.get_rollup(repository).await {
+            Ok(Some(versioned)) => (
                 versioned.record.unwrap_or_default(),
                 PutMode::Update(versioned.version),
             ),
-            None => (Rollup::default(), PutMode::Create),
+            Ok(None) => (Rollup::default(), PutMode::Create),
+            // Too large to read: started again (what it lacks is read from
+            // the records, and rolled up again, by the summaries).
+            Err(StoreError::TooLarge { .. }) => (Rollup::default(), PutMode::Overwrite),
+            Err(err) => return Err(err),
         };
         let mut changed = false;
         for update in updates {
@@ -180,6 +210,7 @@ pub(crate) async fn write(
         if !changed {
             return Ok(rollup);
         }
+        rollup.prune(chrono::Utc::now());
         match store.put_rollup(repository, &rollup, mode).await {
             Ok(_) => return Ok(rollup),
             Err(StoreError::Conflict { .. }) => continue,

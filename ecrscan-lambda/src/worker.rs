@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use ecrscan_core::queue::{Received, Settlement, WorkDone, WorkQueue, work_on};
+use ecrscan_core::queue::{Received, Settlement, WorkDone, WorkQueue, requeue, work_on};
 use ecrscan_core::{ScanBackend, ScanOptions};
 
 /// How long before the invocation's deadline no new work is started: a
@@ -30,8 +30,11 @@ pub struct BatchCounts {
     pub resolved: usize,
     /// Messages with nothing to do (the image is gone, ECR cannot scan it).
     pub skipped: usize,
-    /// Messages returned to the queue.
+    /// Messages returned to the queue after a failure.
     pub returned: usize,
+    /// Messages not tried before the deadline: returned, or at their last
+    /// receive sent again as new messages.
+    pub deferred: usize,
     /// Messages moved to the dead-letter queue.
     pub dead_lettered: usize,
 }
@@ -80,6 +83,16 @@ pub async fn work_on_batch(
                     counts.skipped += 1;
                 }
             },
+            Settlement::Deferred => {
+                counts.deferred += 1;
+                let last = max_receives.is_some_and(|max| message.receive_count >= max);
+                // At its last receive, a fresh copy: the queue's redrive never
+                // dead-letters a message that was not tried.
+                if last && matches!(requeue(queue, &message).await, Ok(true)) {
+                    continue;
+                }
+                response.add_failure(message.message_id);
+            }
             Settlement::Retry { reason } => {
                 let last = max_receives.is_some_and(|max| message.receive_count >= max);
                 if last {

@@ -85,6 +85,7 @@ async fn a_recorded_batch_is_settled_message_by_message() {
             resolved: 1,
             skipped: 0,
             returned: 1,
+            deferred: 0,
             dead_lettered: 1,
         }
     );
@@ -168,4 +169,32 @@ fn work_stops_a_quarter_of_the_time_left_before_the_deadline_at_most_30_s() {
         Duration::from_secs(570)
     );
     assert_eq!(work_deadline(Duration::ZERO), Duration::ZERO);
+}
+
+#[tokio::test]
+async fn a_message_not_tried_at_its_last_receive_is_sent_again_not_dead_lettered() {
+    let mut event = recorded_batch();
+    event.records.truncate(1);
+    event.records[0]
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "5".into());
+    let mut backend = MockScanBackend::new();
+    backend.expect_start_scan().never();
+    let queue = MemoryQueue::new(Duration::from_secs(60), Some(5));
+    let (response, counts) = work_on_batch(
+        event,
+        &backend,
+        &queue,
+        &ScanOptions::default(),
+        tokio::time::Instant::now(),
+        Some(5),
+    )
+    .await;
+    assert!(
+        failures(&response).is_empty(),
+        "acknowledged: a fresh copy took its place"
+    );
+    assert_eq!(counts.deferred, 1);
+    assert_eq!(queue.sent(), 1);
+    assert!(queue.dead_letters().is_empty());
 }

@@ -7,6 +7,7 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
     QueueAttributeName, SendMessageBatchRequestEntry,
 };
+use futures::StreamExt;
 use tokio::sync::OnceCell;
 
 use super::describe;
@@ -14,6 +15,9 @@ use crate::queue::{BATCH, QueueError, Received, WorkItem, WorkQueue};
 
 /// The message attribute that carries why a message was dead-lettered.
 pub const REASON_ATTRIBUTE: &str = "ecrscan-reason";
+
+/// How many SendMessageBatch calls one send makes at once.
+pub const SEND_CONCURRENCY: usize = 8;
 
 /// The longest reason kept in a dead-lettered message's attribute.
 const MAX_REASON_CHARS: usize = 1_000;
@@ -130,6 +134,58 @@ impl SqsWorkQueue {
             .await
     }
 
+    /// Sends at most [`BATCH`] items with one SendMessageBatch; entries SQS
+    /// failed on its side (throttled, internal) are sent again, a few times.
+    async fn send_batch(&self, chunk: &[WorkItem]) -> Result<(), QueueError> {
+        let mut entries: Vec<(String, String)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (i.to_string(), item.to_body()))
+            .collect();
+        for attempt in 0..5u32 {
+            if entries.is_empty() {
+                return Ok(());
+            }
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            let mut request = self.client.send_message_batch().queue_url(&self.url);
+            for (id, body) in &entries {
+                request = request.entries(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(id)
+                        .message_body(body)
+                        .build()
+                        .map_err(|err| self.refused("SendMessageBatch", err.to_string()))?,
+                );
+            }
+            let answer = request
+                .send()
+                .await
+                .map_err(|err| self.failed("SendMessageBatch", &err))?;
+            if let Some(sender_fault) = answer.failed().iter().find(|f| f.sender_fault()) {
+                return Err(self.refused(
+                    "SendMessageBatch",
+                    format!(
+                        "{}: {}",
+                        sender_fault.code(),
+                        sender_fault.message().unwrap_or_default()
+                    ),
+                ));
+            }
+            let failed: Vec<&str> = answer.failed().iter().map(|f| f.id()).collect();
+            entries.retain(|(id, _)| failed.contains(&id.as_str()));
+        }
+        if entries.is_empty() {
+            Ok(())
+        } else {
+            Err(self.refused(
+                "SendMessageBatch",
+                format!("{} messages still failing after 5 attempts", entries.len()),
+            ))
+        }
+    }
+
     /// The URL of the queue with this ARN (`arn:PARTITION:sqs:REGION:ACCOUNT:NAME`).
     async fn url_of(&self, arn: &str) -> Result<String, QueueError> {
         let parts: Vec<&str> = arn.split(':').collect();
@@ -157,53 +213,15 @@ impl SqsWorkQueue {
 #[async_trait::async_trait]
 impl WorkQueue for SqsWorkQueue {
     async fn send(&self, items: &[WorkItem]) -> Result<(), QueueError> {
-        for chunk in items.chunks(BATCH) {
-            let mut entries: Vec<(String, String)> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, item)| (i.to_string(), item.to_body()))
-                .collect();
-            // Entries SQS failed (throttled, internal) are sent again, a few times.
-            for attempt in 0..5u32 {
-                if entries.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                }
-                let mut request = self.client.send_message_batch().queue_url(&self.url);
-                for (id, body) in &entries {
-                    request = request.entries(
-                        SendMessageBatchRequestEntry::builder()
-                            .id(id)
-                            .message_body(body)
-                            .build()
-                            .map_err(|err| self.refused("SendMessageBatch", err.to_string()))?,
-                    );
-                }
-                let answer = request
-                    .send()
-                    .await
-                    .map_err(|err| self.failed("SendMessageBatch", &err))?;
-                let failed: Vec<&str> = answer.failed().iter().map(|f| f.id()).collect();
-                if let Some(sender_fault) = answer.failed().iter().find(|f| f.sender_fault()) {
-                    return Err(self.refused(
-                        "SendMessageBatch",
-                        format!(
-                            "{}: {}",
-                            sender_fault.code(),
-                            sender_fault.message().unwrap_or_default()
-                        ),
-                    ));
-                }
-                entries.retain(|(id, _)| failed.contains(&id.as_str()));
-            }
-            if !entries.is_empty() {
-                return Err(self.refused(
-                    "SendMessageBatch",
-                    format!("{} messages still failing after 5 attempts", entries.len()),
-                ));
-            }
+        let batches: Vec<Vec<WorkItem>> = items.chunks(BATCH).map(<[WorkItem]>::to_vec).collect();
+        let mut sends = futures::stream::iter(
+            batches
+                .into_iter()
+                .map(|batch| async move { self.send_batch(&batch).await }),
+        )
+        .buffer_unordered(SEND_CONCURRENCY);
+        while let Some(sent) = sends.next().await {
+            sent?;
         }
         Ok(())
     }

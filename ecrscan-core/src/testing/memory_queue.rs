@@ -99,7 +99,11 @@ impl MemoryQueue {
 #[async_trait::async_trait]
 impl WorkQueue for MemoryQueue {
     async fn send(&self, items: &[WorkItem]) -> Result<(), QueueError> {
-        self.call().await;
+        // As `SqsWorkQueue` sends: batches of 10, 8 at a time.
+        let rounds = items.len().div_ceil(BATCH).div_ceil(8);
+        for _ in 0..rounds {
+            self.call().await;
+        }
         let mut state = self.state();
         let now = Instant::now();
         for item in items {
