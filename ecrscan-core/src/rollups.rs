@@ -130,18 +130,22 @@ impl RollupWriter {
     async fn write_pending(&self, repository: RepositoryRef) {
         // Should this task stop early (a panic, its runtime shut down), the
         // guard fails the waiting callers and lets the next update write.
-        let _guard = Writing {
+        let mut guard = Writing {
             writer: self,
             repository: &repository,
+            armed: true,
         };
         loop {
             let (updates, waiters) = {
                 let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
                 let Some(entry) = pending.get_mut(&repository) else {
+                    guard.armed = false;
                     return;
                 };
                 if entry.updates.is_empty() {
+                    // Under the lock: the next update starts a new writer.
                     pending.remove(&repository);
+                    guard.armed = false;
                     return;
                 }
                 (
@@ -163,15 +167,22 @@ impl RollupWriter {
     }
 }
 
-/// Ends a repository's writing however [`RollupWriter::write_pending`]
-/// ends: the entry is removed, and callers still waiting get an error.
+/// Ends a repository's writing if [`RollupWriter::write_pending`] stops
+/// before it is done (a panic, its runtime shut down): the entry is
+/// removed, and callers still waiting get an error. Disarmed when the
+/// writer ends normally, having removed the entry itself under the lock
+/// (a later entry belongs to a later writer).
 struct Writing<'a> {
     writer: &'a RollupWriter,
     repository: &'a RepositoryRef,
+    armed: bool,
 }
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         let mut pending = self
             .writer
             .pending

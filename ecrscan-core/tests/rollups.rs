@@ -330,3 +330,36 @@ async fn a_summary_on_s3_costs_the_config_listing_and_one_get_per_repository() {
         "and one listing, nothing else: {requests:#?}"
     );
 }
+
+/// Waves of updates through one recorder: each wave's writer ends as the
+/// next wave's starts, and no update fails or is lost in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_ending_never_fails_the_next_writers_updates() {
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let recorder = Recorder::new(Arc::clone(&store));
+    let repo = repository("team/waves");
+    for wave in 0..100 {
+        let tasks: Vec<_> = (0..3)
+            .map(|i| {
+                let recorder = recorder.clone();
+                let repo = repo.clone();
+                tokio::spawn(async move {
+                    recorder
+                        .record_started(&repo, &digest(wave, i), Utc::now())
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().expect("every update is written");
+        }
+    }
+    let rollup = store
+        .get_rollup(&repo)
+        .await
+        .unwrap()
+        .unwrap()
+        .record
+        .unwrap();
+    assert_eq!(rollup.digests.len(), 300);
+}
