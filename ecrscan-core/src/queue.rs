@@ -20,6 +20,7 @@
 //! or the deadline came first: returned to the queue), or, at its last
 //! receive, sent to the dead-letter queue with the reason.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendError, ScanBackend};
 use crate::config::{RepositoryRef, ScanConfig};
-use crate::scan::{ScanOptions, ScanOutcome};
+use crate::scan::{ScanOptions, ScanOutcome, Selection, plan_until};
 
 /// The largest message body read: SQS's limit.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -378,10 +379,6 @@ pub async fn settle(
     settled
 }
 
-/// How many items the planner gathers before it sends them: 8 batches of
-/// 10, what `SqsWorkQueue` sends at once.
-const SEND_CHUNK: usize = 8 * BATCH;
-
 /// How many basic scans ECR allows a registry in 24 hours: a plan queues
 /// at most this many per registry (region and account).
 pub const DAILY_SCAN_QUOTA: usize = 100_000;
@@ -406,11 +403,10 @@ fn is_zero(count: &usize) -> bool {
     *count == 0
 }
 
-/// The planner: resolves each distinct selection of `configs` (up to
-/// `deadline`) and queues a scan of each distinct digest; selections it
-/// could not resolve, or did not reach, are queued as
-/// [`WorkItem::Resolve`]. Its work is the configs' selections, never the
-/// fleet's images one by one: resolving is one listing per selection.
+/// The planner: [`plan_until`] `deadline`, then a scan queued for each
+/// distinct digest of the plan; selections it could not resolve, or did not
+/// reach, are queued as [`WorkItem::Resolve`] for the workers. Its calls
+/// are one listing per selection and one SendMessageBatch per 10 messages.
 ///
 /// At most [`DAILY_SCAN_QUOTA`] scans are queued per registry; the rest are
 /// counted in [`Enqueued::over_quota`] and logged.
@@ -432,71 +428,68 @@ async fn enqueue_plan_within(
     deadline: Option<tokio::time::Instant>,
     quota: usize,
 ) -> Result<Enqueued, QueueError> {
-    let mut selections: Vec<(RepositoryRef, Vec<String>)> = configs
-        .iter()
-        .map(|config| (config.repository_ref(), config.tags.clone()))
-        .collect();
-    selections.sort();
-    selections.dedup();
-    let mut resolved =
-        futures::stream::iter(selections.into_iter().map(|(repository, tags)| async move {
-            if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
-                return (repository, tags, None);
-            }
-            let resolution = backend.resolve_images(&repository, &tags).await;
-            (repository, tags, Some(resolution))
-        }))
-        .buffer_unordered(options.concurrency.max(1));
+    let plan = plan_until(configs, backend, options, deadline).await;
     let mut enqueued = Enqueued::default();
-    let mut seen = std::collections::HashSet::new();
-    let mut per_registry: std::collections::HashMap<(String, String), usize> =
-        std::collections::HashMap::new();
-    let mut pending: Vec<WorkItem> = Vec::new();
-    while let Some((repository, tags, resolution)) = resolved.next().await {
-        match resolution {
-            Some(Ok(resolution)) => {
-                enqueued.resolved += 1;
-                let registry = (repository.region.clone(), repository.registry.clone());
-                for image in resolution.images {
-                    let item = WorkItem::Scan {
-                        repository: repository.clone(),
-                        digest: image.digest,
-                    };
-                    if !seen.insert(item.clone()) {
-                        continue;
-                    }
-                    let queued = per_registry.entry(registry.clone()).or_default();
-                    if *queued >= quota {
-                        if enqueued.over_quota == 0 {
-                            tracing::warn!(region = %registry.0, registry = %registry.1, quota, "the registry's daily scan quota is reached: the rest is left out");
-                        }
-                        enqueued.over_quota += 1;
-                        continue;
-                    }
-                    *queued += 1;
-                    enqueued.scans += 1;
-                    pending.push(item);
-                }
-            }
-            Some(Err(err @ BackendError::RepositoryNotFound { .. })) => {
-                tracing::warn!(error = %err, "nothing to queue");
-                enqueued.resolved += 1;
-            }
-            Some(Err(err)) => {
-                tracing::warn!(%repository, error = %err, "cannot resolve; queued for a worker");
-                enqueued.resolves += 1;
-                pending.push(WorkItem::Resolve { repository, tags });
-            }
-            None => {
-                enqueued.resolves += 1;
-                pending.push(WorkItem::Resolve { repository, tags });
-            }
+    let mut selections = HashSet::new();
+    let mut items: Vec<WorkItem> = Vec::new();
+    for (config, planned) in configs.iter().zip(&plan.configs) {
+        let repository = &planned.repository;
+        if !selections.insert((repository, &config.tags)) {
+            continue;
         }
-        if pending.len() >= SEND_CHUNK {
-            queue.send(&std::mem::take(&mut pending)).await?;
+        match &planned.selection {
+            Selection::Resolved { .. } => enqueued.resolved += 1,
+            Selection::Failed {
+                error: error @ BackendError::RepositoryNotFound { .. },
+                ..
+            } => {
+                tracing::warn!(%error, "nothing to queue");
+                enqueued.resolved += 1;
+            }
+            Selection::Failed { error, .. } => {
+                tracing::warn!(%repository, %error, "cannot resolve; queued for a worker");
+                enqueued.resolves += 1;
+                items.push(WorkItem::Resolve {
+                    repository: repository.clone(),
+                    tags: config.tags.clone(),
+                });
+            }
+            Selection::NotReached { .. } => {
+                enqueued.resolves += 1;
+                items.push(WorkItem::Resolve {
+                    repository: repository.clone(),
+                    tags: config.tags.clone(),
+                });
+            }
         }
     }
-    queue.send(&pending).await?;
+    let mut per_registry: HashMap<(&str, &str), usize> = HashMap::new();
+    for image in &plan.images {
+        let registry = (
+            image.repository.region.as_str(),
+            image.repository.registry.as_str(),
+        );
+        let queued = per_registry.entry(registry).or_default();
+        if *queued >= quota {
+            if enqueued.over_quota == 0 {
+                tracing::warn!(
+                    region = registry.0,
+                    registry = registry.1,
+                    quota,
+                    "the registry's daily scan quota is reached: the rest is left out"
+                );
+            }
+            enqueued.over_quota += 1;
+            continue;
+        }
+        *queued += 1;
+        enqueued.scans += 1;
+        items.push(WorkItem::Scan {
+            repository: image.repository.clone(),
+            digest: image.digest.clone(),
+        });
+    }
+    queue.send(&items).await?;
     Ok(enqueued)
 }
 

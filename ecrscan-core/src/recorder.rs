@@ -37,7 +37,7 @@ use crate::records::{
     Applied, DEFAULT_HISTORY, DigestRecord, RecordedResolution, RecordedScan, Rollup, TagMove,
     TagRecord,
 };
-use crate::rollups::{RollupUpdate, RollupWriter};
+use crate::rollups::{RollupUpdate, RollupWriter, back_off};
 use crate::store::keys::selection_name;
 use crate::store::{PutMode, RecordKind, ResultStore, StoreError};
 
@@ -48,16 +48,6 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::hours(24);
 /// changing the record in between; attempts after the first wait a random
 /// time of up to 2, 4, … 256 ms, so racing writers spread out.
 const MAX_WRITE_ATTEMPTS: u32 = 32;
-
-/// Waits before attempt `attempt` (from 0) of a conditional write.
-async fn back_off(attempt: u32) {
-    if attempt == 0 {
-        return;
-    }
-    let ceiling_ms = 1u64 << attempt.min(8);
-    let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (ceiling_ms * 1000);
-    tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
-}
 
 /// Settings of the record step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -609,6 +599,40 @@ impl RecordingBackend {
 }
 
 impl RecordingBackend {
+    /// The recorded resolution of a selection if it is fresh at `now`; a
+    /// store that fails is logged (and ECR answers instead).
+    async fn recorded_resolution(
+        &self,
+        repository: &RepositoryRef,
+        tags: &[String],
+        now: DateTime<Utc>,
+    ) -> Option<RecordedResolution> {
+        self.recorder
+            .fresh_recorded_resolution(repository, tags, now)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, %repository, "cannot read recorded images; asking ECR");
+                None
+            })
+    }
+
+    /// The digest's record if its latest result may be served at `now`; a
+    /// store that fails is logged (and ECR answers instead).
+    async fn recorded_digest(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Option<DigestRecord> {
+        self.recorder
+            .servable_record(repository, digest, now)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, %repository, digest, "cannot read a recorded scan; asking ECR");
+                None
+            })
+    }
+
     /// Asks the live backend for a selection's images and records them.
     async fn resolve_live(
         &self,
@@ -673,18 +697,10 @@ impl ScanBackend for RecordingBackend {
         repository: &RepositoryRef,
         tags: &[String],
     ) -> Result<Resolution, BackendError> {
-        if self.read_from == ReadFrom::Recorded {
-            match self
-                .recorder
-                .fresh_resolution(repository, tags, Utc::now())
-                .await
-            {
-                Ok(Some(resolution)) => return Ok(resolution),
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, %repository, "cannot read recorded images; asking ECR")
-                }
-            }
+        if self.read_from == ReadFrom::Recorded
+            && let Some(recorded) = self.recorded_resolution(repository, tags, Utc::now()).await
+        {
+            return Ok(recorded.resolution);
         }
         self.resolve_live(repository, tags).await
     }
@@ -710,22 +726,13 @@ impl ScanBackend for RecordingBackend {
         repository: &RepositoryRef,
         digest: &str,
     ) -> Result<LatestScan, BackendError> {
-        if self.read_from == ReadFrom::Recorded {
-            match self
-                .recorder
-                .servable_record(repository, digest, Utc::now())
+        if self.read_from == ReadFrom::Recorded
+            && let Some(latest) = self
+                .recorded_digest(repository, digest, Utc::now())
                 .await
-            {
-                Ok(Some(record)) => {
-                    if let Some(latest) = recorded_latest(record) {
-                        return Ok(latest);
-                    }
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, %repository, digest, "cannot read a recorded scan; asking ECR")
-                }
-            }
+                .and_then(recorded_latest)
+        {
+            return Ok(latest);
         }
         self.read_live(repository, digest).await
     }
@@ -841,27 +848,18 @@ impl ScanBackend for RollupView {
         {
             return Ok(recorded.resolution);
         }
-        let recorder = &self.backend.recorder;
-        match recorder
-            .fresh_recorded_resolution(repository, tags, self.now)
+        if let Some(recorded) = self
+            .backend
+            .recorded_resolution(repository, tags, self.now)
             .await
         {
-            Ok(Some(recorded)) => {
-                let resolution = recorded.resolution.clone();
-                self.heal(
-                    repository,
-                    RollupUpdate::Selection {
-                        name,
-                        resolution: recorded,
-                    },
-                )
-                .await;
-                return Ok(resolution);
-            }
-            Ok(None) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, %repository, "cannot read recorded images; asking ECR")
-            }
+            let resolution = recorded.resolution.clone();
+            let update = RollupUpdate::Selection {
+                name,
+                resolution: recorded,
+            };
+            self.heal(repository, update).await;
+            return Ok(resolution);
         }
         self.backend.resolve_live(repository, tags).await
     }
@@ -886,29 +884,19 @@ impl ScanBackend for RollupView {
         {
             return Ok(latest);
         }
-        match self
+        if let Some(row) = self
             .backend
-            .recorder
-            .servable_record(repository, digest, self.now)
+            .recorded_digest(repository, digest, self.now)
             .await
+            .map(|record| record.rollup_row())
         {
-            Ok(Some(record)) => {
-                let row = record.rollup_row();
-                self.heal(
-                    repository,
-                    RollupUpdate::Digest {
-                        digest: digest.to_owned(),
-                        record: row.clone(),
-                    },
-                )
-                .await;
-                if let Some(latest) = recorded_latest(row) {
-                    return Ok(latest);
-                }
-            }
-            Ok(None) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, %repository, digest, "cannot read a recorded scan; asking ECR")
+            let update = RollupUpdate::Digest {
+                digest: digest.to_owned(),
+                record: row.clone(),
+            };
+            self.heal(repository, update).await;
+            if let Some(latest) = recorded_latest(row) {
+                return Ok(latest);
             }
         }
         self.backend.read_live(repository, digest).await

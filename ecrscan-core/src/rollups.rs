@@ -74,8 +74,10 @@ impl std::fmt::Debug for RollupWriter {
     }
 }
 
-/// Waits before attempt `attempt` (from 0) of a conditional write.
-async fn back_off(attempt: u32) {
+/// Waits before attempt `attempt` (from 0) of a conditional write (of a
+/// rollup, or of a record of the record step): a random time of up to 2,
+/// 4, … 256 ms, so racing writers spread out.
+pub(crate) async fn back_off(attempt: u32) {
     if attempt == 0 {
         return;
     }

@@ -244,6 +244,12 @@ pub enum Selection {
         /// The tags the config names (`None` for every tagged image).
         tags: Vec<Option<String>>,
     },
+    /// The plan's deadline came before the repository was resolved
+    /// ([`plan_until`]); a later run, or a worker, resolves it.
+    NotReached {
+        /// The tags the config names (`None` for every tagged image).
+        tags: Vec<Option<String>>,
+    },
 }
 
 /// One config in a [`ScanPlan`].
@@ -278,6 +284,17 @@ pub async fn plan(
     backend: &dyn ScanBackend,
     options: &ScanOptions,
 ) -> ScanPlan {
+    plan_until(configs, backend, options, None).await
+}
+
+/// [`plan`], resolving no selection at or after `deadline`: those are
+/// [`Selection::NotReached`] in their configs' plans.
+pub async fn plan_until(
+    configs: &[ScanConfig],
+    backend: &dyn ScanBackend,
+    options: &ScanOptions,
+    deadline: Option<tokio::time::Instant>,
+) -> ScanPlan {
     let mut keys: Vec<SelectionKey> = configs
         .iter()
         .map(|config| (config.repository_ref(), config.tags.clone()))
@@ -285,12 +302,15 @@ pub async fn plan(
     keys.sort();
     keys.dedup();
     let resolved = run_bounded(keys, options.concurrency, &|_| {}, |key| async move {
-        backend.resolve_images(&key.0, &key.1).await
+        if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+            return None;
+        }
+        Some(backend.resolve_images(&key.0, &key.1).await)
     })
     .await;
     let mut images = Vec::new();
     for ((repository, _), resolution) in &resolved {
-        if let Ok(resolution) = resolution {
+        if let Some(Ok(resolution)) = resolution {
             images.extend(resolution.images.iter().map(|image| PlannedImage {
                 repository: repository.clone(),
                 digest: image.digest.clone(),
@@ -303,14 +323,17 @@ pub async fn plan(
         .iter()
         .map(|config| {
             let selection = match resolved.get(&(config.repository_ref(), config.tags.clone())) {
-                Some(Ok(resolution)) => Selection::Resolved {
+                Some(Some(Ok(resolution))) => Selection::Resolved {
                     tags: tag_rows(config, resolution)
                         .into_iter()
                         .map(|(tag, digest)| PlannedTag { tag, digest })
                         .collect(),
                 },
-                Some(Err(error)) => Selection::Failed {
+                Some(Some(Err(error))) => Selection::Failed {
                     error: error.clone(),
+                    tags: unresolved_tags(config),
+                },
+                Some(None) => Selection::NotReached {
                     tags: unresolved_tags(config),
                 },
                 // Every selection was resolved above.
@@ -446,6 +469,16 @@ impl ScanPlan {
                             None,
                             ScanOutcome::Failed,
                             Some(error.to_string()),
+                        ));
+                    }
+                }
+                Selection::NotReached { tags } => {
+                    for tag in tags {
+                        rows.push(row(
+                            tag.clone(),
+                            None,
+                            ScanOutcome::NotReached,
+                            Some("the run's deadline came before this repository".into()),
                         ));
                     }
                 }
@@ -653,6 +686,16 @@ async fn collect_rows(
                         image(tag.clone(), None),
                         status,
                         Some(description.clone()),
+                    )));
+                }
+            }
+            // Summaries plan without a deadline; kept for completeness.
+            Selection::NotReached { tags } => {
+                for tag in tags {
+                    rows.push(row(ImageScanResult::without_scan(
+                        image(tag.clone(), None),
+                        ScanStatus::Failed,
+                        Some("not resolved before the deadline".into()),
                     )));
                 }
             }

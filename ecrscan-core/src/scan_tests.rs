@@ -602,3 +602,27 @@ async fn a_deadline_in_the_middle_of_a_run_lets_started_calls_finish() {
     assert_eq!(execution.not_reached.len(), 18);
     assert_eq!(&execution.not_reached[..], &plan.images[6..]);
 }
+
+#[tokio::test]
+async fn a_plan_past_its_deadline_resolves_nothing_and_reports_not_reached() {
+    let mut backend = MockScanBackend::new();
+    backend.expect_resolve_images().never();
+    let cfg = config("late/repo", &["a", "b"]);
+    let plan = plan_until(
+        std::slice::from_ref(&cfg),
+        &backend,
+        &ScanOptions::default(),
+        Some(tokio::time::Instant::now()),
+    )
+    .await;
+    assert!(plan.images.is_empty());
+    assert_eq!(
+        plan.configs[0].selection,
+        Selection::NotReached {
+            tags: vec![Some("a".into()), Some("b".into())]
+        }
+    );
+    let report = plan.report(&Execution::default());
+    assert_eq!(report.not_reached, 2);
+    assert_eq!(report.failed, 0);
+}
