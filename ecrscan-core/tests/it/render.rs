@@ -1,7 +1,7 @@
 //! Golden tests of the three renderers, and the feed's resistance to
 //! hostile text.
 //!
-//! `UPDATE_GOLDEN=1 cargo test -p ecrscan-core --test render` rewrites the
+//! `UPDATE_GOLDEN=1 cargo test -p ecrscan-core --test it render` rewrites the
 //! golden files; review the diff before committing it.
 
 use std::path::PathBuf;

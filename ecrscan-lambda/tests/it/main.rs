@@ -1,0 +1,10 @@
+//! The ecrscan-lambda integration tests, one binary: each module is one concern.
+
+mod api;
+mod concurrency;
+mod e2e_moto;
+mod hostile;
+mod lambda_events;
+mod record_events;
+mod scheduled;
+mod worker;
