@@ -1,4 +1,10 @@
 //! The ecrscan-cli integration tests, one binary: each module is one concern.
 
-mod cli;
+mod channels;
+mod demo;
+mod faults;
+mod fixtures;
+mod logs;
+mod offline;
 mod queue;
+mod workflows;

@@ -1,0 +1,47 @@
+//! The one-command demo, end to end.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use ecrscan_core::testing::MotoServer;
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    if MotoServer::start().is_none() {
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = StdCommand::new("bash")
+        .arg(root.join("scripts/demo.sh"))
+        .env("ECRSCAN_BIN", assert_cmd::cargo::cargo_bin("ecrscan"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for expected in [
+        "$ ecrscan configs add scan-config-amazonlinux.json scan-config-centos.json scan-config-ubuntu.json",
+        "test/ubuntu:16.04 started",
+        "test/ubuntu:latest already_scanned",
+        "Results for test/ubuntu:16.04 in us-west-2:\n CRITICAL: 1\n",
+        "Results for amazonlinux:2018.03 in us-west-2:\n MEDIUM: 2\n",
+        "baseline  test/ubuntu:16.04 (sha256:",
+        "tag moved  test/ubuntu:latest (sha256:",
+        "NEW     CRITICAL  CVE-2026-1234 openssl 1.0.2g-1ubuntu4.20  test/ubuntu:latest",
+        "FIXED   CRITICAL  CVE-2019-3462 apt",
+        "exit code 3",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    let feed = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("Done. The Atom feed of test/ubuntu's findings is in "))
+        .expect("the demo says where the feed is");
+    let xml = std::fs::read_to_string(feed).unwrap();
+    assert!(roxmltree::Document::parse(&xml).is_ok());
+    let _ = std::fs::remove_dir_all(Path::new(feed).parent().unwrap());
+}
