@@ -7,7 +7,8 @@
 //! `scripts/ensure-moto.sh`), else `moto_server` on `PATH`. When none is found, [`MotoServer::start`] returns `None`
 //! and says so loudly on stderr, so the test can return early — unless
 //! `ECRSCAN_REQUIRE_MOTO` or `CI` is set, where a missing emulator is a
-//! test failure.
+//! test failure. A test binary that skipped any says how many when it
+//! exits, past the test harness's output capture.
 //!
 //! [`FaultProxy`] goes between ecrscan and the emulator to inject failures;
 //! [`SimulatedEcr`] is a registry in memory for tests and benchmarks.
@@ -72,12 +73,72 @@ pub fn test_python() -> Option<PathBuf> {
             !required(),
             "the test tools' Python not found: run scripts/ensure-moto.sh"
         );
-        eprintln!(
-            "\n*** SKIPPED: this test needs the test tools' Python; run scripts/test.sh, \
-             which installs it ***\n"
-        );
+        note_skipped("the test tools' Python");
     }
     python
+}
+
+static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static REPORT_SKIPPED: std::sync::Once = std::sync::Once::new();
+
+/// Counts a skipped test and, the first time, says so on stderr and
+/// arranges for the count to be printed when the test binary exits. Both
+/// are written to the process's stderr directly: the test harness captures
+/// `eprintln!`, which would hide them.
+fn note_skipped(what: &str) {
+    SKIPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    REPORT_SKIPPED.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPING the tests that need {what}: run scripts/test.sh, which installs \
+             the AWS emulator and the test tools (or set ECRSCAN_MOTO_SERVER) ***"
+        );
+        #[cfg(unix)]
+        // SAFETY: registers a plain function without arguments, as atexit expects.
+        unsafe {
+            libc::atexit(report_skipped);
+        }
+    });
+}
+
+#[cfg(unix)]
+extern "C" fn report_skipped() {
+    let skipped = SKIPPED.load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** {skipped} test(s) were SKIPPED: they need the AWS emulator (moto server) and the \
+         test tools. Run scripts/test.sh to run every test. ***\n"
+    );
+}
+
+/// For tests of what file permissions deny: when the process runs as
+/// root, which permissions do not stop, runs the test named `test` (its
+/// full path in this test binary, e.g. `local_stores::a_test`) again in a
+/// child process as the unprivileged user `nobody` (uid and gid 65534),
+/// panics if it fails there, and returns `true`: the caller then returns.
+/// Returns `false` for any other user: the caller tests as itself.
+#[cfg(unix)]
+pub fn rerun_unprivileged_if_root(test: &str) -> bool {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return false;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = Command::new(exe)
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env("HOME", std::env::temp_dir())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("the test binary runs as nobody");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{test} failed as the unprivileged user nobody:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
 }
 
 fn required() -> bool {
@@ -98,10 +159,7 @@ impl MotoServer {
                     "moto_server not found: run scripts/ensure-moto.sh or set ECRSCAN_MOTO_SERVER"
                 );
             }
-            eprintln!(
-                "\n*** SKIPPED: this test needs the AWS emulator (moto_server); run scripts/test.sh, \
-                 which installs it ***\n"
-            );
+            note_skipped("the AWS emulator (moto_server)");
             return None;
         };
         let port = TcpListener::bind("127.0.0.1:0")

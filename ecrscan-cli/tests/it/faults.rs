@@ -1,7 +1,6 @@
 //! AWS that cannot be reached, or dies in the middle of a run: one clear
 //! error line and exit 1.
 
-
 use ecrscan_core::testing::{FaultProxy, MotoServer};
 
 use super::fixtures::*;

@@ -1,7 +1,6 @@
 //! Whole workflows against moto server: scan, summary, findings, changes,
 //! the S3 store.
 
-
 use ecrscan_core::testing::MotoServer;
 use serde_json::json;
 

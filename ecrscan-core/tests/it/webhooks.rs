@@ -9,13 +9,6 @@ use chrono::TimeZone;
 use ecrscan_core::webhooks::{WebhookSigner, cloud_event};
 use ecrscan_core::{Change, DigestScan, Finding, RepositoryRef, ScanStatus, Severity};
 
-/// The Python of ./.venv, beside the emulator the test command installs.
-fn python() -> Option<std::path::PathBuf> {
-    let moto = std::env::var_os("ECRSCAN_MOTO_SERVER")?;
-    let python = std::path::Path::new(&moto).parent()?.join("python");
-    python.exists().then_some(python)
-}
-
 fn change() -> Change {
     let repository = RepositoryRef::new("us-west-2", "123456789012", "test/ubuntu").unwrap();
     let at = |s: i64| chrono::Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap();
@@ -40,12 +33,7 @@ fn change() -> Change {
 
 #[test]
 fn the_reference_library_accepts_ecrscans_signatures_and_rejects_tampering() {
-    let Some(python) = python() else {
-        assert!(
-            std::env::var_os("ECRSCAN_REQUIRE_MOTO").is_none() && std::env::var_os("CI").is_none(),
-            "the test command installs standardwebhooks into ./.venv; run scripts/test.sh"
-        );
-        eprintln!("SKIPPED: no ./.venv with standardwebhooks (scripts/test.sh installs it)");
+    let Some(python) = ecrscan_core::testing::test_python() else {
         return;
     };
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
