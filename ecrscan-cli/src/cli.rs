@@ -38,12 +38,12 @@ pub struct Cli {
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Concurrent AWS calls.
-    #[arg(long, env = "ECRSCAN_CONCURRENCY", default_value_t = ecrscan_core::ScanOptions::DEFAULT_CONCURRENCY, value_name = "N")]
-    pub concurrency: usize,
+    #[arg(long, env = "ECRSCAN_CONCURRENCY", default_value = "32", value_name = "N", value_parser = ecrscan_core::settings::parse_concurrency)]
+    pub concurrency: std::num::NonZeroUsize,
     /// A hard ceiling of calls a second to each ECR API action in each region.
     /// Without one the rate adapts: it grows while ECR accepts calls and is
     /// cut when ECR throttles.
-    #[arg(long, env = "ECRSCAN_CALLS_PER_SECOND", value_name = "N")]
+    #[arg(long, env = "ECRSCAN_CALLS_PER_SECOND", value_name = "N", value_parser = ecrscan_core::settings::parse_calls_per_second)]
     pub calls_per_second: Option<std::num::NonZeroU32>,
     /// Attempts per AWS call, retries included (default: AWS_MAX_ATTEMPTS, else 3).
     #[arg(long, value_name = "N")]

@@ -9,16 +9,15 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use clap::CommandFactory;
 use ecrscan_core::aws::AwsSettings;
-use ecrscan_core::aws::notify::{AwsSecrets, AwsTransport};
-use ecrscan_core::notify::{ChangeOutbox, Notifier, NotifyOptions};
+use ecrscan_core::aws::wiring::{Wiring, WiringSettings};
+use ecrscan_core::notify::{Notifier, NotifyOptions};
 use ecrscan_core::render::{
     FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
 };
 use ecrscan_core::scan::{collect_summary_with_progress, rescan_with_progress};
 use ecrscan_core::{
-    ConfigError, ConfigSpec, ConfigStore, EcrBackend, EcrBackendOptions, ImageScanResult, ReadFrom,
-    RecordingBackend, ResultStore, ScanBackend, ScanConfig, ScanOptions, ScanOutcome, ScanStatus,
-    Store, StoreLocation, Summary, collect_results, load_sdk_config,
+    ConfigError, ConfigSpec, EcrBackendOptions, ImageScanResult, ReadFrom, ScanBackend, ScanConfig,
+    ScanOptions, ScanOutcome, ScanStatus, Store, StoreLocation, Summary, collect_results,
 };
 use uuid::Uuid;
 
@@ -32,14 +31,9 @@ use ecrscan_core::aws::sqs::SqsWorkQueue;
 use ecrscan_core::queue::{BATCH, QueueError, Settled, WorkQueue, enqueue_plan, settle, work_on};
 
 struct Context {
+    wiring: Wiring,
     store: Arc<dyn Store>,
-    settings: AwsSettings,
-    ecr_options: EcrBackendOptions,
-    sdk_config: Option<aws_config::SdkConfig>,
     options: ScanOptions,
-    record_options: ecrscan_core::RecordOptions,
-    notify_options: NotifyOptions,
-    notifier: Option<Arc<Notifier>>,
     send: bool,
 }
 
@@ -59,101 +53,54 @@ impl Context {
                 }
             }
         };
-        let settings = AwsSettings {
-            profile: cli.profile.clone(),
-            region: cli.region.clone(),
-            endpoint_url: cli.endpoint_url.clone(),
-            max_attempts: cli.max_attempts,
-            ..AwsSettings::default()
-        };
-        let sdk_config = match location {
-            StoreLocation::S3 { .. } => Some(load_sdk_config(&settings).await),
-            _ => None,
-        };
-        let store = match &sdk_config {
-            Some(sdk_config) => location.open(sdk_config).await?,
-            None => {
-                location
-                    .open(&aws_config::SdkConfig::builder().build())
-                    .await?
-            }
-        };
-        tracing::debug!(store = %location, "store");
-        let record_options = ecrscan_core::RecordOptions::from_env()
-            .map_err(|err| Failure::Usage(err.to_string()))?;
-        Ok(Context {
-            record_options,
-            notify_options: NotifyOptions::default().with_api_url(cli.api_url.clone()),
-            notifier: None,
-            send: !cli.no_send,
-            store,
-            settings,
-            sdk_config,
-            ecr_options: EcrBackendOptions {
+        let settings = WiringSettings {
+            store: location,
+            aws: AwsSettings {
+                profile: cli.profile.clone(),
+                region: cli.region.clone(),
+                endpoint_url: cli.endpoint_url.clone(),
+                max_attempts: cli.max_attempts,
+                ..AwsSettings::default()
+            },
+            ecr: EcrBackendOptions {
                 calls_per_second: cli.calls_per_second,
                 ..EcrBackendOptions::default()
             },
+            record: ecrscan_core::RecordOptions::from_env()
+                .map_err(|err| Failure::Usage(err.to_string()))?,
+            notify: NotifyOptions::default().with_api_url(cli.api_url.clone()),
+        };
+        let wiring = Wiring::open(settings).await?;
+        Ok(Context {
+            store: wiring.store(),
+            wiring,
+            send: !cli.no_send,
             options: ScanOptions {
-                concurrency: cli.concurrency.max(1),
+                concurrency: cli.concurrency.get(),
             },
         })
     }
 
-    async fn sdk_config(&mut self) -> aws_config::SdkConfig {
-        match &self.sdk_config {
-            Some(sdk_config) => sdk_config.clone(),
-            None => {
-                let sdk_config = load_sdk_config(&self.settings).await;
-                self.sdk_config = Some(sdk_config.clone());
-                sdk_config
-            }
-        }
+    async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.wiring.sdk_config().await.clone()
     }
 
     /// The store's channels, sent to over the real transports.
-    async fn notifier(&mut self) -> Result<Arc<Notifier>, Failure> {
-        if let Some(notifier) = &self.notifier {
-            return Ok(notifier.clone());
-        }
-        let sdk_config = self.sdk_config().await;
-        let transport =
-            AwsTransport::new(&sdk_config).map_err(|err| Failure::Operation(err.to_string()))?;
-        let configs: Arc<dyn ConfigStore> = self.store.clone();
-        let notifier = Arc::new(
-            Notifier::new(
-                self.store.clone(),
-                Arc::new(transport),
-                Arc::new(AwsSecrets::new(&sdk_config)),
-                self.notify_options.clone(),
-            )
-            .with_configs(configs),
-        );
-        self.notifier = Some(notifier.clone());
-        Ok(notifier)
+    async fn notifier(&self) -> Result<Arc<Notifier>, Failure> {
+        Ok(self.wiring.notifier().await?)
     }
 
     /// ECR, through the store's recorded results: everything read is
     /// recorded, with its changes queued for the channels; with
     /// [`ReadFrom::Recorded`] finished results come from the store.
-    async fn backend(&mut self, read_from: ReadFrom) -> Result<Arc<dyn ScanBackend>, Failure> {
-        let sdk_config = self.sdk_config().await;
-        let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::with_options(
-            &sdk_config,
-            self.ecr_options.clone(),
-        ));
-        let results: Arc<dyn ResultStore> = self.store.clone();
-        let outbox: Arc<dyn ChangeOutbox> = self.notifier().await?;
-        let recorder =
-            ecrscan_core::Recorder::with_options(results, self.record_options).with_outbox(outbox);
-        Ok(Arc::new(RecordingBackend::with_recorder(
-            ecr, recorder, read_from,
-        )))
+    async fn backend(&self, read_from: ReadFrom) -> Result<Arc<dyn ScanBackend>, Failure> {
+        Ok(self.wiring.backend(read_from).await?)
     }
 
     /// Sends what the command queued (and anything still pending), unless
     /// `--no-send`; says on stderr what did not go through.
-    async fn send_queued(&mut self) -> Result<(), Failure> {
-        if !self.send || self.notifier.is_none() {
+    async fn send_queued(&self) -> Result<(), Failure> {
+        if !self.send || !self.wiring.notifier_built() {
             return Ok(());
         }
         let report = self.notifier().await?.deliver_due(Utc::now()).await;
@@ -176,7 +123,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if let Command::Completions { shell } = cli.command {
         return completions(shell);
     }
-    let mut context = Context::new(&cli).await?;
+    let context = Context::new(&cli).await?;
     match cli.command {
         Command::Configs(ConfigsCommand::Add(args)) => configs_add(&context, args).await,
         Command::Configs(ConfigsCommand::List { output }) => configs_list(&context, output).await,
@@ -186,15 +133,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             ids,
             output,
             queue: Some(queue),
-        } => enqueue(&mut context, &ids, output, &queue).await,
-        Command::Scan { ids, output, .. } => scan(&mut context, &ids, output).await,
-        Command::Worker { queue, until_empty } => worker(&mut context, &queue, until_empty).await,
+        } => enqueue(&context, &ids, output, &queue).await,
+        Command::Scan { ids, output, .. } => scan(&context, &ids, output).await,
+        Command::Worker { queue, until_empty } => worker(&context, &queue, until_empty).await,
         Command::Summary {
             output,
             fail_on,
             wait,
             live,
-        } => summary(&mut context, output, fail_on, wait, read_from(live)).await,
+        } => summary(&context, output, fail_on, wait, read_from(live)).await,
         Command::Findings {
             id,
             format,
@@ -203,17 +150,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             live,
         } => {
             let file = output.as_deref();
-            findings(
-                &mut context,
-                &id,
-                format,
-                min_severity,
-                file,
-                read_from(live),
-            )
-            .await
+            findings(&context, &id, format, min_severity, file, read_from(live)).await
         }
-        Command::Channels(command) => channels(&mut context, command).await,
+        Command::Channels(command) => channels(&context, command).await,
         Command::Changes {
             ids,
             since,
@@ -225,7 +164,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 }
 
 async fn channels(
-    context: &mut Context,
+    context: &Context,
     command: crate::cli::ChannelsCommand,
 ) -> Result<ExitCode, Failure> {
     use crate::cli::{AddChannel, ChannelsCommand};
@@ -508,7 +447,7 @@ fn work_queue(sdk_config: &aws_config::SdkConfig, url: &str) -> Result<SqsWorkQu
 }
 
 async fn enqueue(
-    context: &mut Context,
+    context: &Context,
     ids: &[String],
     format: ScanFormat,
     queue_url: &str,
@@ -547,7 +486,7 @@ async fn enqueue(
 }
 
 async fn worker(
-    context: &mut Context,
+    context: &Context,
     queue_url: &str,
     until_empty: bool,
 ) -> Result<ExitCode, Failure> {
@@ -597,11 +536,7 @@ async fn worker(
     })
 }
 
-async fn scan(
-    context: &mut Context,
-    ids: &[String],
-    format: ScanFormat,
-) -> Result<ExitCode, Failure> {
+async fn scan(context: &Context, ids: &[String], format: ScanFormat) -> Result<ExitCode, Failure> {
     let configs = selected_configs(context, ids).await?;
     let backend = context.backend(ReadFrom::Live).await?;
     let bar = output::progress_bar("starting scans");
@@ -664,7 +599,7 @@ async fn scan(
 }
 
 async fn summary(
-    context: &mut Context,
+    context: &Context,
     format: SummaryFormat,
     fail_on: Option<ecrscan_core::Severity>,
     wait: Option<Duration>,
@@ -758,7 +693,7 @@ fn summary_exit_code(summary: &Summary, fail_on: Option<ecrscan_core::Severity>)
 }
 
 async fn findings(
-    context: &mut Context,
+    context: &Context,
     id: &str,
     format: FindingsFormat,
     min_severity: Option<ecrscan_core::Severity>,

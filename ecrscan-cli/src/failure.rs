@@ -25,6 +25,19 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<ecrscan_core::aws::wiring::WiringError> for Failure {
+    fn from(err: ecrscan_core::aws::wiring::WiringError) -> Failure {
+        use ecrscan_core::aws::wiring::WiringError;
+        match err {
+            WiringError::Store(err) => err.into(),
+            err @ (WiringError::NoStore
+            | WiringError::InvalidStore(_)
+            | WiringError::Setting(_)) => Failure::Usage(err.to_string()),
+            err => Failure::Operation(err.to_string()),
+        }
+    }
+}
+
 impl From<io::Error> for Failure {
     fn from(err: io::Error) -> Failure {
         if err.kind() == io::ErrorKind::BrokenPipe {

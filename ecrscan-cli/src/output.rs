@@ -17,15 +17,8 @@ pub fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    for target in ecrscan_core::aws::SENSITIVE_LOG_TARGETS {
-        if let Ok(directive) = format!("{target}=info").parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(ecrscan_core::logging::log_filter(default))
         .with_writer(io::stderr)
         .with_ansi(colour_on(&io::stderr()))
         .init();

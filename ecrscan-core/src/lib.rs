@@ -45,6 +45,7 @@
 //! | `s3` (default) | `S3Store`, the S3 config store |
 //! | `ecr` (default) | `EcrBackend`, the Amazon ECR scan backend |
 //! | `sqs` (default) | `SqsWorkQueue`, the scheduled scan's work queue on Amazon SQS |
+//! | `logging` | [`logging::log_filter`], the log filter with credentials kept out |
 //! | `mocks` | `MockConfigStore` and `MockScanBackend` (mockall) |
 //! | `test-util` | [`conformance`], the `ConfigStore` conformance suite |
 #![warn(missing_docs, unreachable_pub)]
@@ -64,6 +65,7 @@ pub mod records;
 pub mod render;
 mod rollups;
 pub mod scan;
+pub mod settings;
 pub mod severity;
 pub mod store;
 pub mod webhooks;
@@ -75,6 +77,8 @@ pub mod testing;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "logging")]
+pub mod logging;
 
 pub use backend::{BackendError, Image, Resolution, ScanBackend};
 pub use changes::{Change, ChangeKind};

@@ -64,36 +64,24 @@ pub struct RecordOptions {
 /// The most complete results of a digest a store can be asked to keep.
 pub const MAX_HISTORY: usize = 100;
 
-/// A record setting from the environment that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name}={value:?} is not valid: {rule}")]
-pub struct InvalidRecordSetting {
-    /// The variable.
-    pub name: &'static str,
-    /// Its value.
-    pub value: String,
-    /// What it must be.
-    pub rule: String,
-}
-
 impl RecordOptions {
     /// The options the environment sets: `ECRSCAN_RESULT_HISTORY`, how many
     /// complete results of each digest are kept (1 to [`MAX_HISTORY`],
     /// default [`DEFAULT_HISTORY`]). A value that is set but invalid is an
     /// error, never silently the default.
-    pub fn from_env() -> Result<RecordOptions, InvalidRecordSetting> {
+    pub fn from_env() -> Result<RecordOptions, crate::settings::InvalidSetting> {
         let mut options = RecordOptions::default();
-        if let Ok(value) = std::env::var("ECRSCAN_RESULT_HISTORY") {
-            options.history = value
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|history| (1..=MAX_HISTORY).contains(history))
-                .ok_or_else(|| InvalidRecordSetting {
-                    name: "ECRSCAN_RESULT_HISTORY",
-                    value: value.chars().take(40).collect(),
-                    rule: format!("a whole number from 1 to {MAX_HISTORY}"),
-                })?;
+        if let Some(history) = crate::settings::parse_var(
+            "ECRSCAN_RESULT_HISTORY",
+            &format!("a whole number from 1 to {MAX_HISTORY}"),
+            |value| {
+                value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|history| (1..=MAX_HISTORY).contains(history))
+            },
+        )? {
+            options.history = history;
         }
         Ok(options)
     }

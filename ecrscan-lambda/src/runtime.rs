@@ -4,14 +4,10 @@
 use std::sync::Arc;
 
 use axum::Router;
-use ecrscan_core::aws::AwsSettings;
-use ecrscan_core::aws::notify::{AwsSecrets, AwsTransport};
 use ecrscan_core::aws::sqs::SqsWorkQueue;
-use ecrscan_core::notify::{ChangeOutbox, DeliveryReport, Notifier, NotifyOptions};
-use ecrscan_core::{
-    ConfigStore, EcrBackend, EcrBackendOptions, ReadFrom, RecordOptions, Recorder,
-    RecordingBackend, ResultStore, ScanBackend, StoreLocation, load_sdk_config,
-};
+use ecrscan_core::aws::wiring::{Wiring, WiringError, WiringSettings};
+use ecrscan_core::notify::{DeliveryReport, Notifier};
+use ecrscan_core::{ConfigStore, ReadFrom, Recorder, ScanBackend};
 use lambda_http::RequestExt;
 
 use crate::api::PublicBaseUrl;
@@ -25,16 +21,8 @@ pub fn in_lambda() -> bool {
 /// Logs to stderr: JSON lines under Lambda (for CloudWatch Logs Insights),
 /// human-readable text elsewhere. `RUST_LOG` sets the level (default `info`).
 pub fn init_tracing() {
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // The AWS SDK's debug and trace events carry access key ids and signing details.
-    for target in ecrscan_core::aws::SENSITIVE_LOG_TARGETS {
-        if let Ok(directive) = format!("{target}=info").parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(ecrscan_core::logging::log_filter("info"))
         .with_writer(std::io::stderr);
     if in_lambda() {
         builder
@@ -50,23 +38,12 @@ pub fn init_tracing() {
 /// Why the binaries cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// Neither `ECRSCAN_STORE` nor `ECR_SCAN_CONFIG_BUCKET` is set.
-    #[error(
-        "no config store: set ECRSCAN_STORE (s3://bucket/prefix, file:///dir or a path) or ECR_SCAN_CONFIG_BUCKET"
-    )]
-    NoStore,
-    /// The store location is invalid.
+    /// The store, a setting or a client cannot be set up.
     #[error(transparent)]
-    InvalidStore(#[from] ecrscan_core::store::InvalidStoreLocation),
-    /// The store cannot be opened.
+    Wiring(#[from] WiringError),
+    /// A setting is invalid.
     #[error(transparent)]
-    Store(#[from] ecrscan_core::StoreError),
-    /// A record setting is invalid.
-    #[error(transparent)]
-    RecordSetting(#[from] ecrscan_core::recorder::InvalidRecordSetting),
-    /// The HTTP client for webhooks cannot be built.
-    #[error(transparent)]
-    Transport(#[from] ecrscan_core::aws::notify::TransportSetupError),
+    Setting(#[from] ecrscan_core::settings::InvalidSetting),
     /// A queue setting is invalid.
     #[error("{0}")]
     QueueSetting(String),
@@ -88,22 +65,11 @@ pub fn work_queue_from_env(
     let dead_letter = std::env::var("ECRSCAN_DEAD_LETTER_QUEUE_URL")
         .ok()
         .filter(|url| !url.is_empty());
-    let max_receives = match std::env::var("ECRSCAN_MAX_RECEIVES") {
-        Ok(value) => Some(
-            value
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| {
-                    StartupError::QueueSetting(format!(
-                        "ECRSCAN_MAX_RECEIVES={:?} is not valid: a whole number from 1 to 1000",
-                        value.chars().take(40).collect::<String>()
-                    ))
-                })?,
-        ),
-        Err(_) => None,
-    };
+    let max_receives = ecrscan_core::settings::parse_var(
+        "ECRSCAN_MAX_RECEIVES",
+        "a whole number from 1 to 1000",
+        |value| value.parse::<u32>().ok().filter(|n| (1..=1000).contains(n)),
+    )?;
     let queue = match (dead_letter, max_receives) {
         (Some(dead_letter), Some(max)) => {
             SqsWorkQueue::with_dead_letter(sdk_config, url, dead_letter, max)
@@ -129,56 +95,23 @@ pub fn time_left(deadline_ms: u64) -> std::time::Duration {
     std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
-/// The store and backend from the environment: `ECRSCAN_STORE`
-/// (`s3://bucket/prefix`, `file:///dir` or a path) or the sample's
-/// `ECR_SCAN_CONFIG_BUCKET`, and the standard AWS configuration.
+/// The store and backend from the environment ([`WiringSettings::from_env`]):
+/// `ECRSCAN_STORE` (`s3://bucket/prefix`, `file:///dir` or a path) or the
+/// sample's `ECR_SCAN_CONFIG_BUCKET`, the validated ecrscan settings, and
+/// the standard AWS configuration.
 pub async fn store_and_backend() -> Result<Runtime, StartupError> {
-    let location = StoreLocation::from_env()?.ok_or(StartupError::NoStore)?;
-    let sdk_config = load_sdk_config(&AwsSettings::default()).await;
-    let store = location.open(&sdk_config).await?;
-    // A hard ceiling when set; the rate adapts to throttling under it.
-    let calls_per_second = std::env::var("ECRSCAN_CALLS_PER_SECOND")
-        .ok()
-        .and_then(|value| value.parse().ok());
-    let options = EcrBackendOptions {
-        calls_per_second,
-        ..EcrBackendOptions::default()
-    };
-    let ecr: Arc<dyn ScanBackend> = Arc::new(EcrBackend::with_options(&sdk_config, options));
-    let results: Arc<dyn ResultStore> = store.clone();
-    let configs: Arc<dyn ConfigStore> = store.clone();
-    let api_url = std::env::var("ECRSCAN_API_URL")
-        .ok()
-        .filter(|url| !url.is_empty());
-    let notifier = Arc::new(
-        Notifier::new(
-            store.clone(),
-            Arc::new(AwsTransport::new(&sdk_config)?),
-            Arc::new(AwsSecrets::new(&sdk_config)),
-            NotifyOptions::default().with_api_url(api_url),
-        )
-        .with_configs(configs),
-    );
-    let outbox: Arc<dyn ChangeOutbox> = notifier.clone();
-    let recorder = Recorder::with_options(results, RecordOptions::from_env()?).with_outbox(outbox);
-    tracing::info!(store = %location, "ready");
+    let wiring = Wiring::open(WiringSettings::from_env()?).await?;
+    let recorder = wiring.recorder().await?;
+    tracing::info!(store = %wiring.settings().store, "ready");
     Ok(Runtime {
-        notifier,
-        channels: store.clone(),
-        configs: store,
-        recorded: Arc::new(RecordingBackend::with_recorder(
-            Arc::clone(&ecr),
-            recorder.clone(),
-            ReadFrom::Recorded,
-        )),
-        live: Arc::new(RecordingBackend::with_recorder(
-            Arc::clone(&ecr),
-            recorder.clone(),
-            ReadFrom::Live,
-        )),
-        ecr,
+        notifier: wiring.notifier().await?,
+        channels: wiring.store(),
+        configs: wiring.configs(),
+        recorded: wiring.backend(ReadFrom::Recorded).await?,
+        live: wiring.backend(ReadFrom::Live).await?,
+        ecr: wiring.ecr().await,
         recorder,
-        sdk_config,
+        sdk_config: wiring.sdk_config().await.clone(),
     })
 }
 

@@ -276,6 +276,20 @@ fn an_invalid_history_setting_is_a_usage_error_not_the_default() {
             result.stderr
         );
     }
+    for (name, bad) in [
+        ("ECRSCAN_CALLS_PER_SECOND", "0"),
+        ("ECRSCAN_CALLS_PER_SECOND", "abc"),
+        ("ECRSCAN_CONCURRENCY", "0"),
+        ("ECRSCAN_CONCURRENCY", "2000"),
+    ] {
+        let result = run(ecrscan(dir.path()).env(name, bad).args(["configs", "list"]));
+        assert_eq!(result.code, 2, "{name}={bad}: {}", result.stderr);
+        assert!(
+            result.stderr.contains(bad) && result.stderr.contains("whole number from 1 to"),
+            "{name}={bad}: {}",
+            result.stderr
+        );
+    }
     let result = run(ecrscan(dir.path())
         .env("ECRSCAN_RESULT_HISTORY", "5")
         .args(["configs", "list"]));

@@ -24,23 +24,8 @@ pub mod ecr;
 pub mod notify;
 #[cfg(feature = "sqs")]
 pub mod sqs;
-
-/// Log targets of the AWS SDK whose debug and trace events carry
-/// credentials (access key ids) or request signing details. ecrscan's
-/// binaries log them at `info` at most, whatever `RUST_LOG` says.
-pub const SENSITIVE_LOG_TARGETS: &[&str] = &[
-    "aws_sigv4",
-    "aws_smithy_runtime",
-    "aws_smithy_runtime_api",
-    "aws_runtime",
-    "aws_config",
-    "aws_credential_types",
-    "aws_smithy_http_client",
-    "hyper",
-    "hyper_util",
-    "h2",
-    "rustls",
-];
+#[cfg(all(feature = "s3", feature = "ecr", feature = "notify"))]
+pub mod wiring;
 
 /// How ecrscan talks to AWS, on top of the standard AWS configuration.
 #[derive(Debug, Clone, Default)]

@@ -19,8 +19,8 @@ struct Args {
     #[arg(long, env = "ECRSCAN_LISTEN", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
     /// Concurrent AWS calls per request.
-    #[arg(long, env = "ECRSCAN_CONCURRENCY", default_value_t = ScanOptions::DEFAULT_CONCURRENCY)]
-    concurrency: usize,
+    #[arg(long, env = "ECRSCAN_CONCURRENCY", default_value = "32", value_parser = ecrscan_core::settings::parse_concurrency)]
+    concurrency: std::num::NonZeroUsize,
     /// The API's public base URL, for the feeds' self links.
     #[arg(long, env = "ECRSCAN_PUBLIC_URL")]
     public_url: Option<String>,
@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
         backend: runtime.recorded,
         live_backend: runtime.live,
         options: ScanOptions {
-            concurrency: args.concurrency.max(1),
+            concurrency: args.concurrency.get(),
         },
         public_url: args.public_url,
         cors_allow_origin: args

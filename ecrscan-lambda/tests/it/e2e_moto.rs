@@ -176,6 +176,47 @@ fn api_without_a_store_says_what_to_set() {
     assert!(stderr.contains("ECRSCAN_STORE"), "{stderr}");
 }
 
+#[test]
+fn every_binary_refuses_an_invalid_setting_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let binaries = [
+        env!("CARGO_BIN_EXE_ecrscan-api"),
+        env!("CARGO_BIN_EXE_ecrscan-start-scan"),
+        env!("CARGO_BIN_EXE_ecrscan-record-result"),
+        env!("CARGO_BIN_EXE_ecrscan-scan-worker"),
+    ];
+    for (name, value, rule) in [
+        ("ECRSCAN_CALLS_PER_SECOND", "0", "from 1 to 10000"),
+        ("ECRSCAN_CALLS_PER_SECOND", "abc", "from 1 to 10000"),
+        ("ECRSCAN_RESULT_HISTORY", "0", "from 1 to 100"),
+        ("ECRSCAN_MAX_RECEIVES", "many", "from 1 to 1000"),
+    ] {
+        for binary in binaries {
+            if name == "ECRSCAN_MAX_RECEIVES" && !binary.ends_with("scan-worker") {
+                continue;
+            }
+            let output = Command::new(binary)
+                .env("ECRSCAN_STORE", dir.path())
+                .env("ECRSCAN_WORK_QUEUE_URL", "http://127.0.0.1:9/queue")
+                .env("ECRSCAN_DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:9/dlq")
+                .env(name, value)
+                .env_remove("AWS_LAMBDA_RUNTIME_API")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_REGION", "us-west-2")
+                .args(["--event", "/dev/null"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{binary} {name}={value}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{name}=\"{value}\" is not valid")) && stderr.contains(rule),
+                "{binary} {name}={value}: {stderr}"
+            );
+        }
+    }
+}
+
 /// Runs `binary` with `stdin` as its standard input; its status, stdout and stderr.
 fn run_with_stdin(
     binary: &str,
