@@ -32,13 +32,14 @@ use ecrscan_core::queue::{BATCH, QueueError, Settled, WorkQueue, enqueue_plan, s
 
 struct Context {
     wiring: Wiring,
+    style: output::Style,
     store: Arc<dyn Store>,
     options: ScanOptions,
     send: bool,
 }
 
 impl Context {
-    async fn new(cli: &Cli) -> Result<Context, Failure> {
+    async fn new(cli: &Cli, style: output::Style) -> Result<Context, Failure> {
         let location = match &cli.store {
             Some(uri) => {
                 uri.parse()
@@ -74,6 +75,7 @@ impl Context {
         Ok(Context {
             store: wiring.store(),
             wiring,
+            style,
             send: !cli.no_send,
             options: ScanOptions {
                 concurrency: cli.concurrency.get(),
@@ -119,11 +121,11 @@ fn default_store_dir() -> Result<PathBuf, Failure> {
 }
 
 /// Runs the command; `Ok` carries the exit code of a command that ran.
-pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+pub async fn run(cli: Cli, style: output::Style) -> Result<ExitCode, Failure> {
     if let Command::Completions { shell } = cli.command {
         return completions(shell);
     }
-    let context = Context::new(&cli).await?;
+    let context = Context::new(&cli, style).await?;
     match cli.command {
         Command::Configs(ConfigsCommand::Add(args)) => configs_add(&context, args).await,
         Command::Configs(ConfigsCommand::List { output }) => configs_list(&context, output).await,
@@ -262,7 +264,9 @@ async fn channels(
                     serde_json::to_writer_pretty(&mut *out, &statuses)?;
                     writeln!(out)
                 }
-                ListFormat::Table => output::channel_status_table(&statuses, Utc::now(), out),
+                ListFormat::Table => {
+                    output::channel_status_table(&statuses, Utc::now(), context.style, out)
+                }
             })?;
         }
     }
@@ -553,42 +557,25 @@ async fn scan(context: &Context, ids: &[String], format: ScanFormat) -> Result<E
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)
         }
-        ScanFormat::Text => {
-            for image in &report.images {
-                let tag = image.tag.as_deref().unwrap_or("*");
-                let outcome = output::paint_outcome(image.outcome);
-                match (&image.outcome, &image.reason) {
-                    (ScanOutcome::Failed, Some(reason)) => {
-                        writeln!(out, "{}:{tag} {outcome}: {reason}", image.repository)?
-                    }
-                    _ => writeln!(out, "{}:{tag} {outcome}", image.repository)?,
-                }
-            }
-            Ok(())
-        }
+        ScanFormat::Text => output::scan_report(&report, context.style, out),
     })?;
-    let first_failure = report
+    if report.failed == 0 || report.failed < report.images.len() {
+        eprintln!(
+            "{} started, {} already scanned, {} continuous, {} failed",
+            report.started, report.already_scanned, report.continuous, report.failed
+        );
+    }
+    if let Some(first) = report
         .images
         .iter()
         .find(|image| image.outcome == ScanOutcome::Failed)
-        .map(|image| image.reason.as_deref().unwrap_or("unknown"));
-    match first_failure {
-        Some(reason) if report.failed == report.images.len() => {
-            eprintln!("error: no image could be scanned; the first failure: {reason}");
-        }
-        _ => {
-            eprintln!(
-                "{} started, {} already scanned, {} continuous, {} failed",
-                report.started, report.already_scanned, report.continuous, report.failed
-            );
-            if let Some(reason) = first_failure {
-                eprintln!(
-                    "error: {} of {} images failed; the first failure: {reason}",
-                    report.failed,
-                    report.images.len()
-                );
-            }
-        }
+    {
+        output::failures_note(
+            report.failed,
+            report.images.len(),
+            "no image could be scanned",
+            first.reason.as_deref().unwrap_or("unknown"),
+        );
     }
     context.send_queued().await?;
     Ok(if report.failed > 0 {
@@ -639,7 +626,7 @@ async fn summary(
     output::stdout(|out| match format {
         SummaryFormat::Text => write_text_summary(&summary, out),
         SummaryFormat::Json => write_json_summary(&summary, Utc::now(), out),
-        SummaryFormat::Table => output::summary_table(&summary, out),
+        SummaryFormat::Table => output::summary_table(&summary, context.style, out),
     })?;
     let failed: Vec<&ImageScanResult> = summary
         .rows
@@ -648,20 +635,16 @@ async fn summary(
         .filter(|result| result.scan.status == ScanStatus::Failed)
         .collect();
     if let Some(first) = failed.first() {
-        let reason = first
-            .scan
-            .status_description
-            .as_deref()
-            .unwrap_or("unknown");
-        if failed.len() == summary.rows.len() {
-            eprintln!("error: no scan result could be read; the first failure: {reason}");
-        } else {
-            eprintln!(
-                "error: {} of {} images failed; the first failure: {reason}",
-                failed.len(),
-                summary.rows.len()
-            );
-        }
+        output::failures_note(
+            failed.len(),
+            summary.rows.len(),
+            "no scan result could be read",
+            first
+                .scan
+                .status_description
+                .as_deref()
+                .unwrap_or("unknown"),
+        );
     }
     context.send_queued().await?;
     Ok(ExitCode::from(summary_exit_code(&summary, fail_on)))

@@ -48,7 +48,22 @@ impl From<io::Error> for Failure {
     }
 }
 
+impl Failure {
+    /// The exit code of a command that failed this way.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::BrokenPipe => SUCCESS,
+            Failure::Usage(_) => USAGE,
+            Failure::Operation(_) => SOME_FAILED,
+        }
+    }
+}
+
+/// Exit code 0: success.
+pub const SUCCESS: u8 = 0;
 /// Exit code 1: some operation failed, its output is printed.
 pub const SOME_FAILED: u8 = 1;
+/// Exit code 2: invalid usage or input.
+pub const USAGE: u8 = 2;
 /// Exit code 3: findings at or above `--fail-on`.
 pub const FINDINGS_FOUND: u8 = 3;

@@ -12,7 +12,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    output::init_logging(args.verbose);
+    let style = output::Style::detect();
+    output::init_logging(args.verbose, style);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
             return output::report(&failure::Failure::Operation(format!("cannot start: {err}")));
         }
     };
-    match runtime.block_on(commands::run(args)) {
+    match runtime.block_on(commands::run(args, style)) {
         Ok(code) => code,
         Err(failure) => output::report(&failure),
     }

@@ -5,13 +5,42 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ecrscan_core::scan::Progress;
-use ecrscan_core::{ScanConfig, ScanOutcome, ScanStatus, Severity, Summary};
+use ecrscan_core::{RescanReport, ScanConfig, ScanOutcome, ScanStatus, Severity, Summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::failure::Failure;
 
+/// Whether output is coloured: decided once, by `main`, for stdout and
+/// stderr, and handed to every printer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Colour on stdout.
+    pub colour: bool,
+    /// Colour on stderr (logs).
+    pub colour_stderr: bool,
+}
+
+impl Style {
+    /// Colour on a terminal, never with `NO_COLOR`.
+    pub fn detect() -> Style {
+        Style {
+            colour: colour_on(&io::stdout()),
+            colour_stderr: colour_on(&io::stderr()),
+        }
+    }
+
+    /// `text` in the ANSI colour `code` when colour is on.
+    fn paint(self, text: &str, code: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
 /// Logs go to stderr; warnings only unless `-v` or `RUST_LOG` asks for more.
-pub fn init_logging(verbose: u8) {
+pub fn init_logging(verbose: u8, style: Style) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -20,22 +49,30 @@ pub fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(ecrscan_core::logging::log_filter(default))
         .with_writer(io::stderr)
-        .with_ansi(colour_on(&io::stderr()))
+        .with_ansi(style.colour_stderr)
         .init();
 }
 
 /// Prints a failure as one `error:` line and returns its exit code.
 pub fn report(failure: &Failure) -> ExitCode {
     match failure {
-        Failure::BrokenPipe => ExitCode::SUCCESS,
-        Failure::Usage(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-        Failure::Operation(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(1)
-        }
+        Failure::BrokenPipe => {}
+        Failure::Usage(message) | Failure::Operation(message) => eprintln!("error: {message}"),
+    }
+    ExitCode::from(failure.exit_code())
+}
+
+/// Says on stderr that `failed` of `total` images failed, with the first
+/// failure's reason; `none_worked` says it when every image failed (e.g.
+/// `no image could be scanned`).
+pub fn failures_note(failed: usize, total: usize, none_worked: &str, first_reason: &str) {
+    if failed == 0 {
+        return;
+    }
+    if failed == total {
+        eprintln!("error: {none_worked}; the first failure: {first_reason}");
+    } else {
+        eprintln!("error: {failed} of {total} images failed; the first failure: {first_reason}");
     }
 }
 
@@ -84,23 +121,31 @@ fn colour_on(stream: &impl IsTerminal) -> bool {
     stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn paint(text: &str, code: &str) -> String {
-    if colour_on(&io::stdout()) {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_owned()
-    }
-}
-
-/// A scan outcome, coloured on a terminal.
-pub fn paint_outcome(outcome: ScanOutcome) -> String {
+/// A scan outcome, coloured when `style` says.
+fn paint_outcome(outcome: ScanOutcome, style: Style) -> String {
     let code = match outcome {
         ScanOutcome::Started => "32",
         ScanOutcome::AlreadyScanned | ScanOutcome::Continuous => "36",
         ScanOutcome::Failed => "31",
         ScanOutcome::NotReached => "33",
     };
-    paint(outcome.as_str(), code)
+    style.paint(outcome.as_str(), code)
+}
+
+/// The scan report for people: one line per image, `REPOSITORY:TAG
+/// OUTCOME[: reason]`.
+pub fn scan_report(report: &RescanReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    for image in &report.images {
+        let tag = image.tag.as_deref().unwrap_or("*");
+        let outcome = paint_outcome(image.outcome, style);
+        match (&image.outcome, &image.reason) {
+            (ScanOutcome::Failed, Some(reason)) => {
+                writeln!(out, "{}:{tag} {outcome}: {reason}", image.repository)?
+            }
+            _ => writeln!(out, "{}:{tag} {outcome}", image.repository)?,
+        }
+    }
+    Ok(())
 }
 
 /// A progress bar on stderr, shown only when stderr is a terminal.
@@ -205,6 +250,7 @@ pub fn channels_table(
 pub fn channel_status_table(
     statuses: &[ecrscan_core::notify::ChannelStatus],
     now: chrono::DateTime<chrono::Utc>,
+    style: Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     use ecrscan_core::deliveries::DeliveryState;
@@ -217,7 +263,7 @@ pub fn channel_status_table(
         .map(|status| {
             let failed = status.failed.to_string();
             let failed_cell = if status.failed > 0 {
-                (failed.clone(), paint(&failed, "31"))
+                (failed.clone(), style.paint(&failed, "31"))
             } else {
                 plain(failed)
             };
@@ -250,7 +296,7 @@ pub fn channel_status_table(
         for delivery in &status.outstanding {
             let change = &delivery.change;
             let state = match delivery.state {
-                DeliveryState::Failed => paint("failed ", "31"),
+                DeliveryState::Failed => style.paint("failed ", "31"),
                 _ => "pending".to_owned(),
             };
             let age = (now - delivery.queued_at).num_minutes().max(0);
@@ -335,7 +381,7 @@ pub fn configs_table(configs: &[ScanConfig], out: &mut dyn Write) -> io::Result<
     )
 }
 
-fn severity_cell(severity: Severity, count: u64) -> (String, String) {
+fn severity_cell(severity: Severity, count: u64, style: Style) -> (String, String) {
     let text = count.to_string();
     let code = match severity {
         _ if count == 0 => return plain(text),
@@ -344,21 +390,21 @@ fn severity_cell(severity: Severity, count: u64) -> (String, String) {
         Severity::Medium => "33",
         _ => return plain(text),
     };
-    (text.clone(), paint(&text, code))
+    (text.clone(), style.paint(&text, code))
 }
 
-fn status_cell(status: ScanStatus) -> (String, String) {
+fn status_cell(status: ScanStatus, style: Style) -> (String, String) {
     let text = status.as_str().to_owned();
     let code = match status {
         ScanStatus::Complete | ScanStatus::Active => "32",
         ScanStatus::InProgress | ScanStatus::Pending | ScanStatus::NotScanned => "36",
         _ => "31",
     };
-    (text.clone(), paint(&text, code))
+    (text.clone(), style.paint(&text, code))
 }
 
 /// The summary as a table: one image a line, counts per severity.
-pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+pub fn summary_table(summary: &Summary, style: Style, out: &mut dyn Write) -> io::Result<()> {
     if summary.rows.is_empty() {
         return writeln!(
             out,
@@ -378,7 +424,7 @@ pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
                     result.image.tag.as_deref().unwrap_or("*")
                 )),
                 plain(row.region.clone()),
-                status_cell(result.scan.status),
+                status_cell(result.scan.status, style),
             ];
             for severity in [
                 Severity::Critical,
@@ -387,7 +433,7 @@ pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 Severity::Low,
                 Severity::Informational,
             ] {
-                cells.push(severity_cell(severity, counts.get(severity)));
+                cells.push(severity_cell(severity, counts.get(severity), style));
             }
             cells.push(plain(
                 (counts.get(Severity::Undefined) + counts.get(Severity::Untriaged)).to_string(),
@@ -404,4 +450,55 @@ pub fn summary_table(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
         &rows,
         out,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use ecrscan_core::ImageScanReport;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn report() -> RescanReport {
+        let row = |tag: &str, outcome, reason: Option<&str>| ImageScanReport {
+            config_id: Uuid::nil(),
+            repository: "test/ubuntu".into(),
+            tag: Some(tag.into()),
+            digest: None,
+            outcome,
+            reason: reason.map(str::to_owned),
+        };
+        RescanReport {
+            images: vec![
+                row("16.04", ScanOutcome::Started, None),
+                row("gone", ScanOutcome::Failed, Some("tag gone not found")),
+            ],
+            started: 1,
+            failed: 1,
+            ..RescanReport::default()
+        }
+    }
+
+    #[test]
+    fn printers_colour_only_when_told() {
+        let mut plain = Vec::new();
+        let off = Style {
+            colour: false,
+            colour_stderr: false,
+        };
+        scan_report(&report(), off, &mut plain).unwrap();
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            "test/ubuntu:16.04 started\ntest/ubuntu:gone failed: tag gone not found\n"
+        );
+        let mut coloured = Vec::new();
+        let on = Style {
+            colour: true,
+            ..off
+        };
+        scan_report(&report(), on, &mut coloured).unwrap();
+        let coloured = String::from_utf8(coloured).unwrap();
+        assert!(coloured.contains("\x1b[32mstarted\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[31mfailed\x1b[0m: tag gone"), "{coloured:?}");
+    }
 }

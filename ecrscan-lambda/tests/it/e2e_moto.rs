@@ -208,9 +208,13 @@ fn every_binary_refuses_an_invalid_setting_at_start() {
                 .output()
                 .unwrap();
             let stderr = String::from_utf8_lossy(&output.stderr);
-            assert!(!output.status.success(), "{binary} {name}={value}: {stderr}");
             assert!(
-                stderr.contains(&format!("{name}=\"{value}\" is not valid")) && stderr.contains(rule),
+                !output.status.success(),
+                "{binary} {name}={value}: {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("{name}=\"{value}\" is not valid"))
+                    && stderr.contains(rule),
                 "{binary} {name}={value}: {stderr}"
             );
         }

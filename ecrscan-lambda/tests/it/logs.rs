@@ -153,7 +153,13 @@ fn the_api_function_at_trace_level_never_logs_a_signed_requests_credentials() {
         logs.contains("\"level\":\"DEBUG\"") || logs.contains("\"level\":\"TRACE\""),
         "trace logging is on:\n{logs}"
     );
-    for secret in [SIGNATURE, ACCESS_KEY, SESSION_TOKEN, BODY, "AKIAFUNCTIONROLEKEY1"] {
+    for secret in [
+        SIGNATURE,
+        ACCESS_KEY,
+        SESSION_TOKEN,
+        BODY,
+        "AKIAFUNCTIONROLEKEY1",
+    ] {
         assert!(!logs.contains(secret), "{secret} is in the logs:\n{logs}");
     }
 }
