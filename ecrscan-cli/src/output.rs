@@ -499,6 +499,9 @@ mod tests {
         scan_report(&report(), on, &mut coloured).unwrap();
         let coloured = String::from_utf8(coloured).unwrap();
         assert!(coloured.contains("\x1b[32mstarted\x1b[0m"), "{coloured:?}");
-        assert!(coloured.contains("\x1b[31mfailed\x1b[0m: tag gone"), "{coloured:?}");
+        assert!(
+            coloured.contains("\x1b[31mfailed\x1b[0m: tag gone"),
+            "{coloured:?}"
+        );
     }
 }

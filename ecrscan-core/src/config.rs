@@ -310,21 +310,21 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(field: &'static str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &'static str, problem: impl Into<String>) -> Self {
         ValidationError {
             field,
             problem: problem.into(),
         }
     }
 
-    fn missing(field: &'static str) -> Self {
+    pub(crate) fn missing(field: &'static str) -> Self {
         ValidationError::new(field, "the field is required")
     }
 }
 
 /// Quotes user input for an error message, bounded so a huge value does not
 /// become a huge message.
-fn quoted(value: &str) -> String {
+pub(crate) fn quoted(value: &str) -> String {
     const MAX: usize = 80;
     if value.chars().count() <= MAX {
         format!("{value:?}")
@@ -336,7 +336,7 @@ fn quoted(value: &str) -> String {
 
 /// AWS region names: `us-west-2`, `eu-central-1`, `us-gov-west-1`,
 /// `cn-north-1`, `ap-southeast-3`, `us-isob-east-1`, `eusc-de-east-1`.
-fn validate_region(region: &str) -> Result<(), ValidationError> {
+pub(crate) fn validate_region(region: &str) -> Result<(), ValidationError> {
     let rule = "an AWS region name such as us-west-2, eu-central-1, us-gov-west-1 or cn-north-1";
     let parts: Vec<&str> = region.split('-').collect();
     let lower = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
@@ -357,7 +357,7 @@ fn validate_region(region: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn validate_registry(registry: &str) -> Result<(), ValidationError> {
+pub(crate) fn validate_registry(registry: &str) -> Result<(), ValidationError> {
     if registry.len() == 12 && registry.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {

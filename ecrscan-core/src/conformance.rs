@@ -47,6 +47,86 @@ pub async fn run_all(store: &dyn Store) {
     run_configs(store).await;
     results_round_trip(store).await;
     channels_round_trip(store).await;
+    suppressions_round_trip(store).await;
+}
+
+/// The [`SuppressionStore`](crate::store::SuppressionStore) contract: rules
+/// round trip (expired ones too), list sorted by `created`, and unknown
+/// ids are `NotFound`. The store has no rules at the start and none at the
+/// end.
+pub async fn suppressions_round_trip(store: &dyn crate::store::SuppressionStore) {
+    use crate::suppress::{Expiry, PackageScope, RuleInput, SuppressionSpec};
+    let at = |seconds: i64| {
+        Utc.timestamp_opt(1_800_000_000 + seconds, 0)
+            .single()
+            .expect("a valid timestamp")
+    };
+    assert!(
+        store
+            .list_suppressions()
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+    let rule = |vulnerability: &str, created: i64, expires: Expiry| {
+        SuppressionSpec::new(
+            RuleInput {
+                vulnerability: vulnerability.into(),
+                repository: Some("prod/*".into()),
+                package: Some(PackageScope::parse("openssl@3.0.2")),
+                reason: Some("not reachable".into()),
+                expires: Some(expires),
+                ..RuleInput::default()
+            },
+            at(created),
+        )
+        .expect("a valid rule")
+        .create()
+    };
+    let mut later = rule("CVE-2026-0002", 20, Expiry::Never);
+    later.created = at(20);
+    // Expired by now: still kept and listed.
+    let mut earlier = rule("CVE-2026-0001", 10, Expiry::At(at(15)));
+    earlier.created = at(10);
+    store.put_suppression(&later).await.expect("put");
+    store.put_suppression(&earlier).await.expect("put");
+    assert_eq!(store.get_suppression(later.id).await.expect("get"), later);
+    assert_eq!(
+        store.list_suppressions().await.expect("list").items,
+        vec![earlier.clone(), later.clone()],
+        "sorted by created"
+    );
+    let mut renewed = earlier.clone();
+    renewed.expires = Expiry::Never;
+    store.put_suppression(&renewed).await.expect("put replaces");
+    assert_eq!(
+        store.get_suppression(earlier.id).await.expect("get"),
+        renewed
+    );
+    let unknown = Uuid::new_v4();
+    assert!(
+        store
+            .get_suppression(unknown)
+            .await
+            .is_err_and(|e| e.is_not_found())
+    );
+    assert!(
+        store
+            .delete_suppression(unknown)
+            .await
+            .is_err_and(|e| e.is_not_found())
+    );
+    store.delete_suppression(later.id).await.expect("delete");
+    store.delete_suppression(earlier.id).await.expect("delete");
+    assert!(
+        store
+            .list_suppressions()
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
 }
 
 /// The [`ChannelStore`](crate::store::ChannelStore) contract: channels round

@@ -77,6 +77,10 @@ pub struct Finding {
     /// The basic finding's attributes, e.g. `package_name`, `CVSS2_SCORE`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
+    /// The suppression rule that covers it, where suppressed findings are
+    /// shown (`--include-suppressed`); never recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<crate::suppress::SuppressionMark>,
 }
 
 /// The identity of a finding across scans of an image: the same
@@ -162,6 +166,7 @@ impl Finding {
             first_observed_at: None,
             file_path: None,
             attributes: BTreeMap::new(),
+            suppressed: None,
         }
     }
 
@@ -418,6 +423,10 @@ pub struct ImageScanResult {
     /// recorded result counts), where it has recorded the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub findings_changed_at: Option<DateTime<Utc>>,
+    /// Findings per severity that suppression rules cover: left out of the
+    /// scan's `severity_counts`.
+    #[serde(default, skip_serializing_if = "SeverityCounts::is_empty")]
+    pub suppressed_counts: SeverityCounts,
 }
 
 impl ImageScanResult {
@@ -432,6 +441,7 @@ impl ImageScanResult {
             scan: DigestScan::without_findings(status, description),
             origin: Origin::Live,
             findings_changed_at: None,
+            suppressed_counts: SeverityCounts::new(),
         }
     }
 }

@@ -58,6 +58,7 @@ pub mod config;
 pub mod deliveries;
 pub mod finding;
 pub mod notify;
+pub mod pattern;
 pub mod queue;
 pub mod ratelimit;
 pub mod recorder;
@@ -68,6 +69,7 @@ pub mod scan;
 pub mod settings;
 pub mod severity;
 pub mod store;
+pub mod suppress;
 pub mod webhooks;
 
 #[cfg(feature = "test-util")]
@@ -96,8 +98,9 @@ pub use scan::{
 pub use severity::{Severity, SeverityCounts};
 pub use store::{
     ChannelStore, ConfigStore, DirStore, Listing, MemoryStore, ObjectStore, PutMode, RecordKind,
-    ResultStore, Store, StoreError, StoreLocation,
+    ResultStore, Store, StoreError, StoreLocation, SuppressionStore,
 };
+pub use suppress::{Suppression, Suppressions};
 
 #[cfg(feature = "mocks")]
 pub use backend::MockScanBackend;
@@ -105,6 +108,8 @@ pub use backend::MockScanBackend;
 pub use store::MockConfigStore;
 #[cfg(feature = "mocks")]
 pub use store::MockResultStore;
+#[cfg(feature = "mocks")]
+pub use store::MockSuppressionStore;
 
 #[cfg(feature = "s3")]
 pub use store::S3Store;

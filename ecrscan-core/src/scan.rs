@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::backend::{BackendError, Resolution, ScanBackend};
 use crate::config::{RepositoryRef, ScanConfig};
 use crate::finding::{ImageRef, ImageScanResult, LatestScan, ScanStatus};
+use crate::severity::SeverityCounts;
 
 /// How an operation talks to the backend.
 #[derive(Debug, Clone)]
@@ -722,6 +723,7 @@ async fn collect_rows(
                                 scan: latest.scan.without_finding_list(),
                                 origin: latest.origin,
                                 findings_changed_at: latest.findings_changed_at,
+                                suppressed_counts: SeverityCounts::new(),
                             }
                         }
                         Some(Err(err)) => {

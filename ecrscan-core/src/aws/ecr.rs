@@ -572,6 +572,7 @@ fn basic_finding(finding: &ImageScanFinding) -> Finding {
         first_observed_at: None,
         file_path: None,
         attributes,
+        suppressed: None,
     }
 }
 
@@ -599,6 +600,7 @@ fn enhanced_finding(finding: &EnhancedImageScanFinding) -> Finding {
         first_observed_at: finding.first_observed_at().and_then(chrono_time),
         file_path: package.and_then(|p| p.file_path()).map(str::to_owned),
         attributes: BTreeMap::new(),
+        suppressed: None,
     }
 }
 

@@ -21,6 +21,7 @@
 //! | `results/REGION/REGISTRY/REPOSITORY/@rollup.json` | the repository's summary: every digest's latest counts and every selection's resolution, one object ([`Rollup`](crate::records::Rollup)) |
 //! | `changes/<id>.json` | a change ([`Change`](crate::changes::Change)), written once |
 //! | `channels/<id>.json` | a notification channel ([`Channel`](crate::channels::Channel)); its secret is only referred to |
+//! | `suppressions/<id>.json` | a suppression rule ([`Suppression`](crate::suppress::Suppression)) |
 //! | `deliveries/<channel>/<change>.json` | a change's delivery to a channel ([`Delivery`](crate::deliveries::Delivery)): queued once, claimed and settled by compare-and-swap |
 //!
 //! `@` never occurs in an ECR repository name, so no repository's records
@@ -45,6 +46,7 @@ mod objects;
 mod results;
 #[cfg(feature = "s3")]
 mod s3;
+mod suppressions;
 
 pub use dir::DirStore;
 pub use location::{InvalidStoreLocation, StoreLocation};
@@ -73,6 +75,8 @@ pub enum RecordKind {
     Channel,
     /// A change on its way to a channel.
     Delivery,
+    /// A suppression rule.
+    Suppression,
     /// An object of the byte layer, below any record.
     Object,
 }
@@ -89,6 +93,7 @@ impl RecordKind {
             RecordKind::Change => "change",
             RecordKind::Channel => "notification channel",
             RecordKind::Delivery => "delivery",
+            RecordKind::Suppression => "suppression rule",
             RecordKind::Object => "object",
         }
     }
@@ -422,7 +427,32 @@ pub trait ChannelStore: Send + Sync {
     async fn delete_delivery(&self, channel: Uuid, change: Uuid) -> Result<bool, StoreError>;
 }
 
-/// A store of configs, results and channels: what [`StoreLocation::open`] gives.
-pub trait Store: ConfigStore + ResultStore + ChannelStore {}
+/// Keeps suppression rules.
+///
+/// # Contract
+///
+/// As [`ConfigStore`]'s, for rules: `put_suppression` replaces by id;
+/// `get_suppression` and `delete_suppression` of an unknown id are
+/// [`StoreError::NotFound`]; `list_suppressions` returns every readable
+/// rule — expired ones too — sorted by `created` then `id`, skipping (and
+/// reporting) what it cannot read, and fails only when it could read
+/// nothing. A stored rule is checked as on creation (but for an expiry in
+/// the past): one edited to break the rules is not used.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait SuppressionStore: Send + Sync {
+    /// Stores a rule under its id.
+    async fn put_suppression(&self, rule: &crate::suppress::Suppression) -> Result<(), StoreError>;
+    /// The rule with this id.
+    async fn get_suppression(&self, id: Uuid) -> Result<crate::suppress::Suppression, StoreError>;
+    /// Every rule.
+    async fn list_suppressions(&self) -> Result<Listing<crate::suppress::Suppression>, StoreError>;
+    /// Deletes the rule with this id.
+    async fn delete_suppression(&self, id: Uuid) -> Result<(), StoreError>;
+}
 
-impl<T: ConfigStore + ResultStore + ChannelStore> Store for T {}
+/// A store of configs, results, channels and suppressions: what
+/// [`StoreLocation::open`] gives.
+pub trait Store: ConfigStore + ResultStore + ChannelStore + SuppressionStore {}
+
+impl<T: ConfigStore + ResultStore + ChannelStore + SuppressionStore> Store for T {}

@@ -74,6 +74,7 @@ fn complete(repository: &str, tag: &str, digest: &str, findings: Vec<Finding>) -
         },
         origin: Origin::Live,
         findings_changed_at: None,
+        suppressed_counts: SeverityCounts::new(),
     }
 }
 
