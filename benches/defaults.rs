@@ -134,7 +134,13 @@ fn virtual_time(client: Client, run: Run) -> Duration {
                 rescan(configs, backend.as_ref(), &client.options()).await;
             }
             Run::Summary => {
-                collect_summary(configs, backend.as_ref(), &client.options()).await;
+                collect_summary(
+                    configs,
+                    backend.as_ref(),
+                    &client.options(),
+                    &ecrscan_core::Suppressions::none(),
+                )
+                .await;
             }
         }
         started.elapsed()

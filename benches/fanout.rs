@@ -127,7 +127,13 @@ fn fanout(c: &mut Criterion) {
             "ecrscan summary",
             runtime.block_on(async {
                 let ecr = simulated_ecr(&configs);
-                collect_summary(&configs, &ecr, &options).await;
+                collect_summary(
+                    &configs,
+                    &ecr,
+                    &options,
+                    &ecrscan_core::Suppressions::none(),
+                )
+                .await;
                 ecr.calls()
             }),
         ),
@@ -169,7 +175,8 @@ fn fanout(c: &mut Criterion) {
                     (0..iters).map(|_| simulated_ecr(&configs)).collect();
                 let start = Instant::now();
                 for ecr in &simulators {
-                    collect_summary(&configs, ecr, &options).await;
+                    collect_summary(&configs, ecr, &options, &ecrscan_core::Suppressions::none())
+                        .await;
                 }
                 start.elapsed()
             })

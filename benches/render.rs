@@ -87,6 +87,7 @@ fn results(findings: usize) -> (ScanConfig, Vec<ImageScanResult>) {
                 },
                 origin: Origin::Live,
                 findings_changed_at: None,
+                suppressed_counts: SeverityCounts::new(),
             }
         })
         .collect();
@@ -109,6 +110,7 @@ fn renderers(c: &mut Criterion) {
                     result: result.clone(),
                 })
                 .collect(),
+            ..Summary::default()
         };
         let renders: [(&str, &Render); 3] = [
             ("atom_feed", &|out| {

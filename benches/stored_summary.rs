@@ -187,7 +187,13 @@ fn summaries(c: &mut Criterion) {
                 runtime.block_on(async {
                     let begun = std::time::Instant::now();
                     let configs = store.list().await.expect("list").items;
-                    let summary = collect_summary(&configs, backend.as_ref(), &options).await;
+                    let summary = collect_summary(
+                        &configs,
+                        backend.as_ref(),
+                        &options,
+                        &ecrscan_core::Suppressions::none(),
+                    )
+                    .await;
                     let collected = begun.elapsed();
                     assert_eq!(summary.rows.len(), images);
                     assert!(summary.rows.iter().all(|row| {

@@ -164,11 +164,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    let summary = collect_summary(&configs, &backend, &options).await;
+    let summary = collect_summary(
+        &configs,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     let mut stdout = std::io::stdout().lock();
     write_text_summary(&summary, &mut stdout)?;
 
-    let results = collect_results(&config, &backend, &options).await;
+    let results = collect_results(
+        &config,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+        ecrscan_core::scan::SuppressedFindings::Hidden,
+    )
+    .await;
     write_atom_feed(
         &config,
         &results,

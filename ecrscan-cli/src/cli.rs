@@ -150,7 +150,19 @@ pub enum Command {
         /// Read every result from ECR rather than from the results recorded in the store.
         #[arg(long)]
         live: bool,
+        /// Show the findings suppression rules cover, marked with their rule.
+        #[arg(long)]
+        include_suppressed: bool,
     },
+    /// Manage suppression rules: findings accepted with a reason, a scope and an expiry.
+    ///
+    /// A rule covers one vulnerability where its scope says (everywhere
+    /// without one) until it expires. Covered findings leave summaries,
+    /// --fail-on, feeds and notifications; when the rule expires or is
+    /// removed they count again. Summaries warn about rules expiring within
+    /// 7 days, expired ones, and ones that cover nothing.
+    #[command(subcommand)]
+    Suppress(Box<SuppressCommand>),
     /// Manage notification channels: where changes are sent.
     #[command(subcommand)]
     Channels(ChannelsCommand),
@@ -215,6 +227,109 @@ pub enum ConfigsCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressCommand {
+    /// Add a rule; prints its id.
+    #[command(
+        after_help = "Examples:\n  ecrscan suppress add CVE-2026-1234 --reason 'TLS ends at the load balancer' --expires 2027-01-31 --repository 'prod/*' --package openssl\n  ecrscan suppress add GHSA-xxxx-xxxx-xxxx --reason 'dev only' --expires-in 30d --tag 'dev-*'\n  ecrscan suppress add ALAS-2026-1234 --reason 'accepted by the risk board' --no-expiry --ticket https://tickets.example.com/SEC-1"
+    )]
+    Add(Box<SuppressAddArgs>),
+    /// List the rules in force, each with how many findings it covers now.
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+        /// Expired rules too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete rules: their findings count again.
+    Rm {
+        /// Rule ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Import the not_affected and fixed statements of an OpenVEX document as rules.
+    ///
+    /// OpenVEX has no expiry: give one. Products are matched to images as
+    /// Trivy and Grype do (pkg:oci URLs with repository_url, tag or digest,
+    /// and registry references); products that match nothing are listed on
+    /// stderr, never guessed. Importing a document again replaces its rules.
+    #[command(
+        after_help = "Examples:\n  ecrscan suppress import team.openvex.json --expires 2027-03-31\n  curl -s https://vex.example.com/app.json | ecrscan suppress import - --no-expiry"
+    )]
+    Import {
+        /// The document (`-` for stdin).
+        file: PathBuf,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+    },
+    /// Print the rules in force as one OpenVEX v0.2.0 document.
+    ///
+    /// Rules OpenVEX cannot say (patterns, a region alone) are left out and
+    /// named on stderr.
+    Export {
+        /// The document's author.
+        #[arg(long, default_value = "ecrscan")]
+        author: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ExpiryArgs {
+    /// When the rule stops applying: a date (its start, UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE")]
+    pub expires: Option<String>,
+    /// How long the rule applies from now, e.g. 30d, 12w.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub expires_in: Option<std::time::Duration>,
+    /// The rule never expires (said explicitly; it is called out if it stops matching).
+    #[arg(long)]
+    pub no_expiry: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SuppressAddArgs {
+    /// The vulnerability, e.g. CVE-2026-1234, GHSA-xxxx-xxxx-xxxx, ALAS-2026-1234.
+    pub vulnerability: String,
+    /// Why the finding is accepted.
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub expiry: ExpiryArgs,
+    /// Only in repositories matching this pattern (`*` matches anything, `/` included).
+    #[arg(long, value_name = "PATTERN")]
+    pub repository: Option<String>,
+    /// Only in images with a tag matching this pattern.
+    #[arg(long, value_name = "PATTERN")]
+    pub tag: Option<String>,
+    /// Only in this image digest.
+    #[arg(long, value_name = "DIGEST")]
+    pub digest: Option<String>,
+    /// Only in this package, optionally one version: NAME[@VERSION].
+    #[arg(long, value_name = "NAME[@VERSION]")]
+    pub package: Option<String>,
+    /// Only in this region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Only in this registry (12-digit account ID).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub registry: Option<String>,
+    /// The OpenVEX status: not_affected (default) or fixed.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// The OpenVEX justification, e.g. vulnerable_code_not_in_execute_path.
+    #[arg(long)]
+    pub justification: Option<String>,
+    /// A ticket or link with more.
+    #[arg(long, value_name = "URL")]
+    pub ticket: Option<String>,
+    /// Who accepts the risk (default: $USER).
+    #[arg(long)]
+    pub author: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

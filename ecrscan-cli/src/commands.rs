@@ -14,10 +14,11 @@ use ecrscan_core::notify::{Notifier, NotifyOptions};
 use ecrscan_core::render::{
     FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
 };
-use ecrscan_core::scan::{collect_summary_with_progress, rescan_with_progress};
+use ecrscan_core::scan::{SuppressedFindings, collect_summary_with_progress, rescan_with_progress};
 use ecrscan_core::{
     ConfigError, ConfigSpec, EcrBackendOptions, ImageScanResult, ReadFrom, ScanBackend, ScanConfig,
-    ScanOptions, ScanOutcome, ScanStatus, Store, StoreLocation, Summary, collect_results,
+    ScanOptions, ScanOutcome, ScanStatus, Store, StoreLocation, Summary, Suppressions,
+    collect_results,
 };
 use uuid::Uuid;
 
@@ -30,11 +31,11 @@ use crate::output;
 use ecrscan_core::aws::sqs::SqsWorkQueue;
 use ecrscan_core::queue::{BATCH, QueueError, Settled, WorkQueue, enqueue_plan, settle, work_on};
 
-struct Context {
+pub(crate) struct Context {
     wiring: Wiring,
-    style: output::Style,
-    store: Arc<dyn Store>,
-    options: ScanOptions,
+    pub(crate) style: output::Style,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) options: ScanOptions,
     send: bool,
 }
 
@@ -95,13 +96,29 @@ impl Context {
     /// ECR, through the store's recorded results: everything read is
     /// recorded, with its changes queued for the channels; with
     /// [`ReadFrom::Recorded`] finished results come from the store.
-    async fn backend(&self, read_from: ReadFrom) -> Result<Arc<dyn ScanBackend>, Failure> {
+    pub(crate) async fn backend(
+        &self,
+        read_from: ReadFrom,
+    ) -> Result<Arc<dyn ScanBackend>, Failure> {
         Ok(self.wiring.backend(read_from).await?)
+    }
+
+    /// The suppression rules at `now` (expired ones kept, to warn about);
+    /// what the listing skipped is said on stderr.
+    pub(crate) async fn suppressions(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Suppressions, Failure> {
+        let listing = self.store.list_suppressions().await?;
+        for skipped in &listing.skipped {
+            eprintln!("warning: skipped {}: {}", skipped.key, skipped.reason);
+        }
+        Ok(Suppressions::active_at(listing.items, now))
     }
 
     /// Sends what the command queued (and anything still pending), unless
     /// `--no-send`; says on stderr what did not go through.
-    async fn send_queued(&self) -> Result<(), Failure> {
+    pub(crate) async fn send_queued(&self) -> Result<(), Failure> {
         if !self.send || !self.wiring.notifier_built() {
             return Ok(());
         }
@@ -150,10 +167,26 @@ pub async fn run(cli: Cli, style: output::Style) -> Result<ExitCode, Failure> {
             min_severity,
             output,
             live,
+            include_suppressed,
         } => {
             let file = output.as_deref();
-            findings(&context, &id, format, min_severity, file, read_from(live)).await
+            let suppressed = if include_suppressed {
+                SuppressedFindings::Shown
+            } else {
+                SuppressedFindings::Hidden
+            };
+            findings(
+                &context,
+                &id,
+                format,
+                min_severity,
+                file,
+                read_from(live),
+                suppressed,
+            )
+            .await
         }
+        Command::Suppress(command) => crate::suppress::run(&context, *command).await,
         Command::Channels(command) => channels(&context, command).await,
         Command::Changes {
             ids,
@@ -329,23 +362,38 @@ fn parse_id(id: &str) -> Result<Uuid, Failure> {
 }
 
 /// The id of a `kind` (config, channel), or a usage error naming it.
-fn parse_uuid(kind: &str, id: &str) -> Result<Uuid, Failure> {
+pub(crate) fn parse_uuid(kind: &str, id: &str) -> Result<Uuid, Failure> {
     Uuid::parse_str(id)
         .map_err(|_| Failure::Usage(format!("invalid {kind} id {id:?}: a {kind} id is a UUID")))
 }
 
-fn read_spec(path: &Path) -> Result<ConfigSpec, Failure> {
-    let (name, bytes) = if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|err| Failure::Usage(format!("cannot read stdin: {err}")))?;
-        ("stdin".to_owned(), bytes)
+/// The largest config file read: a config is a few hundred bytes.
+const MAX_CONFIG_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads at most `max_bytes` of a file, or of stdin for `-`: its name for
+/// messages and its bytes; more is a usage error, never read whole.
+pub(crate) fn read_input(path: &Path, max_bytes: u64) -> Result<(String, Vec<u8>), Failure> {
+    let (name, read): (String, Box<dyn Read>) = if path == Path::new("-") {
+        ("stdin".to_owned(), Box::new(io::stdin()))
     } else {
-        let bytes = std::fs::read(path)
+        let file = std::fs::File::open(path)
             .map_err(|err| Failure::Usage(format!("cannot read {}: {err}", path.display())))?;
-        (path.display().to_string(), bytes)
+        (path.display().to_string(), Box::new(file))
     };
+    let mut bytes = Vec::new();
+    read.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| Failure::Usage(format!("cannot read {name}: {err}")))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Failure::Usage(format!(
+            "{name} is larger than {max_bytes} bytes"
+        )));
+    }
+    Ok((name, bytes))
+}
+
+fn read_spec(path: &Path) -> Result<ConfigSpec, Failure> {
+    let (name, bytes) = read_input(path, MAX_CONFIG_FILE_BYTES)?;
     ConfigSpec::from_json(&bytes)
         .map_err(|err: ConfigError| Failure::Usage(format!("{name}: {err}")))
 }
@@ -420,7 +468,7 @@ async fn configs_rm(context: &Context, ids: &[String]) -> Result<ExitCode, Failu
 }
 
 /// Every readable config; what the listing skipped is said on stderr.
-async fn list_configs(context: &Context) -> Result<Vec<ScanConfig>, Failure> {
+pub(crate) async fn list_configs(context: &Context) -> Result<Vec<ScanConfig>, Failure> {
     let listing = context.store.list().await?;
     for skipped in &listing.skipped {
         eprintln!("warning: skipped {}: {}", skipped.key, skipped.reason);
@@ -595,12 +643,15 @@ async fn summary(
     let configs = list_configs(context).await?;
     let backend = context.backend(read_from).await?;
     let deadline = wait.map(|wait| Instant::now() + wait);
-    let summary = loop {
+    let (summary, now) = loop {
+        let now = Utc::now();
+        let suppressions = context.suppressions(now).await?;
         let bar = output::progress_bar("reading scan results");
         let summary = collect_summary_with_progress(
             &configs,
             backend.as_ref(),
             &context.options,
+            &suppressions,
             &output::advance(&bar),
         )
         .await;
@@ -620,12 +671,15 @@ async fn summary(
                 );
                 tokio::time::sleep(pause).await;
             }
-            _ => break summary,
+            _ => break (summary, now),
         }
     };
+    for warning in &summary.warnings {
+        eprintln!("warning: {}", warning.message);
+    }
     output::stdout(|out| match format {
         SummaryFormat::Text => write_text_summary(&summary, out),
-        SummaryFormat::Json => write_json_summary(&summary, Utc::now(), out),
+        SummaryFormat::Json => write_json_summary(&summary, now, out),
         SummaryFormat::Table => output::summary_table(&summary, context.style, out),
     })?;
     let failed: Vec<&ImageScanResult> = summary
@@ -682,17 +736,28 @@ async fn findings(
     min_severity: Option<ecrscan_core::Severity>,
     output_file: Option<&Path>,
     read_from: ReadFrom,
+    suppressed: SuppressedFindings,
 ) -> Result<ExitCode, Failure> {
     let config = context.store.get(parse_id(id)?).await?;
     let backend = context.backend(read_from).await?;
-    let results = collect_results(&config, backend.as_ref(), &context.options).await;
+    let now = Utc::now();
+    let suppressions = context.suppressions(now).await?;
+    let results = collect_results(
+        &config,
+        backend.as_ref(),
+        &context.options,
+        &suppressions,
+        suppressed,
+    )
+    .await;
     let render = |out: &mut dyn Write| match format {
         FindingsFormat::Atom => {
             let options = FeedOptions {
                 min_severity,
+                include_suppressed: suppressed == SuppressedFindings::Shown,
                 ..FeedOptions::default()
             };
-            write_atom_feed(&config, &results, Utc::now(), &options, out)
+            write_atom_feed(&config, &results, now, &options, out)
         }
         FindingsFormat::Json => write_json_findings(&results, min_severity, out),
     };
@@ -748,6 +813,7 @@ mod tests {
     fn exit_codes_of_summary() {
         let medium = Summary {
             rows: vec![row(ScanStatus::Complete, &[(Severity::Medium, 3)])],
+            ..Summary::default()
         };
         assert_eq!(summary_exit_code(&medium, None), 0);
         assert_eq!(summary_exit_code(&medium, Some(Severity::High)), 0);
@@ -758,6 +824,7 @@ mod tests {
                 row(ScanStatus::Complete, &[(Severity::Critical, 1)]),
                 row(ScanStatus::Failed, &[]),
             ],
+            ..Summary::default()
         };
         assert_eq!(summary_exit_code(&failed, None), 1);
         assert_eq!(

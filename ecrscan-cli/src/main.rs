@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod failure;
 mod output;
+mod suppress;
 
 use std::process::ExitCode;
 

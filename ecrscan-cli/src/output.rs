@@ -344,6 +344,54 @@ pub fn delivery_report_note(report: &ecrscan_core::notify::DeliveryReport) {
     }
 }
 
+/// Suppression rules as a table: id, vulnerability, scope, expiry (or
+/// `EXPIRED`), the findings each covers now, and the reason.
+pub fn suppressions_table(
+    rules: &[&ecrscan_core::Suppression],
+    covers: &std::collections::BTreeMap<uuid::Uuid, u64>,
+    now: chrono::DateTime<chrono::Utc>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use ecrscan_core::render::printable;
+    if rules.is_empty() {
+        return writeln!(out, "no suppression rules");
+    }
+    let rows: Vec<Vec<(String, String)>> = rules
+        .iter()
+        .map(|rule| {
+            let expires = if rule.is_active(now) {
+                match rule.expires.at() {
+                    Some(at) => at.format("%Y-%m-%d %H:%M").to_string(),
+                    None => "never".to_owned(),
+                }
+            } else {
+                "EXPIRED".to_owned()
+            };
+            let reason: String = printable(&rule.reason).chars().take(60).collect();
+            vec![
+                plain(rule.id.to_string()),
+                plain(printable(&rule.vulnerability)),
+                plain(printable(&rule.scope.describe())),
+                plain(expires),
+                plain(covers.get(&rule.id).copied().unwrap_or(0).to_string()),
+                plain(reason),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "VULNERABILITY",
+            "SCOPE",
+            "EXPIRES (UTC)",
+            "COVERS",
+            "REASON",
+        ],
+        &rows,
+        out,
+    )
+}
+
 /// The configs as a table for people.
 pub fn configs_table(configs: &[ScanConfig], out: &mut dyn Write) -> io::Result<()> {
     if configs.is_empty() {
@@ -411,6 +459,10 @@ pub fn summary_table(summary: &Summary, style: Style, out: &mut dyn Write) -> io
             "no images: add scan configs with `ecrscan configs add`"
         );
     }
+    let any_suppressed = summary
+        .rows
+        .iter()
+        .any(|row| !row.result.suppressed_counts.is_empty());
     let rows: Vec<Vec<(String, String)>> = summary
         .rows
         .iter()
@@ -436,20 +488,25 @@ pub fn summary_table(summary: &Summary, style: Style, out: &mut dyn Write) -> io
                 cells.push(severity_cell(severity, counts.get(severity), style));
             }
             cells.push(plain(
-                (counts.get(Severity::Undefined) + counts.get(Severity::Untriaged)).to_string(),
+                counts
+                    .get(Severity::Undefined)
+                    .saturating_add(counts.get(Severity::Untriaged))
+                    .to_string(),
             ));
             cells.push(plain(counts.total().to_string()));
+            if any_suppressed {
+                cells.push(plain(result.suppressed_counts.total().to_string()));
+            }
             cells
         })
         .collect();
-    table(
-        &[
-            "IMAGE", "REGION", "STATUS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "OTHER",
-            "TOTAL",
-        ],
-        &rows,
-        out,
-    )
+    let mut header = vec![
+        "IMAGE", "REGION", "STATUS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "OTHER", "TOTAL",
+    ];
+    if any_suppressed {
+        header.push("SUPPRESSED");
+    }
+    table(&header, &rows, out)
 }
 
 #[cfg(test)]

@@ -1,9 +1,55 @@
 //! The [`ScanBackend`] trait: where images, scans and findings come from.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::RepositoryRef;
-use crate::finding::LatestScan;
+use crate::finding::{Finding, LatestScan};
+
+/// Which findings a summary needs besides the counts: those of the
+/// vulnerabilities suppression rules name, so the rules can be judged;
+/// none without rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindingsWanted(Option<Arc<HashSet<String>>>);
+
+impl FindingsWanted {
+    /// No findings: counts only.
+    pub fn none() -> FindingsWanted {
+        FindingsWanted(None)
+    }
+
+    /// The findings of these vulnerabilities (compared without case).
+    pub fn of(vulnerabilities: impl IntoIterator<Item = String>) -> FindingsWanted {
+        let set: HashSet<String> = vulnerabilities
+            .into_iter()
+            .map(|v| v.to_ascii_uppercase())
+            .collect();
+        FindingsWanted((!set.is_empty()).then(|| Arc::new(set)))
+    }
+
+    /// Whether no finding is wanted.
+    pub fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Whether `vulnerability` is wanted.
+    pub fn wants(&self, vulnerability: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|set| set.contains(&vulnerability.to_ascii_uppercase()))
+    }
+
+    /// Keeps only the wanted findings.
+    pub fn keep_wanted(&self, findings: &mut Vec<Finding>) {
+        if self.is_none() {
+            findings.clear();
+        } else {
+            findings.retain(|finding| self.wants(&finding.name));
+        }
+    }
+}
 
 /// An image in a repository: one digest and the tags that point at it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -168,10 +214,13 @@ pub trait ScanBackend: Send + Sync {
     ) -> Result<LatestScan, BackendError>;
 
     /// A backend to read the summary of images of `repositories` from, if
-    /// this backend has a cheaper way than one `scan_result` per image.
+    /// this backend has a cheaper way than one `scan_result` per image. Its
+    /// results need carry only the `wanted` findings (the counts are
+    /// always whole).
     async fn summary_view(
         &self,
         _repositories: &[RepositoryRef],
+        _wanted: &FindingsWanted,
     ) -> Option<std::sync::Arc<dyn ScanBackend>> {
         None
     }

@@ -22,20 +22,20 @@
 //! [`ScanBackend`]: it records what passes through it and, when asked to,
 //! serves recorded results that are still fresh.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 
-use crate::backend::{BackendError, Resolution, ScanBackend};
+use crate::backend::{BackendError, FindingsWanted, Resolution, ScanBackend};
 use crate::changes::{Change, ChangeKind};
 use crate::config::RepositoryRef;
-use crate::finding::{DigestScan, LatestScan, Origin};
+use crate::finding::{DigestScan, Finding, LatestScan, Origin};
 use crate::notify::ChangeOutbox;
 use crate::records::{
-    Applied, DEFAULT_HISTORY, DigestRecord, RecordedResolution, RecordedScan, Rollup, TagMove,
-    TagRecord,
+    Applied, DEFAULT_HISTORY, DigestRecord, IndexedFinding, RecordedResolution, RecordedScan,
+    Rollup, TagMove, TagRecord,
 };
 use crate::rollups::{RollupUpdate, RollupWriter, back_off};
 use crate::store::keys::selection_name;
@@ -192,14 +192,8 @@ impl Recorder {
         digest: &str,
         record: &DigestRecord,
     ) -> Result<(), StoreError> {
-        self.update_rollup(
-            repository,
-            RollupUpdate::Digest {
-                digest: digest.to_owned(),
-                record: record.rollup_row(),
-            },
-        )
-        .await
+        self.update_rollup(repository, RollupUpdate::digest(digest, record))
+            .await
     }
 
     /// The options.
@@ -726,12 +720,16 @@ impl ScanBackend for RecordingBackend {
     }
 
     /// With [`ReadFrom::Recorded`], a [`RollupView`] of the repositories.
-    async fn summary_view(&self, repositories: &[RepositoryRef]) -> Option<Arc<dyn ScanBackend>> {
+    async fn summary_view(
+        &self,
+        repositories: &[RepositoryRef],
+        wanted: &FindingsWanted,
+    ) -> Option<Arc<dyn ScanBackend>> {
         if self.read_from == ReadFrom::Live {
             return None;
         }
         Some(Arc::new(
-            RollupView::read(self.clone(), repositories, Utc::now()).await,
+            RollupView::read(self.clone(), repositories, wanted.clone(), Utc::now()).await,
         ))
     }
 }
@@ -748,7 +746,9 @@ const ROLLUP_READS: usize = 32;
 /// records (which heal the rollup) and last ECR (whose answers are recorded,
 /// and so rolled up). A missing or damaged rollup is rebuilt this way by the
 /// summary that finds it; nothing is served from a rollup unless fresh.
-/// Results come without their finding lists.
+/// Results come with only the wanted findings ([`FindingsWanted`]: those
+/// suppression rules name), from the rollup's [`FindingIndex`]; a row the
+/// index lacks is read from its record when findings are wanted.
 ///
 /// A summary asks for each selection and each digest once, so the view
 /// hands each rollup entry out once and lets it go: the summary's rows
@@ -756,26 +756,70 @@ const ROLLUP_READS: usize = 32;
 /// the records answer.
 #[derive(Debug)]
 pub struct RollupView {
-    rollups: std::sync::Mutex<HashMap<RepositoryRef, Rollup>>,
+    rollups: std::sync::Mutex<HashMap<RepositoryRef, ViewedRollup>>,
     backend: RecordingBackend,
+    wanted: FindingsWanted,
     now: DateTime<Utc>,
+}
+
+/// A rollup as a view keeps it: the rows and selections, and of its index
+/// only which digests it holds and their wanted findings.
+#[derive(Debug, Default)]
+struct ViewedRollup {
+    rollup: Rollup,
+    indexed: HashSet<String>,
+    wanted_findings: HashMap<String, Vec<Finding>>,
+}
+
+impl ViewedRollup {
+    fn new(mut rollup: Rollup, wanted: &FindingsWanted) -> ViewedRollup {
+        let index = std::mem::take(&mut rollup.findings);
+        if wanted.is_none() {
+            return ViewedRollup {
+                rollup,
+                ..ViewedRollup::default()
+            };
+        }
+        let mut viewed = ViewedRollup {
+            rollup,
+            ..ViewedRollup::default()
+        };
+        for digest in index.digests.keys() {
+            let Some(findings) = index.findings_of(digest) else {
+                continue;
+            };
+            viewed.indexed.insert(digest.clone());
+            let findings: Vec<Finding> = findings
+                .into_iter()
+                .filter(|finding| wanted.wants(&finding.0))
+                .map(IndexedFinding::to_finding)
+                .collect();
+            if !findings.is_empty() {
+                viewed.wanted_findings.insert(digest.clone(), findings);
+            }
+        }
+        viewed
+    }
 }
 
 impl RollupView {
     /// Reads the rollups of `repositories` from `backend`'s store at `now`;
-    /// one that cannot be read is logged and left out.
+    /// one that cannot be read is logged and left out. Of each rollup's
+    /// finding index only the `wanted` findings are kept.
     pub async fn read(
         backend: RecordingBackend,
         repositories: &[RepositoryRef],
+        wanted: FindingsWanted,
         now: DateTime<Utc>,
     ) -> RollupView {
         let reads = repositories.iter().cloned().map(|repository| {
             let store = Arc::clone(backend.recorder.store());
+            let wanted = &wanted;
             async move {
                 match store.get_rollup(&repository).await {
                     Ok(rollup) => rollup
                         .and_then(|versioned| versioned.record)
-                        .map(|rollup| (repository, rollup)),
+                        .map(|rollup| (repository, ViewedRollup::new(rollup, wanted))),
                     Err(err) => {
                         tracing::warn!(error = %err, %repository, "cannot read a rollup; reading the records");
                         None
@@ -791,18 +835,34 @@ impl RollupView {
         RollupView {
             rollups: std::sync::Mutex::new(rollups),
             backend,
+            wanted,
             now,
         }
     }
 
     fn take_selection(&self, repository: &RepositoryRef, name: &str) -> Option<RecordedResolution> {
         let mut rollups = self.rollups.lock().unwrap_or_else(|e| e.into_inner());
-        rollups.get_mut(repository)?.selections.remove(name)
+        rollups.get_mut(repository)?.rollup.selections.remove(name)
     }
 
-    fn take_row(&self, repository: &RepositoryRef, digest: &str) -> Option<DigestRecord> {
+    /// The digest's row, with its wanted findings; `None` when the rollup
+    /// lacks the row, or lacks the findings that are wanted.
+    fn take_row(
+        &self,
+        repository: &RepositoryRef,
+        digest: &str,
+    ) -> Option<(DigestRecord, Vec<Finding>)> {
         let mut rollups = self.rollups.lock().unwrap_or_else(|e| e.into_inner());
-        rollups.get_mut(repository)?.digests.remove(digest)
+        let viewed = rollups.get_mut(repository)?;
+        let row = viewed.rollup.digests.remove(digest)?;
+        let findings = viewed.wanted_findings.remove(digest).unwrap_or_default();
+        let has_findings = row.latest().is_some_and(|latest| {
+            latest.scan.status.has_findings() && !latest.scan.severity_counts.is_empty()
+        });
+        if !self.wanted.is_none() && has_findings && !viewed.indexed.contains(digest) {
+            return None;
+        }
+        Some((row, findings))
     }
 
     fn max_age(&self) -> Duration {
@@ -865,29 +925,34 @@ impl ScanBackend for RollupView {
         repository: &RepositoryRef,
         digest: &str,
     ) -> Result<LatestScan, BackendError> {
-        if let Some(latest) = self
+        if let Some((row, findings)) = self
             .take_row(repository, digest)
-            .filter(|row| row.servable(self.now, self.max_age()).is_some())
-            .and_then(recorded_latest)
+            .filter(|(row, _)| row.servable(self.now, self.max_age()).is_some())
+            && let Some(mut latest) = recorded_latest(row)
         {
+            latest.scan.findings = findings;
             return Ok(latest);
         }
-        if let Some(row) = self
+        if let Some(record) = self
             .backend
             .recorded_digest(repository, digest, self.now)
             .await
-            .map(|record| record.rollup_row())
         {
-            let update = RollupUpdate::Digest {
-                digest: digest.to_owned(),
-                record: row.clone(),
-            };
-            self.heal(repository, update).await;
-            if let Some(latest) = recorded_latest(row) {
+            self.heal(repository, RollupUpdate::digest(digest, &record))
+                .await;
+            let mut findings = record
+                .latest()
+                .map(|latest| latest.scan.findings.clone())
+                .unwrap_or_default();
+            self.wanted.keep_wanted(&mut findings);
+            if let Some(mut latest) = recorded_latest(record.rollup_row()) {
+                latest.scan.findings = findings;
                 return Ok(latest);
             }
         }
-        self.backend.read_live(repository, digest).await
+        let mut latest = self.backend.read_live(repository, digest).await?;
+        self.wanted.keep_wanted(&mut latest.scan.findings);
+        Ok(latest)
     }
 }
 

@@ -6,13 +6,14 @@
 //! without clocks; the [`Recorder`](crate::recorder::Recorder) applies them
 //! to the store with conditional writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Resolution;
-use crate::finding::{DigestScan, ScanStatus};
+use crate::finding::{DigestScan, Finding, ScanStatus};
+use crate::severity::Severity;
 
 /// How far ahead of `now` a recorded time may be (clock skew between
 /// writers) before it is treated as invalid.
@@ -332,10 +333,224 @@ impl RecordedResolution {
 /// selection names and nothing checked since: 7 days.
 pub const ROLLUP_KEEP: Duration = Duration::days(7);
 
+/// One finding as a rollup keeps it: what suppression rules judge, no more
+/// — `[vulnerability, package, version, file path, severity]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IndexedFinding(
+    /// The vulnerability id.
+    pub String,
+    /// The package's name.
+    pub Option<String>,
+    /// The package's version.
+    pub Option<String>,
+    /// Where the package is in the image.
+    pub Option<String>,
+    /// The severity.
+    pub Severity,
+);
+
+impl IndexedFinding {
+    /// The findings of `record`'s latest result, as a rollup keeps them
+    /// (none when the latest result has no findings known).
+    pub fn of_latest(record: &DigestRecord) -> Vec<IndexedFinding> {
+        record
+            .latest()
+            .filter(|latest| latest.scan.status.has_findings())
+            .map(|latest| {
+                latest
+                    .scan
+                    .findings
+                    .iter()
+                    .map(|f| {
+                        IndexedFinding(
+                            f.name.clone(),
+                            f.package_name.clone(),
+                            f.package_version.clone(),
+                            f.file_path.clone(),
+                            f.severity,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The finding it stands for (identity and severity only).
+    pub fn to_finding(&self) -> Finding {
+        let mut finding = Finding::new(self.0.clone(), self.4);
+        finding.package_name = self.1.clone();
+        finding.package_version = self.2.clone();
+        finding.file_path = self.3.clone();
+        finding
+    }
+}
+
+/// The findings of a repository's rows, each distinct finding once: what a
+/// summary judges suppression rules against without reading each image's
+/// record. Images of one repository share most of their findings, so each
+/// row is a short list of positions in one table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FindingIndex {
+    /// Each distinct finding once.
+    #[serde(default)]
+    pub table: Vec<IndexedFinding>,
+    /// Per digest, the table positions of its latest result's findings:
+    /// sorted, delta-coded as LEB128 varints, in unpadded URL-safe base64.
+    #[serde(default)]
+    pub digests: BTreeMap<String, String>,
+}
+
+impl FindingIndex {
+    /// Whether it indexes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// The findings of `digest`, or `None` when it is not indexed.
+    pub fn findings_of(&self, digest: &str) -> Option<Vec<&IndexedFinding>> {
+        let positions = decode_positions(self.digests.get(digest)?)?;
+        Some(
+            positions
+                .into_iter()
+                .filter_map(|position| self.table.get(position as usize))
+                .collect(),
+        )
+    }
+
+    /// Indexes `findings` as `digest`'s, replacing what it had.
+    pub fn set(&mut self, digest: &str, findings: &[IndexedFinding]) {
+        let mut positions_of: HashMap<&IndexedFinding, u32> =
+            HashMap::with_capacity(self.table.len());
+        for (position, finding) in self.table.iter().enumerate() {
+            positions_of.entry(finding).or_insert(position as u32);
+        }
+        let mut added = Vec::new();
+        let mut positions = Vec::with_capacity(findings.len());
+        for finding in findings {
+            let position = match positions_of.get(finding) {
+                Some(position) => *position,
+                None => {
+                    let position = (self.table.len() + added.len()) as u32;
+                    added.push(finding.clone());
+                    positions_of.insert(finding, position);
+                    position
+                }
+            };
+            positions.push(position);
+        }
+        drop(positions_of);
+        self.table.extend(added);
+        self.digests
+            .insert(digest.to_owned(), encode_positions(&mut positions));
+    }
+
+    /// Keeps only the digests `keep` says, and the table entries they use.
+    pub fn retain_digests(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.digests.retain(|digest, _| keep(digest));
+        let lists: Vec<(String, Vec<u32>)> = self
+            .digests
+            .iter()
+            .filter_map(|(digest, encoded)| Some((digest.clone(), decode_positions(encoded)?)))
+            .collect();
+        let mut used = vec![false; self.table.len()];
+        for (_, positions) in &lists {
+            for &position in positions {
+                if let Some(slot) = used.get_mut(position as usize) {
+                    *slot = true;
+                }
+            }
+        }
+        if used.iter().all(|&u| u) && lists.len() == self.digests.len() {
+            return;
+        }
+        let mut new_position = vec![u32::MAX; self.table.len()];
+        let mut table = Vec::new();
+        for (position, finding) in std::mem::take(&mut self.table).into_iter().enumerate() {
+            if used[position] {
+                new_position[position] = table.len() as u32;
+                table.push(finding);
+            }
+        }
+        self.table = table;
+        self.digests = lists
+            .into_iter()
+            .map(|(digest, positions)| {
+                let mut positions: Vec<u32> = positions
+                    .into_iter()
+                    .filter_map(|p| new_position.get(p as usize).copied())
+                    .filter(|&p| p != u32::MAX)
+                    .collect();
+                (digest, encode_positions(&mut positions))
+            })
+            .collect();
+    }
+}
+
+fn encode_positions(positions: &mut [u32]) -> String {
+    use base64::Engine as _;
+    positions.sort_unstable();
+    let mut bytes = Vec::with_capacity(positions.len() * 2);
+    let mut previous = 0u32;
+    for (i, &position) in positions.iter().enumerate() {
+        if i > 0 && position == previous {
+            continue;
+        }
+        let mut delta = if i == 0 {
+            position
+        } else {
+            position - previous
+        };
+        previous = position;
+        loop {
+            let byte = (delta & 0x7f) as u8;
+            delta >>= 7;
+            if delta == 0 {
+                bytes.push(byte);
+                break;
+            }
+            bytes.push(byte | 0x80);
+        }
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The positions an encoded list holds; `None` when it is damaged.
+fn decode_positions(encoded: &str) -> Option<Vec<u32>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    let mut positions = Vec::with_capacity(bytes.len());
+    let mut value: u64 = 0;
+    let mut shift = 0;
+    let mut previous: u64 = 0;
+    for byte in bytes {
+        if shift > 28 {
+            return None;
+        }
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            let position = if positions.is_empty() {
+                value
+            } else {
+                previous + value
+            };
+            previous = position;
+            positions.push(u32::try_from(position).ok()?);
+            value = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    (shift == 0).then_some(positions)
+}
+
 /// The summary of a repository, kept next to its records under
 /// `@rollup.json` so that a summary reads one object per repository: each
-/// digest's latest result as counts ([`DigestRecord::rollup_row`]), and
-/// each selection of tags' last resolution.
+/// digest's latest result as counts ([`DigestRecord::rollup_row`]), each
+/// selection of tags' last resolution, and an index of the rows' findings
+/// for suppression rules ([`FindingIndex`]).
 ///
 /// A rollup is a copy. The digest records and resolutions stay what is
 /// true; [`Rollup::merge_digest`] and [`Rollup::merge_selection`] apply
@@ -350,17 +565,39 @@ pub struct Rollup {
     /// ([`selection_name`](crate::store::keys::selection_name)).
     #[serde(default)]
     pub selections: BTreeMap<String, RecordedResolution>,
+    /// The rows' findings, for suppression rules.
+    #[serde(default, skip_serializing_if = "FindingIndex::is_empty")]
+    pub findings: FindingIndex,
 }
 
 impl Rollup {
-    /// Takes `record`'s row for `digest` unless the rollup holds a newer
-    /// revision; returns whether the rollup changed.
+    /// Takes `record`'s row (and its latest result's findings) for `digest`
+    /// unless the rollup holds a newer revision; returns whether the rollup
+    /// changed.
     pub fn merge_digest(&mut self, digest: &str, record: &DigestRecord) -> bool {
-        let row = record.rollup_row();
+        self.merge_row(
+            digest,
+            &record.rollup_row(),
+            &IndexedFinding::of_latest(record),
+        )
+    }
+
+    /// Takes `row` (a [`DigestRecord::rollup_row`]) with its latest result's
+    /// `findings` for `digest` unless the rollup holds a newer revision;
+    /// returns whether the rollup changed.
+    pub fn merge_row(
+        &mut self,
+        digest: &str,
+        row: &DigestRecord,
+        findings: &[IndexedFinding],
+    ) -> bool {
+        let indexed = self.findings.digests.contains_key(digest);
         match self.digests.get(digest) {
-            Some(known) if known.revision > row.revision || *known == row => false,
+            Some(known) if known.revision > row.revision => false,
+            Some(known) if *known == *row && indexed => false,
             _ => {
-                self.digests.insert(digest.to_owned(), row);
+                self.digests.insert(digest.to_owned(), row.clone());
+                self.findings.set(digest, findings);
                 true
             }
         }
@@ -389,6 +626,9 @@ impl Rollup {
                 .max();
             named.contains(digest.as_str()) || last_seen.is_some_and(|at| at >= cutoff)
         });
+        let digests = &self.digests;
+        self.findings
+            .retain_digests(|digest| digests.contains_key(digest));
     }
 
     /// Takes a selection's resolution unless the rollup holds a later one;

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::finding::{Finding, ImageScanResult};
 use crate::scan::{Summary, SummaryRow};
 use crate::severity::{Severity, SeverityCounts};
+use crate::suppress::SuppressionWarning;
 
 mod atom;
 mod changes;
@@ -45,7 +46,9 @@ pub fn printable(text: &str) -> String {
 /// ```
 ///
 /// with one line per non-zero severity, most severe first (so a finished
-/// scan without findings has no line), exactly as the sample prints it. An
+/// scan without findings has no line), exactly as the sample prints it;
+/// findings suppression rules cover are left out of those lines and
+/// counted on one more, ` SUPPRESSED: N`, for images that have any. An
 /// image whose findings are not known shows its status instead:
 /// ` Status: NOT_SCANNED`. (The JSON summary also carries ECR's or
 /// ecrscan's explanation of a status.) A result read from stored results
@@ -68,6 +71,10 @@ fn write_text_row(row: &SummaryRow, out: &mut dyn Write) -> io::Result<()> {
     if result.scan.status.has_findings() {
         for (severity, count) in result.scan.severity_counts.iter() {
             writeln!(out, " {severity}: {count}")?;
+        }
+        let suppressed = result.suppressed_counts.total();
+        if suppressed > 0 {
+            writeln!(out, " SUPPRESSED: {suppressed}")?;
         }
     } else {
         writeln!(out, " Status: {}", result.scan.status)?;
@@ -102,11 +109,17 @@ pub fn text_summary(summary: &Summary) -> String {
 ///       "status": "COMPLETE",
 ///       "scan_completed_at": "2026-11-27T09:58:12Z",
 ///       "severity_counts": {"HIGH": 2, "LOW": 5},
+///       "suppressed_counts": {"CRITICAL": 1},
 ///       "total": 7,
 ///       "recorded_at": "2026-11-27T09:58:40Z"
 ///     }
 ///   ],
-///   "totals": {"HIGH": 2, "LOW": 5}
+///   "totals": {"HIGH": 2, "LOW": 5},
+///   "suppressed_totals": {"CRITICAL": 1},
+///   "warnings": [
+///     {"rule": "…", "vulnerability": "CVE-2026-1234", "kind": "expires_soon",
+///      "expires": "2026-12-01T00:00:00Z", "message": "suppression … expires at …"}
+///   ]
 /// }
 /// ```
 ///
@@ -116,7 +129,12 @@ pub fn text_summary(summary: &Summary) -> String {
 /// - `status` is one of [`ScanStatus`](crate::ScanStatus)'s names; when ECR
 ///   or ecrscan explains it, `status_description` is present too.
 /// - `severity_counts` and `totals` list only non-zero severities, most
-///   severe first; `totals` adds up every image row.
+///   severe first, and leave out the findings suppression rules cover;
+///   `suppressed_counts` and `suppressed_totals` count those. `totals` adds
+///   up every image row.
+/// - `warnings` lists the rules worth a look: `expired` (their findings
+///   count again), `expires_soon` (within 7 days) and `matched_nothing`
+///   (covering no finding of the latest results).
 /// - `recorded_at` says how fresh a result read from stored results is;
 ///   it is `null` for a result read from ECR for this summary.
 /// - Times are RFC 3339 in UTC, to the second.
@@ -131,6 +149,10 @@ pub struct JsonSummary<'a> {
     pub images: Vec<JsonSummaryImage<'a>>,
     /// Counts per severity over every image.
     pub totals: SeverityCounts,
+    /// Suppressed findings per severity over every image.
+    pub suppressed_totals: SeverityCounts,
+    /// Suppression rules worth a look.
+    pub warnings: &'a [SuppressionWarning],
     /// For a page of the summary, the first image of the next page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_start: Option<usize>,
@@ -158,9 +180,11 @@ pub struct JsonSummaryImage<'a> {
     pub status_description: Option<&'a str>,
     /// When the scan finished.
     pub scan_completed_at: Option<String>,
-    /// Findings per severity.
+    /// Findings per severity, but the suppressed ones.
     pub severity_counts: &'a SeverityCounts,
-    /// All findings.
+    /// Findings suppression rules cover, per severity.
+    pub suppressed_counts: &'a SeverityCounts,
+    /// All findings but the suppressed ones.
     pub total: u64,
     /// When the result was recorded, for a result read from stored
     /// results; `null` when read from ECR for this summary.
@@ -180,6 +204,8 @@ impl<'a> JsonSummary<'a> {
             generated_at: rfc3339(now),
             images: summary.rows.iter().map(JsonSummaryImage::new).collect(),
             totals: totals(summary),
+            suppressed_totals: suppressed_totals(summary),
+            warnings: &summary.warnings,
             next_start: None,
         }
     }
@@ -199,6 +225,7 @@ impl<'a> JsonSummaryImage<'a> {
             status_description: result.scan.status_description.as_deref(),
             scan_completed_at: result.scan.scan_completed_at.map(rfc3339),
             severity_counts: &result.scan.severity_counts,
+            suppressed_counts: &result.suppressed_counts,
             total: result.scan.severity_counts.total(),
             recorded_at: result.origin.recorded_at().map(rfc3339),
             last_changed_at: result.findings_changed_at.map(rfc3339),
@@ -210,6 +237,14 @@ fn totals(summary: &Summary) -> SeverityCounts {
     let mut totals = SeverityCounts::new();
     for row in &summary.rows {
         totals.merge(&row.result.scan.severity_counts);
+    }
+    totals
+}
+
+fn suppressed_totals(summary: &Summary) -> SeverityCounts {
+    let mut totals = SeverityCounts::new();
+    for row in &summary.rows {
+        totals.merge(&row.result.suppressed_counts);
     }
     totals
 }
@@ -278,6 +313,8 @@ pub fn write_summary_page(
                 generated_at: rfc3339(now),
                 images: rows.iter().map(JsonSummaryImage::new).collect(),
                 totals: totals(summary),
+                suppressed_totals: suppressed_totals(summary),
+                warnings: &summary.warnings,
                 next_start: None,
             };
             // Rows differ little in size: shrink the page in proportion
@@ -302,7 +339,9 @@ pub fn write_summary_page(
 
 /// The findings of one config's images as JSON: an array of
 /// `{"repository","tag","digest","status","scan_completed_at","recorded_at","findings":[…]}`,
-/// keeping only findings at or above `min_severity`. `recorded_at` says how
+/// keeping only findings at or above `min_severity`. A finding a
+/// suppression rule covers (shown only when asked for) carries
+/// `"suppressed": {"rule", "reason", "expires"}`. `recorded_at` says how
 /// fresh a result read from stored results is, as in [`JsonSummary`]; it is
 /// `null` for a result read from ECR.
 pub fn write_json_findings(

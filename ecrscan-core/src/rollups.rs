@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use crate::config::RepositoryRef;
-use crate::records::{DigestRecord, RecordedResolution, Rollup};
+use crate::records::{DigestRecord, IndexedFinding, RecordedResolution, Rollup};
 use crate::store::{PutMode, ResultStore, StoreError};
 
 /// How many times a rollup write is tried while other processes keep
@@ -31,8 +31,10 @@ pub(crate) enum RollupUpdate {
     Digest {
         /// The digest.
         digest: String,
-        /// Its record (only its [row](DigestRecord::rollup_row) is kept).
-        record: DigestRecord,
+        /// Its [row](DigestRecord::rollup_row).
+        row: DigestRecord,
+        /// Its latest result's findings, for the rollup's index.
+        findings: Vec<IndexedFinding>,
     },
     /// A selection's resolution as now stored.
     Selection {
@@ -44,10 +46,23 @@ pub(crate) enum RollupUpdate {
 }
 
 impl RollupUpdate {
+    /// The update of `digest`'s row from its whole record.
+    pub(crate) fn digest(digest: &str, record: &DigestRecord) -> RollupUpdate {
+        RollupUpdate::Digest {
+            digest: digest.to_owned(),
+            row: record.rollup_row(),
+            findings: IndexedFinding::of_latest(record),
+        }
+    }
+
     /// Applies the update; whether the rollup changed.
     fn merge_into(&self, rollup: &mut Rollup) -> bool {
         match self {
-            RollupUpdate::Digest { digest, record } => rollup.merge_digest(digest, record),
+            RollupUpdate::Digest {
+                digest,
+                row,
+                findings,
+            } => rollup.merge_row(digest, row, findings),
             RollupUpdate::Selection { name, resolution } => {
                 rollup.merge_selection(name, resolution)
             }

@@ -14,10 +14,11 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::backend::FindingsWanted;
 use crate::backend::{BackendError, Resolution, ScanBackend};
 use crate::config::{RepositoryRef, ScanConfig};
 use crate::finding::{ImageRef, ImageScanResult, LatestScan, ScanStatus};
-use crate::severity::SeverityCounts;
+use crate::suppress::{ImageContext, Judged, SuppressionWarning, Suppressions};
 
 /// How an operation talks to the backend.
 #[derive(Debug, Clone)]
@@ -161,11 +162,20 @@ pub struct SummaryRow {
     pub result: ImageScanResult,
 }
 
-/// The scan results of every image of a set of configs.
+/// The scan results of every image of a set of configs, judged by the
+/// suppression rules in force.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    /// One row per (config, tag), in config order, then tag order.
+    /// One row per (config, tag), in config order, then tag order. Each
+    /// row's counts leave out the findings rules cover
+    /// ([`ImageScanResult::suppressed_counts`] has those).
     pub rows: Vec<SummaryRow>,
+    /// How many findings each rule covered, each image counted once.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rule_matches: BTreeMap<Uuid, u64>,
+    /// Rules worth a look: expired, expiring soon, or covering nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<SuppressionWarning>,
 }
 
 impl Summary {
@@ -603,8 +613,9 @@ pub async fn collect_summary(
     configs: &[ScanConfig],
     backend: &dyn ScanBackend,
     options: &ScanOptions,
+    suppressions: &Suppressions,
 ) -> Summary {
-    collect_summary_with_progress(configs, backend, options, &|_| {}).await
+    collect_summary_with_progress(configs, backend, options, suppressions, &|_| {}).await
 }
 
 /// [`collect_summary`], calling `progress` as reads finish.
@@ -612,22 +623,47 @@ pub async fn collect_summary_with_progress(
     configs: &[ScanConfig],
     backend: &dyn ScanBackend,
     options: &ScanOptions,
+    suppressions: &Suppressions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Summary {
     let mut repositories: Vec<RepositoryRef> =
         configs.iter().map(ScanConfig::repository_ref).collect();
     repositories.sort();
     repositories.dedup();
-    let view = backend.summary_view(&repositories).await;
+    let wanted = FindingsWanted::of(suppressions.vulnerabilities());
+    let view = backend.summary_view(&repositories, &wanted).await;
     let backend = view.as_deref().unwrap_or(backend);
-    collect_rows(configs, backend, options, progress, Findings::Dropped).await
+    let mut summary = collect_rows(
+        configs,
+        backend,
+        options,
+        progress,
+        Findings::Dropped(wanted),
+        suppressions,
+    )
+    .await;
+    summary.warnings = suppressions.warnings(&summary.rule_matches);
+    summary
 }
 
-/// Whether rows keep their finding lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether rows keep their finding lists: all of them (for feeds), or only
+/// the counts, judging the wanted findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Findings {
-    Kept,
-    Dropped,
+    /// Every finding; suppressed ones marked and kept (`true`) or left out.
+    Kept { suppressed_shown: bool },
+    /// None: the wanted ones are judged, then dropped.
+    Dropped(FindingsWanted),
+}
+
+/// How a feed shows the findings suppression rules cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SuppressedFindings {
+    /// Left out (the default).
+    #[default]
+    Hidden,
+    /// Shown, each marked with its rule.
+    Shown,
 }
 
 /// The rows of `configs`, read from `backend`.
@@ -637,25 +673,72 @@ async fn collect_rows(
     options: &ScanOptions,
     progress: &(dyn Fn(Progress) + Sync),
     findings: Findings,
+    suppressions: &Suppressions,
 ) -> Summary {
     let plan = plan(configs, backend, options).await;
-    let mut scans: HashMap<&PlannedImage, Result<Arc<LatestScan>, BackendError>> = run_bounded(
-        plan.images.iter().collect(),
-        options.concurrency,
-        progress,
-        |image: &PlannedImage| async move {
-            backend
-                .scan_result(&image.repository, &image.digest)
-                .await
-                .map(|mut latest| {
-                    if findings == Findings::Dropped {
-                        latest.scan.findings = Vec::new();
+    // A rule's tag pattern judges an image by every tag the plan knows it by.
+    let mut tags_of: HashMap<(&RepositoryRef, &str), Vec<String>> = HashMap::new();
+    for planned in &plan.configs {
+        if let Selection::Resolved { tags } = &planned.selection {
+            for PlannedTag { tag, digest } in tags {
+                if let Some(digest) = digest {
+                    tags_of
+                        .entry((&planned.repository, digest.as_str()))
+                        .or_default()
+                        .push(tag.clone());
+                }
+            }
+        }
+    }
+    for tags in tags_of.values_mut() {
+        tags.sort();
+        tags.dedup();
+    }
+    let no_tags: Vec<String> = Vec::new();
+    let findings = &findings;
+    let tags_of = &tags_of;
+    let no_tags = &no_tags;
+    let mut scans: HashMap<&PlannedImage, Result<(Arc<LatestScan>, Judged), BackendError>> =
+        run_bounded(
+            plan.images.iter().collect(),
+            options.concurrency,
+            progress,
+            |image: &PlannedImage| async move {
+                let mut latest = backend
+                    .scan_result(&image.repository, &image.digest)
+                    .await?;
+                let context = ImageContext {
+                    repository: &image.repository,
+                    digest: &image.digest,
+                    tags: tags_of
+                        .get(&(&image.repository, image.digest.as_str()))
+                        .unwrap_or(no_tags),
+                };
+                let judged = match findings {
+                    Findings::Kept { suppressed_shown } => {
+                        suppressions.judge(&context, &mut latest.scan.findings, *suppressed_shown)
                     }
-                    Arc::new(latest)
-                })
-        },
-    )
-    .await;
+                    Findings::Dropped(wanted) => {
+                        wanted.keep_wanted(&mut latest.scan.findings);
+                        let judged = suppressions.judge(&context, &mut latest.scan.findings, false);
+                        latest.scan.findings = Vec::new();
+                        judged
+                    }
+                };
+                if latest.scan.status.has_findings() {
+                    latest.scan.severity_counts =
+                        latest.scan.severity_counts.without(&judged.counts);
+                }
+                Ok((Arc::new(latest), judged))
+            },
+        )
+        .await;
+    let mut rule_matches: BTreeMap<uuid::Uuid, u64> = BTreeMap::new();
+    for (_, judged) in scans.values().flatten() {
+        for (rule, count) in &judged.by_rule {
+            *rule_matches.entry(*rule).or_default() += count;
+        }
+    }
 
     // Rows find their digest's result by reference: no key is built per row.
     let planned_images: HashMap<(&RepositoryRef, &str), &PlannedImage> = plan
@@ -714,8 +797,8 @@ async fn collect_rows(
                         .get(&(&planned.repository, digest.as_str()))
                         .copied();
                     let result = match key.and_then(|key| scans.get(key)) {
-                        Some(Ok(latest)) => {
-                            if let (Findings::Kept, Some(key)) = (findings, key) {
+                        Some(Ok((latest, judged))) => {
+                            if let (Findings::Kept { .. }, Some(key)) = (findings, key) {
                                 rows_with_findings.push((rows.len(), key));
                             }
                             ImageScanResult {
@@ -723,7 +806,7 @@ async fn collect_rows(
                                 scan: latest.scan.without_finding_list(),
                                 origin: latest.origin,
                                 findings_changed_at: latest.findings_changed_at,
-                                suppressed_counts: SeverityCounts::new(),
+                                suppressed_counts: judged.counts.clone(),
                             }
                         }
                         Some(Err(err)) => {
@@ -745,8 +828,12 @@ async fn collect_rows(
             }
         }
     }
-    if findings == Findings::Dropped {
-        return Summary { rows };
+    if let Findings::Dropped(_) = findings {
+        return Summary {
+            rows,
+            rule_matches,
+            warnings: Vec::new(),
+        };
     }
     let mut rows_left: HashMap<&PlannedImage, usize> = HashMap::new();
     for (_, key) in &rows_with_findings {
@@ -757,7 +844,7 @@ async fn collect_rows(
         *left -= 1;
         let findings = if *left == 0 {
             match scans.remove(key) {
-                Some(Ok(latest)) => Arc::try_unwrap(latest).map_or_else(
+                Some(Ok((latest, _))) => Arc::try_unwrap(latest).map_or_else(
                     |shared| shared.scan.findings.clone(),
                     |latest| latest.scan.findings,
                 ),
@@ -765,28 +852,38 @@ async fn collect_rows(
             }
         } else {
             match scans.get(key) {
-                Some(Ok(latest)) => latest.scan.findings.clone(),
+                Some(Ok((latest, _))) => latest.scan.findings.clone(),
                 _ => Vec::new(),
             }
         };
         rows[*index].result.scan.findings = findings;
     }
-    Summary { rows }
+    Summary {
+        rows,
+        rule_matches,
+        warnings: Vec::new(),
+    }
 }
 
 /// The scan results of one config's images, with every finding (for its
-/// findings feed).
+/// findings feed) but those suppression rules cover, which are left out or,
+/// with [`SuppressedFindings::Shown`], marked with their rule.
 pub async fn collect_results(
     config: &ScanConfig,
     backend: &dyn ScanBackend,
     options: &ScanOptions,
+    suppressions: &Suppressions,
+    suppressed: SuppressedFindings,
 ) -> Vec<ImageScanResult> {
     collect_rows(
         std::slice::from_ref(config),
         backend,
         options,
         &|_| {},
-        Findings::Kept,
+        Findings::Kept {
+            suppressed_shown: suppressed == SuppressedFindings::Shown,
+        },
+        suppressions,
     )
     .await
     .rows

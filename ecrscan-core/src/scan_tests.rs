@@ -281,16 +281,17 @@ async fn summary_reads_each_digest_once_and_keeps_statuses() {
     // Asked once, for each repository once.
     backend
         .expect_summary_view()
-        .withf(|repositories: &[RepositoryRef]| {
+        .withf(|repositories: &[RepositoryRef], wanted| {
             let names: Vec<&str> = repositories.iter().map(|r| r.repository.as_str()).collect();
-            names == ["missing/repo", "test/centos", "test/ubuntu"]
+            names == ["missing/repo", "test/centos", "test/ubuntu"] && wanted.is_none()
         })
         .times(1)
-        .returning(|_| None);
+        .returning(|_, _| None);
     let summary = collect_summary(
         &[ubuntu, centos, missing],
         &backend,
         &ScanOptions::default(),
+        &crate::suppress::Suppressions::none(),
     )
     .await;
 
@@ -336,7 +337,7 @@ async fn summary_turns_a_failed_read_into_a_failed_row() {
             &[],
         ))
     });
-    backend.expect_summary_view().returning(|_| None);
+    backend.expect_summary_view().returning(|_, _| None);
     backend
         .expect_scan_result()
         .times(2)
@@ -353,6 +354,7 @@ async fn summary_turns_a_failed_read_into_a_failed_row() {
         std::slice::from_ref(&cfg),
         &backend,
         &ScanOptions::default(),
+        &crate::suppress::Suppressions::none(),
     )
     .await;
     assert_eq!(summary.rows[0].result.scan.status, ScanStatus::Failed);
@@ -454,6 +456,7 @@ async fn calls_overlap_up_to_the_concurrency_and_no_further() {
         std::slice::from_ref(&cfg),
         &backend,
         &ScanOptions { concurrency: 1 },
+        &crate::suppress::Suppressions::none(),
     )
     .await;
     assert_eq!(backend.peak.load(Ordering::SeqCst), 1);
@@ -475,7 +478,14 @@ async fn collect_results_gives_one_configs_rows_with_their_findings() {
         .returning(|_, _| Ok(complete(&[(Severity::Critical, 1), (Severity::Low, 2)]).into()));
     // Feeds read the results themselves, never a summary view.
     backend.expect_summary_view().never();
-    let results = collect_results(&cfg, &backend, &ScanOptions::default()).await;
+    let results = collect_results(
+        &cfg,
+        &backend,
+        &ScanOptions::default(),
+        &crate::suppress::Suppressions::none(),
+        crate::scan::SuppressedFindings::Hidden,
+    )
+    .await;
     assert_eq!(results.len(), 2);
     assert_eq!(results[0].image.tag.as_deref(), Some("latest"));
     assert_eq!(results[0].scan.severity_counts.get(Severity::Critical), 1);

@@ -124,11 +124,23 @@ impl FromStr for Severity {
 }
 
 /// Finding counts per severity. Only non-zero counts are kept, so the JSON
-/// form (`{"HIGH": 2, "LOW": 1}`) lists only severities that occur.
-/// Iteration is most severe first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// form (`{"HIGH": 2, "LOW": 1}`) lists only severities that occur (a zero
+/// read back, e.g. from a hand-edited record, is dropped). Iteration is
+/// most severe first. Sums saturate: a count can be huge, never wrong in
+/// sign or wrapped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct SeverityCounts(BTreeMap<SeverityKey, u64>);
+
+impl<'de> Deserialize<'de> for SeverityCounts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let counts = BTreeMap::<SeverityKey, u64>::deserialize(deserializer)?;
+        Ok(counts
+            .into_iter()
+            .map(|(key, count)| (key.0, count))
+            .collect())
+    }
+}
 
 /// Orders the map most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,11 +165,19 @@ impl SeverityCounts {
         Self::default()
     }
 
-    /// Adds `count` findings of `severity`.
+    /// Adds `count` findings of `severity` (saturating).
     pub fn add(&mut self, severity: Severity, count: u64) {
         if count > 0 {
-            *self.0.entry(SeverityKey(severity)).or_insert(0) += count;
+            let known = self.0.entry(SeverityKey(severity)).or_insert(0);
+            *known = known.saturating_add(count);
         }
+    }
+
+    /// The counts less `other`'s, severity by severity, none below zero.
+    pub fn without(&self, other: &SeverityCounts) -> SeverityCounts {
+        self.iter()
+            .map(|(severity, count)| (severity, count.saturating_sub(other.get(severity))))
+            .collect()
     }
 
     /// Adds every count of `other`.
@@ -177,9 +197,11 @@ impl SeverityCounts {
         self.0.iter().map(|(key, count)| (key.0, *count))
     }
 
-    /// The sum of all counts.
+    /// The sum of all counts (saturating).
     pub fn total(&self) -> u64 {
-        self.0.values().sum()
+        self.0
+            .values()
+            .fold(0u64, |total, count| total.saturating_add(*count))
     }
 
     /// Whether there is no finding at all.
@@ -189,7 +211,10 @@ impl SeverityCounts {
 
     /// The most severe severity with a finding.
     pub fn highest(&self) -> Option<Severity> {
-        self.0.keys().next().map(|key| key.0)
+        self.0
+            .iter()
+            .find(|(_, count)| **count > 0)
+            .map(|(key, _)| key.0)
     }
 }
 
@@ -206,6 +231,33 @@ impl FromIterator<(Severity, u64)> for SeverityCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_edited_counts_neither_overflow_nor_invent_a_severity() {
+        let counts: SeverityCounts =
+            serde_json::from_str(r#"{"CRITICAL": 0, "HIGH": 18446744073709551615, "LOW": 5}"#)
+                .unwrap();
+        assert_eq!(
+            counts.highest(),
+            Some(Severity::High),
+            "a zero is no finding"
+        );
+        assert_eq!(counts.get(Severity::Critical), 0);
+        assert_eq!(counts.total(), u64::MAX, "saturates instead of wrapping");
+        let mut more = counts.clone();
+        more.add(Severity::High, 10);
+        assert_eq!(more.get(Severity::High), u64::MAX);
+        assert_eq!(
+            serde_json::to_string(&counts).unwrap(),
+            r#"{"HIGH":18446744073709551615,"LOW":5}"#
+        );
+        let only_zero: SeverityCounts = serde_json::from_str(r#"{"CRITICAL": 0}"#).unwrap();
+        assert!(only_zero.is_empty());
+        assert_eq!(only_zero.highest(), None);
+        let fewer = more.without(&[(Severity::Low, 9)].into_iter().collect());
+        assert_eq!(fewer.get(Severity::Low), 0);
+        assert_eq!(fewer.highest(), Some(Severity::High));
+    }
 
     #[test]
     fn sorting_descending_puts_most_severe_first() {

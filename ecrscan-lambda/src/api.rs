@@ -10,7 +10,10 @@
 //! | `GET /configs/{id}` | 200 config; 404 unknown; 400 not a UUID |
 //! | `DELETE /configs/{id}` | 204; 404 unknown; 400 not a UUID |
 //! | `GET /summary` | 200 `text/plain` in the sample's format; the JSON summary with `Accept: application/json` or `?format=json`; pages of at most [`PAGE_BYTES`], `?start=N` for the page from the Nth image, linked by a `Link: <…>; rel="next"` header (and `next_start` in JSON) |
-//! | `GET /findings/{id}` | 200 `application/atom+xml`; 404 unknown; 400 not a UUID; `?severity=HIGH` keeps that severity and above; pages of at most [`PAGE_BYTES`], `?start=N` for the page from the Nth entry, linked as `next` (RFC 5005) |
+//! | `GET /findings/{id}` | 200 `application/atom+xml`; 404 unknown; 400 not a UUID; `?severity=HIGH` keeps that severity and above; `?suppressed=include` shows the findings suppression rules cover, marked with their rule (left out by default); pages of at most [`PAGE_BYTES`], `?start=N` for the page from the Nth entry, linked as `next` (RFC 5005) |
+//! | `GET /suppressions` | 200, JSON array of the suppression rules in force (`?all=true`: expired ones too) |
+//! | `POST /suppressions` | 201, `{"id":"<uuid>"}` and `Location`; 400 naming the invalid field and the rule; 413, 415 as for configs |
+//! | `GET /suppressions/{id}`, `DELETE /suppressions/{id}` | 200 the rule / 204; 404 unknown; 400 not a UUID |
 //!
 //! `GET /summary` and `GET /findings/{id}` answer from stored results where
 //! they can (each result says when it was recorded); `?fresh=true` reads
@@ -33,9 +36,12 @@ use chrono::Utc;
 use ecrscan_core::render::{
     FeedOptions, FeedPage, SummaryFormat, SummaryPage, write_atom_feed, write_summary_page,
 };
+use ecrscan_core::scan::SuppressedFindings;
+use ecrscan_core::suppress::{Suppression, SuppressionError, SuppressionSpec};
 use ecrscan_core::{
     ChannelStore, ConfigError, ConfigSpec, ConfigStore, ResultStore, ScanBackend, ScanConfig,
-    ScanOptions, Severity, StoreError, collect_results, collect_summary,
+    ScanOptions, Severity, StoreError, SuppressionStore, Suppressions, collect_results,
+    collect_summary,
 };
 use serde::Deserialize;
 use tower_http::cors::CorsLayer;
@@ -70,6 +76,9 @@ pub struct AppState {
     pub results: Option<Arc<dyn ResultStore>>,
     /// Where notification channels are kept; `None`: `/channels` is 404.
     pub channels: Option<Arc<dyn ChannelStore>>,
+    /// Where suppression rules are kept; `None`: no rules, and
+    /// `/suppressions` is 404.
+    pub suppressions: Option<Arc<dyn SuppressionStore>>,
 }
 
 impl AppState {
@@ -86,7 +95,25 @@ impl AppState {
             cors_allow_origin: None,
             results: None,
             channels: None,
+            suppressions: None,
         }
+    }
+
+    /// The suppression rules in force at `now` (none without a store).
+    async fn suppressions_at(&self, now: chrono::DateTime<Utc>) -> Result<Suppressions, ApiError> {
+        let Some(store) = &self.suppressions else {
+            return Ok(Suppressions::none());
+        };
+        Ok(Suppressions::active_at(
+            store.list_suppressions().await?.items,
+            now,
+        ))
+    }
+
+    fn suppression_store(&self) -> Result<&Arc<dyn SuppressionStore>, ApiError> {
+        self.suppressions
+            .as_ref()
+            .ok_or_else(|| ApiError::NotFound("this server keeps no suppression rules".into()))
     }
 
     fn backend(&self, fresh: bool) -> &dyn ScanBackend {
@@ -130,6 +157,18 @@ pub fn app(state: AppState) -> Router {
         .route("/changes.atom", get(changes_feed))
         .route("/channels", get(list_channels))
         .route("/channels/", get(list_channels))
+        .route(
+            "/suppressions",
+            get(list_suppressions).post(create_suppression),
+        )
+        .route(
+            "/suppressions/",
+            get(list_suppressions).post(create_suppression),
+        )
+        .route(
+            "/suppressions/{id}",
+            get(get_suppression).delete(delete_suppression),
+        )
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -189,9 +228,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { kind, id } => {
                 ApiError::NotFound(format!("no {kind} with id {id}"))
             }
-            StoreError::Corrupt { .. } => {
-                tracing::error!(error = %err, "a stored scan config is corrupt");
-                ApiError::Internal("the stored scan config cannot be read".into())
+            StoreError::Corrupt { kind, .. } => {
+                tracing::error!(error = %err, "a stored record is corrupt");
+                ApiError::Internal(format!("the stored {kind} cannot be read"))
             }
             err => {
                 tracing::error!(error = %err, "the config store failed");
@@ -203,6 +242,12 @@ impl From<StoreError> for ApiError {
 
 impl From<ConfigError> for ApiError {
     fn from(err: ConfigError) -> ApiError {
+        ApiError::BadRequest(err.to_string())
+    }
+}
+
+impl From<SuppressionError> for ApiError {
+    fn from(err: SuppressionError) -> ApiError {
         ApiError::BadRequest(err.to_string())
     }
 }
@@ -229,26 +274,37 @@ async fn create_config(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !is_json(&headers) {
+    let body = json_body(&headers, body)?;
+    let spec = ConfigSpec::from_json(&body)?;
+    let config = ScanConfig::create(spec, Utc::now());
+    state.store.put(&config).await?;
+    tracing::info!(id = %config.id, repository = %config.repository, "scan config created");
+    created(&format!("/configs/{}", config.id), config.id)
+}
+
+/// A request's JSON body: 415 for another content type, 413 over
+/// [`MAX_BODY_BYTES`].
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    if !is_json(headers) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let body = body.map_err(|rejection| match rejection.status() {
+    body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         _ => ApiError::BadRequest(format!(
             "cannot read the request body: {}",
             rejection.body_text()
         )),
-    })?;
-    let spec = ConfigSpec::from_json(&body)?;
-    let config = ScanConfig::create(spec, Utc::now());
-    state.store.put(&config).await?;
-    tracing::info!(id = %config.id, repository = %config.repository, "scan config created");
-    let location = HeaderValue::try_from(format!("/configs/{}", config.id))
+    })
+}
+
+/// 201 with `{"id": …}` and `Location: location`.
+fn created(location: &str, id: Uuid) -> Result<Response, ApiError> {
+    let location = HeaderValue::try_from(location)
         .map_err(|_| ApiError::Internal("cannot build the Location header".into()))?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(serde_json::json!({ "id": config.id })),
+        Json(serde_json::json!({ "id": id })),
     )
         .into_response())
 }
@@ -312,14 +368,22 @@ async fn summary(
         None => SummaryFormat::Text,
     };
     let configs = state.store.list().await?.items;
-    let summary = collect_summary(&configs, state.backend(query.fresh), &state.options).await;
+    let now = Utc::now();
+    let suppressions = state.suppressions_at(now).await?;
+    let summary = collect_summary(
+        &configs,
+        state.backend(query.fresh),
+        &state.options,
+        &suppressions,
+    )
+    .await;
     let page = SummaryPage {
         start: query.start,
         max_bytes: PAGE_BYTES,
     };
     let mut body = Vec::new();
     let next_start =
-        write_summary_page(&summary, format, Utc::now(), page, &mut body).map_err(render_error)?;
+        write_summary_page(&summary, format, now, page, &mut body).map_err(render_error)?;
     let content_type = match format {
         SummaryFormat::Json => "application/json",
         SummaryFormat::Text => "text/plain; charset=utf-8",
@@ -535,6 +599,7 @@ struct FindingsQuery {
     fresh: bool,
     #[serde(default)]
     start: usize,
+    suppressed: Option<String>,
 }
 
 async fn findings(
@@ -553,8 +618,27 @@ async fn findings(
                 .map_err(|err| ApiError::BadRequest(err.to_string()))
         })
         .transpose()?;
+    let suppressed = match query.suppressed.as_deref() {
+        None | Some("exclude") => SuppressedFindings::Hidden,
+        Some("include") => SuppressedFindings::Shown,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid suppressed {:?}: expected include or exclude",
+                truncate(other)
+            )));
+        }
+    };
     let config = state.store.get(id).await?;
-    let results = collect_results(&config, state.backend(query.fresh), &state.options).await;
+    let now = Utc::now();
+    let suppressions = state.suppressions_at(now).await?;
+    let results = collect_results(
+        &config,
+        state.backend(query.fresh),
+        &state.options,
+        &suppressions,
+        suppressed,
+    )
+    .await;
     let options = FeedOptions {
         self_url: public_base_url(&state, platform_url).map(|base| format!("{base}/findings/{id}")),
         min_severity,
@@ -562,12 +646,75 @@ async fn findings(
             start: query.start,
             max_bytes: PAGE_BYTES,
         }),
+        include_suppressed: suppressed == SuppressedFindings::Shown,
     };
     let mut body = Vec::new();
-    write_atom_feed(&config, &results, Utc::now(), &options, &mut body).map_err(render_error)?;
+    write_atom_feed(&config, &results, now, &options, &mut body).map_err(render_error)?;
     Ok((
         [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
         body,
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SuppressionsQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+/// The rules in force (`?all=true`: expired ones too), oldest first.
+async fn list_suppressions(
+    State(state): State<AppState>,
+    query: Result<Query<SuppressionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<Suppression>>, ApiError> {
+    let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
+    let now = Utc::now();
+    let rules = state.suppression_store()?.list_suppressions().await?.items;
+    Ok(Json(
+        rules
+            .into_iter()
+            .filter(|rule| query.all || rule.is_active(now))
+            .collect(),
+    ))
+}
+
+async fn create_suppression(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let store = state.suppression_store()?;
+    let body = json_body(&headers, body)?;
+    let rule = SuppressionSpec::from_json(&body, Utc::now())?.create();
+    store.put_suppression(&rule).await?;
+    tracing::info!(id = %rule.id, vulnerability = %rule.vulnerability, "suppression rule created");
+    created(&format!("/suppressions/{}", rule.id), rule.id)
+}
+
+async fn get_suppression(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Suppression>, ApiError> {
+    let id = parse_rule_id(&id)?;
+    Ok(Json(state.suppression_store()?.get_suppression(id).await?))
+}
+
+async fn delete_suppression(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_rule_id(&id)?;
+    state.suppression_store()?.delete_suppression(id).await?;
+    tracing::info!(%id, "suppression rule deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse_rule_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "invalid id {:?}: a suppression rule id is a UUID",
+            truncate(id)
+        ))
+    })
 }

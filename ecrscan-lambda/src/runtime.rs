@@ -106,6 +106,7 @@ pub async fn store_and_backend() -> Result<Runtime, StartupError> {
     Ok(Runtime {
         notifier: wiring.notifier().await?,
         channels: wiring.store(),
+        suppressions: wiring.store(),
         configs: wiring.configs(),
         recorded: wiring.backend(ReadFrom::Recorded).await?,
         live: wiring.backend(ReadFrom::Live).await?,
@@ -129,6 +130,8 @@ pub struct Runtime {
     pub recorder: Recorder,
     /// The notification channels.
     pub channels: Arc<dyn ecrscan_core::ChannelStore>,
+    /// The suppression rules.
+    pub suppressions: Arc<dyn ecrscan_core::SuppressionStore>,
     /// Sends the changes the recorder queues to the channels.
     pub notifier: Arc<Notifier>,
     /// The AWS configuration, for further clients.

@@ -46,6 +46,7 @@ pub fn results(data: &[u8]) -> Vec<ImageScanResult> {
             },
             origin: Origin::Live,
             findings_changed_at: None,
+            suppressed_counts: SeverityCounts::new(),
         });
     }
     results

@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
             result,
         })
         .collect();
-    let summary = Summary { rows };
+    let summary = Summary {
+        rows,
+        ..Summary::default()
+    };
     let mut text = Vec::new();
     write_text_summary(&summary, &mut text).expect("rendering to memory works");
     let text_string = String::from_utf8(text.clone()).expect("UTF-8");

@@ -25,6 +25,9 @@ pub struct FeedOptions {
     pub min_severity: Option<Severity>,
     /// Write one page of the feed instead of all of it.
     pub page: Option<FeedPage>,
+    /// Whether the results show suppressed findings (marked with their
+    /// rule), so the feed's links keep `suppressed=include`.
+    pub include_suppressed: bool,
 }
 
 /// One page of a paged feed (RFC 5005): the entries from `start` that fit
@@ -300,7 +303,7 @@ fn write_head(
             1,
             "link",
             &[
-                ("href", &page_url(base_url, options.min_severity, start)),
+                ("href", &page_url(base_url, options, start)),
                 ("rel", "self"),
                 ("type", "application/atom+xml"),
             ],
@@ -314,10 +317,7 @@ fn write_head(
             1,
             "link",
             &[
-                (
-                    "href",
-                    &page_url(base_url, options.min_severity, next_start),
-                ),
+                ("href", &page_url(base_url, options, next_start)),
                 ("rel", "next"),
                 ("type", "application/atom+xml"),
             ],
@@ -371,6 +371,9 @@ fn write_entry(xml: &mut XmlBuffer, config: &ScanConfig, entry: &EntryParts<'_>)
     xml.text(tag);
     xml.raw(" found ");
     xml.text(&finding.name);
+    if finding.suppressed.is_some() {
+        xml.raw(" (suppressed)");
+    }
     let title_end = xml.doc.len();
     xml.end("title");
     xml.start(2, "id", &[]);
@@ -386,6 +389,16 @@ fn write_entry(xml: &mut XmlBuffer, config: &ScanConfig, entry: &EntryParts<'_>)
             ("scheme", "urn:ecrscan:severity"),
         ],
     );
+    if finding.suppressed.is_some() {
+        xml.empty(
+            2,
+            "category",
+            &[
+                ("term", "suppressed"),
+                ("scheme", "urn:ecrscan:suppression"),
+            ],
+        );
+    }
     if let Some(href) = link {
         xml.empty(2, "link", &[("href", href), ("rel", "alternate")]);
     }
@@ -448,6 +461,14 @@ fn write_details(xml: &mut XmlBuffer, finding: &Finding, result: &ImageScanResul
         xml.raw("\nRecorded at: ");
         xml.raw(&atom_date(recorded_at));
     }
+    if let Some(mark) = &finding.suppressed {
+        xml.raw("\nSuppressed by: ");
+        xml.raw(&mark.rule.to_string());
+        xml.raw("\nSuppression reason: ");
+        xml.text(&mark.reason);
+        xml.raw("\nSuppression expires: ");
+        xml.raw(&mark.expires.to_string());
+    }
 }
 
 /// The entry's name-based id: the image, then the finding's
@@ -497,13 +518,18 @@ fn http_url(candidate: &str) -> Option<String> {
 }
 
 /// The URL of the page of the feed at `base_url` that starts at `start`.
-fn page_url(base_url: &str, min_severity: Option<Severity>, start: usize) -> String {
+fn page_url(base_url: &str, options: &FeedOptions, start: usize) -> String {
     let mut url = base_url.to_owned();
     let mut separator = '?';
-    if let Some(severity) = min_severity {
+    if let Some(severity) = options.min_severity {
         url.push(separator);
         url.push_str("severity=");
         url.push_str(severity.as_str());
+        separator = '&';
+    }
+    if options.include_suppressed {
+        url.push(separator);
+        url.push_str("suppressed=include");
         separator = '&';
     }
     if start > 0 {

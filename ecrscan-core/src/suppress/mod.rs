@@ -835,9 +835,13 @@ impl SuppressionSpec {
 
 /// The rules that apply at one `now`, indexed by vulnerability: what
 /// summaries, feeds, gates and changes are judged by.
+///
+/// It keeps the expired rules too, to call them out
+/// ([`Suppressions::warnings`]).
 #[derive(Debug, Clone, Default)]
 pub struct Suppressions {
     now: Option<DateTime<Utc>>,
+    all: Vec<Arc<Suppression>>,
     by_vulnerability: HashMap<String, Vec<Arc<Suppression>>>,
     count: usize,
 }
@@ -854,14 +858,15 @@ impl Suppressions {
         rules: impl IntoIterator<Item = Suppression>,
         now: DateTime<Utc>,
     ) -> Suppressions {
+        let all: Vec<Arc<Suppression>> = rules.into_iter().map(Arc::new).collect();
         let mut by_vulnerability: HashMap<String, Vec<Arc<Suppression>>> = HashMap::new();
         let mut count = 0;
-        for rule in rules.into_iter().filter(|rule| rule.is_active(now)) {
+        for rule in all.iter().filter(|rule| rule.is_active(now)) {
             count += 1;
             by_vulnerability
                 .entry(rule.vulnerability.to_ascii_uppercase())
                 .or_default()
-                .push(Arc::new(rule));
+                .push(Arc::clone(rule));
         }
         for rules in by_vulnerability.values_mut() {
             rules.sort_by(|a, b| {
@@ -880,9 +885,25 @@ impl Suppressions {
         }
         Suppressions {
             now: Some(now),
+            all,
             by_vulnerability,
             count,
         }
+    }
+
+    /// Every rule given, expired ones included, in the order given.
+    pub fn all(&self) -> impl Iterator<Item = &Suppression> {
+        self.all.iter().map(Arc::as_ref)
+    }
+
+    /// The rules worth a look ([`stale_rules`]) when `matched` says how
+    /// many findings each rule covered.
+    pub fn warnings(&self, matched: &BTreeMap<Uuid, u64>) -> Vec<SuppressionWarning> {
+        let Some(now) = self.now else {
+            return Vec::new();
+        };
+        let rules: Vec<Suppression> = self.all().cloned().collect();
+        stale_rules(&rules, matched, now)
     }
 
     /// Whether no rule applies.

@@ -345,6 +345,7 @@ async fn a_summary_of_one_page_digests_takes_one_rate_limit_token_per_digest() {
         std::slice::from_ref(&config),
         &backend,
         &ecrscan_core::ScanOptions::default(),
+        &ecrscan_core::Suppressions::none(),
     )
     .await;
     assert_eq!(summary.rows.len(), 10);

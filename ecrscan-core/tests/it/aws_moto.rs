@@ -183,7 +183,13 @@ async fn ecr_rescan_then_summary_end_to_end() {
     let backend = EcrBackend::new(&moto.sdk_config());
 
     // Before any scan: NOT_SCANNED; a missing tag and a missing repository keep their statuses.
-    let before = collect_summary(&configs, &backend, &ScanOptions::default()).await;
+    let before = collect_summary(
+        &configs,
+        &backend,
+        &ScanOptions::default(),
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     let statuses: Vec<(String, ScanStatus)> = before
         .rows
         .iter()
@@ -247,7 +253,13 @@ async fn ecr_rescan_then_summary_end_to_end() {
         (0, 3, 2)
     );
 
-    let after = collect_summary(&configs, &backend, &ScanOptions::default()).await;
+    let after = collect_summary(
+        &configs,
+        &backend,
+        &ScanOptions::default(),
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     let ubuntu_row = &after.rows[0].result;
     assert_eq!(ubuntu_row.scan.status, ScanStatus::Complete);
     assert_eq!(ubuntu_row.scan.severity_counts.get(Severity::Critical), 1);
@@ -261,8 +273,14 @@ async fn ecr_rescan_then_summary_end_to_end() {
         Some(1764230400)
     );
     // The findings, as a feed reads them.
-    let results =
-        ecrscan_core::collect_results(&configs[0], &backend, &ScanOptions::default()).await;
+    let results = ecrscan_core::collect_results(
+        &configs[0],
+        &backend,
+        &ScanOptions::default(),
+        &ecrscan_core::Suppressions::none(),
+        ecrscan_core::scan::SuppressedFindings::Hidden,
+    )
+    .await;
     let ubuntu = &results[0];
     assert_eq!(ubuntu.scan.findings[0].name, "CVE-2019-3462");
     assert_eq!(
@@ -351,6 +369,7 @@ async fn ecr_enhanced_registry_is_continuous_and_gets_no_scan_request() {
         &[config("inspected/app", &["v1"])],
         &backend,
         &ScanOptions::default(),
+        &ecrscan_core::Suppressions::none(),
     )
     .await;
     assert_eq!(summary.rows[0].result.scan.status, ScanStatus::NotScanned);

@@ -164,6 +164,7 @@ fn summary() -> Summary {
                 ),
             ),
         ],
+        ..Summary::default()
     }
 }
 
@@ -222,6 +223,7 @@ fn golden_findings_feed() -> Vec<u8> {
         self_url: Some(format!("https://api.example.com/Prod/findings/{UBUNTU}")),
         min_severity: None,
         page: None,
+        ..FeedOptions::default()
     };
     let mut out = Vec::new();
     write_atom_feed(&ubuntu, &results, at(1_764_234_000), &options, &mut out).unwrap();
@@ -254,6 +256,7 @@ fn atom_feed_model_reads_back_what_was_written() {
         self_url: Some("https://api.example.com/Prod/findings/x".into()),
         min_severity: None,
         page: None,
+        ..FeedOptions::default()
     };
     let feed = atom_feed(&ubuntu, &results, at(1_764_234_000), &options).unwrap();
     assert_eq!(feed.id, format!("urn:uuid:{UBUNTU}"));
@@ -382,6 +385,7 @@ fn pages_hold_every_entry_once_in_order_within_their_size() {
                 self_url: Some(base.clone()),
                 min_severity,
                 page,
+                ..FeedOptions::default()
             };
             let mut out = Vec::new();
             write_atom_feed(&ubuntu, &results, at(1), &options, &mut out).unwrap();
@@ -479,6 +483,7 @@ fn big_summary(rows: usize) -> Summary {
                 ),
             })
             .collect(),
+        ..Summary::default()
     }
 }
 

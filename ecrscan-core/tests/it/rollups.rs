@@ -108,7 +108,13 @@ async fn a_summary_reads_one_rollup_per_repository_and_no_findings() {
     let backend = RecordingBackend::new(ecr.clone(), store.clone(), ReadFrom::Recorded);
     let options = ScanOptions::default();
 
-    let first = collect_summary(&configs, &backend, &options).await;
+    let first = collect_summary(
+        &configs,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     assert_eq!(first.rows.len(), REPOSITORIES * IMAGES + 2);
     assert!(
         first
@@ -120,7 +126,13 @@ async fn a_summary_reads_one_rollup_per_repository_and_no_findings() {
     assert_eq!(ecr_calls, REPOSITORIES + 1 + REPOSITORIES * IMAGES);
     store.take_gets();
 
-    let second = collect_summary(&configs, &backend, &options).await;
+    let second = collect_summary(
+        &configs,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     assert_eq!(counts(&second), counts(&first));
     assert_eq!(ecr.calls(), ecr_calls, "nothing asked of ECR");
     let gets = store.take_gets();
@@ -155,7 +167,13 @@ async fn a_missing_rollup_is_rebuilt_from_the_records_without_asking_ecr() {
     let store = Arc::new(CountingStore::default());
     let backend = RecordingBackend::new(ecr.clone(), store.clone(), ReadFrom::Recorded);
     let options = ScanOptions::default();
-    let first = collect_summary(&configs, &backend, &options).await;
+    let first = collect_summary(
+        &configs,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     let calls = ecr.calls();
     let lost = repository("team/app-1");
     assert!(store.delete(&rollup_key(&lost).unwrap()).await.unwrap());
@@ -170,7 +188,13 @@ async fn a_missing_rollup_is_rebuilt_from_the_records_without_asking_ecr() {
         .await
         .unwrap();
 
-    let rebuilding = collect_summary(&configs, &backend, &options).await;
+    let rebuilding = collect_summary(
+        &configs,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     assert_eq!(counts(&rebuilding), counts(&first));
     assert_eq!(ecr.calls(), calls, "the records answered, not ECR");
     for repository in [&lost, &damaged] {
@@ -184,7 +208,13 @@ async fn a_missing_rollup_is_rebuilt_from_the_records_without_asking_ecr() {
         assert!(rollup.selections.contains_key("all"));
     }
     store.take_gets();
-    let after = collect_summary(&configs, &backend, &options).await;
+    let after = collect_summary(
+        &configs,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     assert_eq!(counts(&after), counts(&first));
     assert_eq!(store.take_gets().len(), REPOSITORIES);
 }
@@ -195,7 +225,13 @@ async fn a_rollup_row_older_than_a_started_scan_is_read_again() {
     let store = Arc::new(MemoryStore::new());
     let backend = RecordingBackend::new(ecr.clone(), store.clone(), ReadFrom::Recorded);
     let options = ScanOptions::default();
-    collect_summary(&configs, &backend, &options).await;
+    collect_summary(
+        &configs,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     let calls = ecr.calls();
     // A scan started after the recorded result: that row is not served.
     let recorder = backend.recorder();
@@ -203,7 +239,13 @@ async fn a_rollup_row_older_than_a_started_scan_is_read_again() {
         .record_started(&repository("team/app-0"), &digest(0, 2), Utc::now())
         .await
         .unwrap();
-    collect_summary(&configs, &backend, &options).await;
+    collect_summary(
+        &configs,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     assert_eq!(
         ecr.calls(),
         calls + 1,
@@ -212,7 +254,13 @@ async fn a_rollup_row_older_than_a_started_scan_is_read_again() {
 
     // Older than the maximum age: every row is read again.
     let stale = backend.clone().with_max_age(chrono::Duration::zero());
-    collect_summary(&configs, &stale, &options).await;
+    collect_summary(
+        &configs,
+        &stale,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     assert!(ecr.calls() >= calls + 1 + REPOSITORIES * IMAGES);
 }
 
@@ -300,12 +348,24 @@ async fn a_summary_on_s3_costs_the_config_listing_and_one_get_per_repository() {
     let backend = RecordingBackend::new(ecr.clone(), store.clone(), ReadFrom::Recorded);
     let options = ScanOptions::default();
     let listed = ConfigStore::list(store.as_ref()).await.unwrap().items;
-    let first = collect_summary(&listed, &backend, &options).await;
+    let first = collect_summary(
+        &listed,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     let calls = ecr.calls();
     requests.lock().unwrap().clear();
 
     let listed = ConfigStore::list(store.as_ref()).await.unwrap().items;
-    let second = collect_summary(&listed, &backend, &options).await;
+    let second = collect_summary(
+        &listed,
+        &backend,
+        &options,
+        &ecrscan_core::Suppressions::none(),
+    )
+    .await;
     assert_eq!(counts(&second), counts(&first));
     assert_eq!(ecr.calls(), calls);
     let requests = requests.lock().unwrap().clone();

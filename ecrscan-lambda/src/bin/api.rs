@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState {
         results: Some(std::sync::Arc::clone(runtime.recorder.store())),
         channels: Some(runtime.channels),
+        suppressions: Some(runtime.suppressions),
         store: runtime.configs,
         backend: runtime.recorded,
         live_backend: runtime.live,

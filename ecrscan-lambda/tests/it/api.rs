@@ -19,7 +19,7 @@ use tower::ServiceExt;
 fn backend() -> MockScanBackend {
     let mut backend = MockScanBackend::new();
     // ECR itself: no summary view.
-    backend.expect_summary_view().returning(|_| None);
+    backend.expect_summary_view().returning(|_, _| None);
     backend
         .expect_resolve_images()
         .returning(|repository, tags| {
@@ -538,7 +538,7 @@ async fn summaries_over_lambdas_response_limit_come_in_pages() {
     // 2 × 6,000 images of about 450 bytes of JSON each: about 5 MB.
     let mut backend = MockScanBackend::new();
     // ECR itself: no summary view.
-    backend.expect_summary_view().returning(|_| None);
+    backend.expect_summary_view().returning(|_, _| None);
     backend.expect_resolve_images().returning(|repository, _| {
         Ok(Resolution {
             images: (0..6_000)

@@ -20,7 +20,7 @@ async fn setup() -> (Arc<MemoryStore>, ScanConfig, axum::Router) {
     store.put(&config).await.unwrap();
     let mut backend = MockScanBackend::new();
     // ECR itself: no summary view.
-    backend.expect_summary_view().returning(|_| None);
+    backend.expect_summary_view().returning(|_, _| None);
     backend.expect_resolve_images().returning(|_, tags| {
         Ok(Resolution {
             images: vec![],
