@@ -191,6 +191,14 @@ pub struct Change {
     pub severity_changed: Vec<SeverityChange>,
     /// The counts before and after.
     pub counts: ChangeCounts,
+    /// Findings that count again because the suppression rule that covered
+    /// them expired or was removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resurfaced: Vec<Finding>,
+    /// New or raised findings a suppression rule covers, each marked with
+    /// its rule: recorded, never notified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<Finding>,
     /// Whether the lists were cut to fit a message (see
     /// [`Change::truncated_to`]); the counts are always whole.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -275,8 +283,91 @@ impl Change {
             new: findings_diff.new,
             fixed: findings_diff.fixed,
             severity_changed: findings_diff.severity_changed,
+            resurfaced: Vec::new(),
+            suppressed: Vec::new(),
             truncated: false,
         })
+    }
+
+    /// The change of findings that count again (`resurfaced`) in a result
+    /// whose findings are otherwise the same as `previous`'s.
+    pub fn of_resurfaced(
+        repository: &RepositoryRef,
+        digest: &str,
+        tags: &[String],
+        previous: &DigestScan,
+        current: &DigestScan,
+        resurfaced: Vec<Finding>,
+        detected_at: DateTime<Utc>,
+    ) -> Change {
+        Change {
+            id: change_id(
+                repository,
+                digest,
+                previous.scan_completed_at,
+                current.scan_completed_at,
+                None,
+            ),
+            kind: ChangeKind::FindingsChanged,
+            region: repository.region.clone(),
+            registry: repository.registry.clone(),
+            repository: repository.repository.clone(),
+            digest: digest.to_owned(),
+            previous_digest: None,
+            tags: tags.to_vec(),
+            scan_completed_at: current.scan_completed_at,
+            previous_scan_completed_at: previous.scan_completed_at,
+            detected_at,
+            counts: ChangeCounts {
+                before: counts_of(&previous.findings),
+                after: counts_of(&current.findings),
+            },
+            new: Vec::new(),
+            fixed: Vec::new(),
+            severity_changed: Vec::new(),
+            resurfaced,
+            suppressed: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    /// Moves the new and raised findings a rule of `suppressions` covers
+    /// (in `image`) to [`Change::suppressed`], marked with their rule: what
+    /// a rule covers is recorded, never notified.
+    pub fn set_aside_suppressed(
+        &mut self,
+        suppressions: &crate::suppress::Suppressions,
+        image: &crate::suppress::ImageContext<'_>,
+    ) {
+        if suppressions.is_empty() {
+            return;
+        }
+        let mut suppressed = Vec::new();
+        self.new
+            .retain(|finding| match suppressions.rule_for(image, finding) {
+                Some(rule) => {
+                    let mut finding = finding.clone();
+                    finding.suppressed = Some(rule.mark());
+                    suppressed.push(finding);
+                    false
+                }
+                None => true,
+            });
+        self.severity_changed.retain(|change| {
+            if change.to <= change.from {
+                return true;
+            }
+            match suppressions.rule_for(image, &change.finding) {
+                Some(rule) => {
+                    let mut finding = change.finding.clone();
+                    finding.suppressed = Some(rule.mark());
+                    suppressed.push(finding);
+                    false
+                }
+                None => true,
+            }
+        });
+        self.suppressed.extend(suppressed);
     }
 
     /// The change of `tag` moving from `previous_digest` (whose last
@@ -322,14 +413,17 @@ impl Change {
             new: findings_diff.new,
             fixed: findings_diff.fixed,
             severity_changed: findings_diff.severity_changed,
+            resurfaced: Vec::new(),
+            suppressed: Vec::new(),
             truncated: false,
         }
     }
 
     /// The change as at most `max_bytes` of JSON: when it is larger, the
     /// lists keep their first (most severe) findings — new ones first, then
-    /// raised, then fixed — as many as fit, the tags their first 20 if
-    /// needed, and `truncated` is set. The counts stay whole.
+    /// resurfaced, raised, fixed and suppressed — as many as fit, the tags
+    /// their first 20 if needed, and `truncated` is set. The counts stay
+    /// whole.
     pub fn truncated_to(&self, max_bytes: usize) -> Change {
         const KEPT_TAGS: usize = 20;
         let size = |change: &Change| {
@@ -340,15 +434,23 @@ impl Change {
         if size(self) <= max_bytes {
             return self.clone();
         }
-        let total = self.new.len() + self.severity_changed.len() + self.fixed.len();
+        let total = self.new.len()
+            + self.resurfaced.len()
+            + self.severity_changed.len()
+            + self.fixed.len()
+            + self.suppressed.len();
         let keeping = |keep: usize| {
             let mut change = self.clone();
             change.truncated = true;
             change.new.truncate(keep);
             let keep = keep.saturating_sub(change.new.len());
+            change.resurfaced.truncate(keep);
+            let keep = keep.saturating_sub(change.resurfaced.len());
             change.severity_changed.truncate(keep);
             let keep = keep.saturating_sub(change.severity_changed.len());
             change.fixed.truncate(keep);
+            let keep = keep.saturating_sub(change.fixed.len());
+            change.suppressed.truncate(keep);
             change
         };
         let (mut fits, mut too_many) = (0, total + 1);
@@ -367,10 +469,11 @@ impl Change {
         change
     }
 
-    /// The highest severity among the new and raised findings.
+    /// The highest severity among the new, resurfaced and raised findings.
     pub fn highest_new_severity(&self) -> Option<Severity> {
         self.new
             .iter()
+            .chain(&self.resurfaced)
             .map(|f| f.severity)
             .chain(
                 self.severity_changed
@@ -389,10 +492,18 @@ impl Change {
         change.new.retain(|f| f.severity.is_at_least(minimum));
         change.fixed.retain(|f| f.severity.is_at_least(minimum));
         change
+            .resurfaced
+            .retain(|f| f.severity.is_at_least(minimum));
+        change
+            .suppressed
+            .retain(|f| f.severity.is_at_least(minimum));
+        change
             .severity_changed
             .retain(|c| c.to.is_at_least(minimum) || c.from.is_at_least(minimum));
-        let empty =
-            change.new.is_empty() && change.fixed.is_empty() && change.severity_changed.is_empty();
+        let empty = change.new.is_empty()
+            && change.fixed.is_empty()
+            && change.resurfaced.is_empty()
+            && change.severity_changed.is_empty();
         (change.kind == ChangeKind::Baseline || !empty).then_some(change)
     }
 }

@@ -356,9 +356,10 @@ impl Channel {
         Ok(channel)
     }
 
-    /// Whether `change` is sent to this channel: it has a new or raised
-    /// finding at or above the minimum severity, or (with
-    /// `include_fixed`) a fixed one. Baselines are never sent.
+    /// Whether `change` is sent to this channel: it has a new, resurfaced
+    /// or raised finding at or above the minimum severity, or (with
+    /// `include_fixed`) a fixed one. Baselines are never sent, nor findings
+    /// a suppression rule covers.
     pub fn wants(&self, change: &crate::changes::Change) -> bool {
         if change.kind == crate::changes::ChangeKind::Baseline {
             return false;
@@ -370,6 +371,7 @@ impl Channel {
         let new = change
             .new
             .iter()
+            .chain(&change.resurfaced)
             .any(|f| f.severity.is_at_least(self.min_severity));
         let fixed = self.include_fixed
             && change

@@ -477,6 +477,7 @@ pub async fn results_round_trip(store: &dyn ResultStore) {
         results: vec![RecordedScan::new(scan, at(100))],
         scan_started_at: None,
         findings_changed_at: Some(at(100)),
+        suppressed: Vec::new(),
         revision: 1,
     };
     let version = store

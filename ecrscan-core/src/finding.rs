@@ -80,7 +80,7 @@ pub struct Finding {
     /// The suppression rule that covers it, where suppressed findings are
     /// shown (`--include-suppressed`); never recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suppressed: Option<crate::suppress::SuppressionMark>,
+    pub suppressed: Option<crate::suppress::mark::SuppressionMark>,
 }
 
 /// The identity of a finding across scans of an image: the same

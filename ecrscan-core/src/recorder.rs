@@ -31,7 +31,7 @@ use futures::StreamExt;
 use crate::backend::{BackendError, FindingsWanted, Resolution, ScanBackend};
 use crate::changes::{Change, ChangeKind};
 use crate::config::RepositoryRef;
-use crate::finding::{DigestScan, Finding, LatestScan, Origin};
+use crate::finding::{DigestScan, Finding, FindingKey, LatestScan, Origin};
 use crate::notify::ChangeOutbox;
 use crate::records::{
     Applied, DEFAULT_HISTORY, DigestRecord, IndexedFinding, RecordedResolution, RecordedScan,
@@ -39,7 +39,8 @@ use crate::records::{
 };
 use crate::rollups::{RollupUpdate, RollupWriter, back_off};
 use crate::store::keys::selection_name;
-use crate::store::{PutMode, RecordKind, ResultStore, StoreError};
+use crate::store::{PutMode, RecordKind, ResultStore, StoreError, SuppressionStore};
+use crate::suppress::{ImageContext, Suppressions};
 
 /// How old a record may be and still be served: 24 hours.
 pub const DEFAULT_MAX_AGE: Duration = Duration::hours(24);
@@ -112,12 +113,84 @@ pub struct Recording {
     pub findings_changed_at: Option<DateTime<Utc>>,
 }
 
+/// The findings of `scan` that `was_suppressed` lists and `covered` (what
+/// rules cover now) does not: they count again.
+fn resurfaced(
+    scan: &DigestScan,
+    was_suppressed: &[FindingKey],
+    covered: &[FindingKey],
+) -> Vec<Finding> {
+    if was_suppressed.is_empty() {
+        return Vec::new();
+    }
+    let was_suppressed: std::collections::BTreeSet<&FindingKey> = was_suppressed.iter().collect();
+    let covered: std::collections::BTreeSet<&FindingKey> = covered.iter().collect();
+    let mut resurfaced: Vec<Finding> = scan
+        .findings
+        .iter()
+        .filter(|finding| {
+            let key = finding.key();
+            was_suppressed.contains(&key) && !covered.contains(&key)
+        })
+        .cloned()
+        .collect();
+    resurfaced.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.key().cmp(&b.key()))
+    });
+    resurfaced.dedup_by_key(|finding| finding.key());
+    resurfaced
+}
+
+/// Where the record step reads the suppression rules it judges changes by.
+#[async_trait::async_trait]
+pub trait SuppressionSource: Send + Sync {
+    /// The rules at `now` (expired ones only kept, not applied).
+    async fn rules_at(&self, now: DateTime<Utc>) -> Result<Suppressions, StoreError>;
+}
+
+/// A [`SuppressionStore`]'s rules, listed at most once a minute: a
+/// recording of many images reads them once.
+pub struct CachedSuppressions {
+    store: Arc<dyn SuppressionStore>,
+    ttl: std::time::Duration,
+    cached: tokio::sync::Mutex<Option<(tokio::time::Instant, Vec<crate::suppress::Suppression>)>>,
+}
+
+impl CachedSuppressions {
+    /// The rules of `store`, reused for a minute.
+    pub fn new(store: Arc<dyn SuppressionStore>) -> CachedSuppressions {
+        CachedSuppressions {
+            store,
+            ttl: std::time::Duration::from_secs(60),
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SuppressionSource for CachedSuppressions {
+    async fn rules_at(&self, now: DateTime<Utc>) -> Result<Suppressions, StoreError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((read_at, rules)) = cached.as_ref()
+            && read_at.elapsed() < self.ttl
+        {
+            return Ok(Suppressions::active_at(rules.iter().cloned(), now));
+        }
+        let rules = self.store.list_suppressions().await?.items;
+        *cached = Some((tokio::time::Instant::now(), rules.clone()));
+        Ok(Suppressions::active_at(rules, now))
+    }
+}
+
 /// The record step over a [`ResultStore`].
 #[derive(Clone)]
 pub struct Recorder {
     store: Arc<dyn ResultStore>,
     options: RecordOptions,
     outbox: Option<Arc<dyn ChangeOutbox>>,
+    suppressions: Option<Arc<dyn SuppressionSource>>,
     rollups: Arc<RollupWriter>,
 }
 
@@ -149,7 +222,16 @@ impl Recorder {
             store,
             options,
             outbox: None,
+            suppressions: None,
         }
+    }
+
+    /// Judges every change by the rules of `suppressions`: covered new
+    /// and raised findings are set aside, never notified; findings whose
+    /// rule is gone are listed as resurfaced.
+    pub fn with_suppressions(mut self, suppressions: Arc<dyn SuppressionSource>) -> Recorder {
+        self.suppressions = Some(suppressions);
+        self
     }
 
     /// Queues every change for delivery in `outbox` before storing it, so
@@ -238,8 +320,20 @@ impl Recorder {
             // the same changes (same ids) again. Nothing is silently lost.
             let changes = match &applied {
                 Applied::Recorded { previous } if scan.status.has_findings() => {
-                    self.changes_of(repository, digest, previous.as_ref(), scan, now)
-                        .await?
+                    let (changes, suppressed) = self
+                        .changes_of(
+                            repository,
+                            digest,
+                            previous.as_ref(),
+                            scan,
+                            &record.suppressed,
+                            now,
+                        )
+                        .await?;
+                    if let Some(suppressed) = suppressed {
+                        record.suppressed = suppressed;
+                    }
+                    changes
                 }
                 _ => Vec::new(),
             };
@@ -275,15 +369,21 @@ impl Recorder {
 
     /// The changes a newly recorded complete result makes, stored: a
     /// baseline or the findings that changed, and for a digest's first
-    /// result the moves of tags to it.
+    /// result the moves of tags to it. Judged by the suppression rules at
+    /// `now`: covered new and raised findings are set aside (never
+    /// notified), and findings `was_suppressed` lists that no rule covers
+    /// any more are resurfaced. Returns the changes and the findings rules
+    /// cover now (`None` when the rules could not be read: then nothing is
+    /// set aside nor resurfaced, and the record keeps what it had).
     async fn changes_of(
         &self,
         repository: &RepositoryRef,
         digest: &str,
         previous: Option<&RecordedScan>,
         scan: &DigestScan,
+        was_suppressed: &[FindingKey],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Change>, StoreError> {
+    ) -> Result<(Vec<Change>, Option<Vec<FindingKey>>), StoreError> {
         let tag_record = self
             .store
             .get_tags(repository)
@@ -327,8 +427,62 @@ impl Recorder {
                 }
             }
         }
+        let suppressed_now = match self.rules_at(now).await {
+            Some(rules) => {
+                let image = ImageContext {
+                    repository,
+                    digest,
+                    tags: &tags,
+                };
+                for change in &mut changes {
+                    change.set_aside_suppressed(&rules, &image);
+                }
+                let mut covered: Vec<FindingKey> = scan
+                    .findings
+                    .iter()
+                    .filter(|finding| rules.rule_for(&image, finding).is_some())
+                    .map(Finding::key)
+                    .collect();
+                covered.sort();
+                covered.dedup();
+                let resurfaced: Vec<Finding> = resurfaced(scan, was_suppressed, &covered);
+                if !resurfaced.is_empty()
+                    && let Some(previous) = previous
+                {
+                    match changes.iter_mut().find(|change| {
+                        change.digest == digest && change.kind == ChangeKind::FindingsChanged
+                    }) {
+                        Some(change) => change.resurfaced = resurfaced,
+                        None => changes.push(Change::of_resurfaced(
+                            repository,
+                            digest,
+                            &tags,
+                            &previous.scan,
+                            scan,
+                            resurfaced,
+                            now,
+                        )),
+                    }
+                }
+                Some(covered)
+            }
+            None => None,
+        };
         self.store_changes(&changes, now).await?;
-        Ok(changes)
+        Ok((changes, suppressed_now))
+    }
+
+    /// The suppression rules at `now`; `None` (after a warning) when they
+    /// cannot be read.
+    async fn rules_at(&self, now: DateTime<Utc>) -> Option<Suppressions> {
+        let source = self.suppressions.as_ref()?;
+        match source.rules_at(now).await {
+            Ok(rules) => Some(rules),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the suppression rules; changes are recorded unjudged");
+                None
+            }
+        }
     }
 
     /// The latest complete result recorded for `digest`.

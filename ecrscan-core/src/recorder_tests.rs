@@ -797,3 +797,183 @@ async fn the_record_keeps_when_the_findings_last_changed_and_serves_it() {
         assert_eq!(latest.findings_changed_at, Some(at(101)), "{read_from:?}");
     }
 }
+
+/// A rule for `cve` everywhere, made at `at(0)`, expiring at `expires`.
+fn rule(cve: &str, expires: crate::suppress::Expiry) -> crate::suppress::Suppression {
+    crate::suppress::SuppressionSpec::new(
+        crate::suppress::RuleInput {
+            vulnerability: cve.into(),
+            reason: Some("not reachable".into()),
+            expires: Some(expires),
+            ..Default::default()
+        },
+        at(0),
+    )
+    .unwrap()
+    .create()
+}
+
+#[tokio::test]
+async fn a_covered_new_finding_is_set_aside_and_resurfaces_when_its_rule_expires() {
+    use crate::channels::{Channel, Target};
+    use crate::store::SuppressionStore;
+    use crate::suppress::Expiry;
+    let store = Arc::new(MemoryStore::new());
+    let results: Arc<dyn ResultStore> = store.clone();
+    let rules: Arc<dyn SuppressionStore> = store.clone();
+    let accepted = rule("CVE-ACCEPTED", Expiry::At(at(300)));
+    rules.put_suppression(&accepted).await.unwrap();
+    // A fresh cache per step: the test's clock moves faster than a minute.
+    let recorder = || {
+        Recorder::new(Arc::clone(&results))
+            .with_suppressions(Arc::new(CachedSuppressions::new(Arc::clone(&rules))))
+    };
+    let channel = Channel::create(
+        Target::Sns {
+            topic_arn: "arn:aws:sns:us-west-2:123456789012:ecrscan".into(),
+        },
+        Severity::Low,
+        false,
+        at(0),
+    )
+    .unwrap();
+    recorder()
+        .record_scan(&repository(), DIGEST, &completed_at(0, "CVE-BASE"), at(1))
+        .await
+        .unwrap();
+    let mut both = with_finding(100, "CVE-ACCEPTED", Severity::Critical);
+    both.findings.push(Finding::new("CVE-OPEN", Severity::High));
+    let recording = recorder()
+        .record_scan(&repository(), DIGEST, &both, at(101))
+        .await
+        .unwrap();
+    let change = &recording.changes[0];
+    assert_eq!(
+        change
+            .new
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+        ["CVE-OPEN"],
+        "the covered finding is not new to anyone"
+    );
+    assert_eq!(change.suppressed.len(), 1);
+    assert_eq!(
+        change.suppressed[0].suppressed.as_ref().unwrap().rule,
+        accepted.id
+    );
+    // Only the accepted finding new: nothing worth sending.
+    let mut only_accepted = change.clone();
+    only_accepted.new.clear();
+    assert!(!channel.wants(&only_accepted));
+
+    // The next day's scan, same findings, before the rule expires: no change.
+    let mut next_day = both.clone();
+    next_day.scan_completed_at = Some(at(200));
+    let quiet = recorder()
+        .record_scan(&repository(), DIGEST, &next_day, at(201))
+        .await
+        .unwrap();
+    assert!(quiet.changes.is_empty(), "{:?}", quiet.changes);
+
+    // After its expiry, the next result lists it as resurfaced, and it is sent.
+    let mut after_expiry = both.clone();
+    after_expiry.scan_completed_at = Some(at(400));
+    let resurfacing = recorder()
+        .record_scan(&repository(), DIGEST, &after_expiry, at(401))
+        .await
+        .unwrap();
+    assert_eq!(resurfacing.changes.len(), 1, "{:?}", resurfacing.changes);
+    let change = &resurfacing.changes[0];
+    assert_eq!(change.kind, crate::changes::ChangeKind::FindingsChanged);
+    assert!(change.new.is_empty());
+    assert_eq!(
+        change
+            .resurfaced
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+        ["CVE-ACCEPTED"]
+    );
+    assert!(channel.wants(change));
+    // Counted once: the result after that has nothing to say.
+    let mut later = both;
+    later.scan_completed_at = Some(at(500));
+    let settled = recorder()
+        .record_scan(&repository(), DIGEST, &later, at(501))
+        .await
+        .unwrap();
+    assert!(settled.changes.is_empty(), "{:?}", settled.changes);
+}
+
+#[tokio::test]
+async fn a_removed_rule_resurfaces_its_findings_and_unreadable_rules_judge_nothing() {
+    use crate::store::SuppressionStore;
+    use crate::suppress::Expiry;
+    let store = Arc::new(MemoryStore::new());
+    let results: Arc<dyn ResultStore> = store.clone();
+    let rules: Arc<dyn SuppressionStore> = store.clone();
+    let accepted = rule("CVE-ACCEPTED", Expiry::Never);
+    rules.put_suppression(&accepted).await.unwrap();
+    let recorder = || {
+        Recorder::new(Arc::clone(&results))
+            .with_suppressions(Arc::new(CachedSuppressions::new(Arc::clone(&rules))))
+    };
+    recorder()
+        .record_scan(
+            &repository(),
+            DIGEST,
+            &with_finding(0, "CVE-ACCEPTED", Severity::High),
+            at(1),
+        )
+        .await
+        .unwrap();
+    let record = store
+        .get_digest(&repository(), DIGEST)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.record.unwrap().suppressed.len(),
+        1,
+        "the baseline notes what rules covered"
+    );
+
+    // Rules that cannot be read: the change is recorded unjudged, and the
+    // record keeps what it noted (no false resurfacing later).
+    let mut failing = crate::store::MockSuppressionStore::new();
+    failing.expect_list_suppressions().returning(|| {
+        Err(StoreError::Backend {
+            store: "test".into(),
+            message: "down".into(),
+            source: None,
+        })
+    });
+    let unjudged = Recorder::new(Arc::clone(&results))
+        .with_suppressions(Arc::new(CachedSuppressions::new(Arc::new(failing))));
+    let mut second = with_finding(100, "CVE-ACCEPTED", Severity::High);
+    second
+        .findings
+        .push(Finding::new("CVE-OTHER", Severity::Low));
+    let recording = unjudged
+        .record_scan(&repository(), DIGEST, &second, at(101))
+        .await
+        .unwrap();
+    assert!(recording.changes[0].resurfaced.is_empty());
+    let record = store
+        .get_digest(&repository(), DIGEST)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.record.unwrap().suppressed.len(), 1);
+
+    rules.delete_suppression(accepted.id).await.unwrap();
+    let mut third = second.clone();
+    third.scan_completed_at = Some(at(200));
+    let recording = recorder()
+        .record_scan(&repository(), DIGEST, &third, at(201))
+        .await
+        .unwrap();
+    assert_eq!(recording.changes.len(), 1);
+    assert_eq!(recording.changes[0].resurfaced[0].name, "CVE-ACCEPTED");
+}

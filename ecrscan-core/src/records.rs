@@ -72,6 +72,11 @@ pub struct DigestRecord {
     /// whose findings differ from the one before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub findings_changed_at: Option<DateTime<Utc>>,
+    /// The findings of the latest complete result that suppression rules
+    /// covered when it was recorded: one that counts again at a later
+    /// result (its rule expired or was removed) is listed as resurfaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<crate::finding::FindingKey>,
     /// The record's version, growing with each write of the record step
     /// ([`DigestRecord::next_revision`]), so of two copies of a digest's
     /// record (the record and its row in the [`Rollup`]) the one with the
@@ -195,6 +200,7 @@ impl DigestRecord {
                 .collect(),
             scan_started_at: self.scan_started_at,
             findings_changed_at: self.findings_changed_at,
+            suppressed: Vec::new(),
             revision: self.revision,
         }
     }
@@ -417,8 +423,19 @@ impl FindingIndex {
         )
     }
 
-    /// Indexes `findings` as `digest`'s, replacing what it had.
+    /// Whether the index holds what `findings` says of `digest`: its
+    /// entry, or for no findings no entry.
+    pub fn is_current(&self, digest: &str, findings: &[IndexedFinding]) -> bool {
+        self.digests.contains_key(digest) != findings.is_empty()
+    }
+
+    /// Indexes `findings` as `digest`'s, replacing what it had. A digest
+    /// without findings has no entry: its row says it has none.
     pub fn set(&mut self, digest: &str, findings: &[IndexedFinding]) {
+        if findings.is_empty() {
+            self.digests.remove(digest);
+            return;
+        }
         let mut positions_of: HashMap<&IndexedFinding, u32> =
             HashMap::with_capacity(self.table.len());
         for (position, finding) in self.table.iter().enumerate() {

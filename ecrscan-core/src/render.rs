@@ -17,24 +17,12 @@ use crate::suppress::SuppressionWarning;
 
 mod atom;
 mod changes;
+pub mod text;
+
+pub use text::printable;
 
 pub use atom::{FeedOptions, FeedPage, atom_feed, write_atom_feed, write_changes_feed};
 pub use changes::{JsonChanges, write_json_changes, write_json_changes_page, write_text_changes};
-
-/// `text` with control characters (escape sequences, line breaks) written
-/// as `\u{…}`, so an AWS-provided string cannot move a terminal's cursor or
-/// forge a line.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.push_str(&c.escape_unicode().to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Writes the summary as the AWS sample prints it: one block per image,
 ///

@@ -18,10 +18,11 @@ use super::notify::{AwsSecrets, AwsTransport, TransportSetupError};
 use super::{AwsSettings, load_sdk_config};
 use crate::backend::ScanBackend;
 use crate::notify::{ChangeOutbox, Notifier, NotifyOptions};
-use crate::recorder::{ReadFrom, RecordOptions, Recorder, RecordingBackend};
+use crate::recorder::{CachedSuppressions, ReadFrom, RecordOptions, Recorder, RecordingBackend};
 use crate::settings::InvalidSetting;
 use crate::store::{
     ConfigStore, InvalidStoreLocation, ResultStore, Store, StoreError, StoreLocation,
+    SuppressionStore,
 };
 
 /// What a program is wired with.
@@ -199,15 +200,19 @@ impl Wiring {
     }
 
     /// The record step over the store, queuing every change it stores for
-    /// the channels; one for the whole program, so that recordings into one
-    /// repository are committed together.
+    /// the channels and judging each by the store's suppression rules; one
+    /// for the whole program, so that recordings into one repository are
+    /// committed together.
     pub async fn recorder(&self) -> Result<Recorder, WiringError> {
         let notifier = self.notifier().await?;
         let recorder = self
             .recorder
             .get_or_init(|| async {
                 let outbox: Arc<dyn ChangeOutbox> = notifier;
-                Recorder::with_options(self.results(), self.settings.record).with_outbox(outbox)
+                let rules: Arc<dyn SuppressionStore> = self.store.clone();
+                Recorder::with_options(self.results(), self.settings.record)
+                    .with_outbox(outbox)
+                    .with_suppressions(Arc::new(CachedSuppressions::new(rules)))
             })
             .await;
         Ok(recorder.clone())

@@ -122,6 +122,8 @@ pub fn test_change(now: DateTime<Utc>) -> Change {
         new: vec![finding],
         fixed: Vec::new(),
         severity_changed: Vec::new(),
+        resurfaced: Vec::new(),
+        suppressed: Vec::new(),
         truncated: false,
     }
 }
@@ -271,7 +273,7 @@ pub fn slack(url: &str, notice: &Notice<'_>, context: &MessageContext) -> Outgoi
         headline
     };
     let mut summary = format!(
-        "*{image}* (`{}`) in {} / {}\n*Now:* {}\n*New:* {}  *Raised:* {}  *Fixed:* {}",
+        "*{image}* (`{}`) in {} / {}\n*Now:* {}\n*New:* {}  *Raised:* {}  *Fixed:* {}{}",
         slack_escaped(&short_digest(&change.digest), 40),
         slack_escaped(&change.registry, 20),
         slack_escaped(&change.region, 30),
@@ -279,6 +281,14 @@ pub fn slack(url: &str, notice: &Notice<'_>, context: &MessageContext) -> Outgoi
         change.new.len(),
         raised.len(),
         change.fixed.len(),
+        if change.resurfaced.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "  *Resurfaced (suppression ended):* {}",
+                change.resurfaced.len()
+            )
+        },
     );
     if let Some(previous) = &change.previous_digest {
         summary.push_str(&format!(
@@ -300,12 +310,14 @@ pub fn slack(url: &str, notice: &Notice<'_>, context: &MessageContext) -> Outgoi
     let top: Vec<String> = change
         .new
         .iter()
+        .chain(&change.resurfaced)
         .chain(raised.iter().copied())
         .take(SLACK_FINDINGS)
         .map(finding_line)
         .collect();
     if !top.is_empty() {
-        let more = (change.new.len() + raised.len()).saturating_sub(top.len());
+        let more =
+            (change.new.len() + change.resurfaced.len() + raised.len()).saturating_sub(top.len());
         let mut text = top.join("\n");
         if more > 0 {
             text.push_str(&format!("\n… and {more} more"));
@@ -319,7 +331,12 @@ pub fn slack(url: &str, notice: &Notice<'_>, context: &MessageContext) -> Outgoi
             "elements": [{"type": "mrkdwn", "text": format!("<{feed}|Findings feed>")}]
         }));
     }
-    let text = match change.new.first().or(raised.first().copied()) {
+    let text = match change
+        .new
+        .first()
+        .or(change.resurfaced.first())
+        .or(raised.first().copied())
+    {
         Some(first) => format!(
             "{}: {} {} in {image}",
             if notice.test { "[TEST] " } else { "" }.to_owned() + "ecrscan",

@@ -55,7 +55,7 @@ fn finding_text(finding: &Finding) -> String {
 }
 
 /// Writes changes as text: a header per change, then one line per new,
-/// fixed and raised (or lowered) finding, e.g.
+/// resurfaced, raised (or lowered), fixed and suppressed finding, e.g.
 /// `NEW  CRITICAL  CVE-2026-1234  openssl 3.0.1  test/ubuntu:latest (sha256:ab12…)`.
 /// Nothing at all for no changes. Every AWS-provided string is written
 /// with control characters replaced, so it cannot move the terminal.
@@ -94,6 +94,14 @@ pub fn write_text_changes(changes: &[Change], out: &mut dyn Write) -> io::Result
                 finding_text(finding)
             )?;
         }
+        for finding in &change.resurfaced {
+            writeln!(
+                out,
+                "RESURFACED {:<9} {}  {image}  (its suppression ended)",
+                finding.severity.as_str(),
+                finding_text(finding)
+            )?;
+        }
         for raised in &change.severity_changed {
             let label = if raised.to > raised.from {
                 "RAISED "
@@ -112,6 +120,19 @@ pub fn write_text_changes(changes: &[Change], out: &mut dyn Write) -> io::Result
             writeln!(
                 out,
                 "FIXED   {:<9} {}  {image}",
+                finding.severity.as_str(),
+                finding_text(finding)
+            )?;
+        }
+        for finding in &change.suppressed {
+            let rule = finding
+                .suppressed
+                .as_ref()
+                .map(|mark| format!("  (suppressed by {})", mark.rule))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "SUPPRESSED {:<9} {}  {image}{rule}",
                 finding.severity.as_str(),
                 finding_text(finding)
             )?;

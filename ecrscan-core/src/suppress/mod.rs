@@ -25,9 +25,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{RepositoryRef, ValidationError, quoted, validate_region, validate_registry};
@@ -35,80 +35,13 @@ use crate::finding::Finding;
 use crate::pattern::{NameKind, Pattern};
 use crate::severity::SeverityCounts;
 
+pub mod mark;
 pub mod vex;
+
+pub use mark::{Expiry, SuppressionMark};
 
 /// How soon an expiry makes a rule worth a warning: 7 days.
 pub const EXPIRES_SOON: Duration = Duration::days(7);
-
-/// When a rule stops applying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Expiry {
-    /// At this time (a date means its start, 00:00 UTC).
-    At(DateTime<Utc>),
-    /// Never: said explicitly, never assumed.
-    Never,
-}
-
-impl Expiry {
-    /// Parses `never`, a date (`2027-01-31`: its start, 00:00 UTC) or an
-    /// RFC 3339 time.
-    pub fn parse(text: &str) -> Option<Expiry> {
-        let text = text.trim();
-        if text.eq_ignore_ascii_case("never") {
-            return Some(Expiry::Never);
-        }
-        if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-            return Some(Expiry::At(time.with_timezone(&Utc)));
-        }
-        let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-        Some(Expiry::At(
-            Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?),
-        ))
-    }
-
-    /// Whether the rule still applies at `now`: until its time, not at it.
-    pub fn is_after(self, now: DateTime<Utc>) -> bool {
-        match self {
-            Expiry::Never => true,
-            Expiry::At(at) => now < at,
-        }
-    }
-
-    /// The time, or `None` for never.
-    pub fn at(self) -> Option<DateTime<Utc>> {
-        match self {
-            Expiry::At(at) => Some(at),
-            Expiry::Never => None,
-        }
-    }
-}
-
-impl fmt::Display for Expiry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Expiry::Never => f.write_str("never"),
-            Expiry::At(at) => f.write_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        }
-    }
-}
-
-impl Serialize for Expiry {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for Expiry {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Expiry, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Expiry::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "expires: {} is not a date (2027-01-31), an RFC 3339 time or never",
-                quoted(&text)
-            ))
-        })
-    }
-}
 
 /// The OpenVEX status a rule stands for: only the two that mean "this
 /// finding needs no action" suppress anything.
@@ -456,17 +389,6 @@ impl Suppression {
     }
 }
 
-/// What a finding covered by a rule carries in feeds and JSON findings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SuppressionMark {
-    /// The rule's id.
-    pub rule: Uuid,
-    /// The rule's reason.
-    pub reason: String,
-    /// When the rule stops applying.
-    pub expires: Expiry,
-}
-
 /// The longest reason a rule may give.
 pub const MAX_REASON: usize = 4096;
 
@@ -536,7 +458,7 @@ fn validate_scope(scope: &Scope) -> Result<(), ValidationError> {
             .map_err(|err| ValidationError::new("tag", err.to_string()))?;
     }
     if let Some(digest) = &scope.digest
-        && !crate::store::keys::is_digest(digest)
+        && !crate::config::is_digest(digest)
     {
         return Err(ValidationError::new(
             "digest",
@@ -1026,7 +948,7 @@ pub fn stale_rules(
 ) -> Vec<SuppressionWarning> {
     let mut warnings = Vec::new();
     for rule in rules {
-        let printable = crate::render::printable(&rule.vulnerability);
+        let printable = crate::render::text::printable(&rule.vulnerability);
         let (kind, message) = if !rule.is_active(now) {
             (
                 Staleness::Expired,

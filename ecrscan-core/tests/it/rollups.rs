@@ -423,3 +423,141 @@ async fn a_writer_ending_never_fails_the_next_writers_updates() {
         .unwrap();
     assert_eq!(rollup.digests.len(), 300);
 }
+
+fn rule(cve: &str, repository: Option<&str>) -> ecrscan_core::suppress::Suppression {
+    ecrscan_core::suppress::SuppressionSpec::new(
+        ecrscan_core::suppress::RuleInput {
+            vulnerability: cve.into(),
+            repository: repository.map(str::to_owned),
+            reason: Some("accepted".into()),
+            expires: Some(ecrscan_core::suppress::Expiry::Never),
+            ..Default::default()
+        },
+        Utc::now(),
+    )
+    .unwrap()
+    .create()
+}
+
+/// Suppressed findings per (repository, tag).
+fn suppressed(summary: &Summary) -> Vec<(String, Option<String>, u64, u64)> {
+    summary
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                row.result.image.repository.clone(),
+                row.result.image.tag.clone(),
+                row.result.scan.severity_counts.total(),
+                row.result.suppressed_counts.total(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn suppression_rules_are_judged_from_the_rollups_finding_index() {
+    let (ecr, configs) = fleet();
+    let store = Arc::new(CountingStore::default());
+    let backend = RecordingBackend::new(ecr.clone(), store.clone(), ReadFrom::Recorded);
+    let options = ScanOptions::default();
+    let none = ecrscan_core::Suppressions::none();
+    collect_summary(&configs, &backend, &options, &none).await;
+    let ecr_calls = ecr.calls();
+    store.take_gets();
+
+    // Every image has CVE-2026-0000; images v3 and v4 have CVE-2026-0003.
+    let everywhere = rule("CVE-2026-0000", None);
+    let in_app_1 = rule("CVE-2026-0003", Some("team/app-1"));
+    let nowhere = rule("CVE-1999-0001", None);
+    let rules = ecrscan_core::Suppressions::active_at(
+        [everywhere.clone(), in_app_1.clone(), nowhere.clone()],
+        Utc::now(),
+    );
+    let summary = collect_summary(&configs, &backend, &options, &rules).await;
+    assert_eq!(ecr.calls(), ecr_calls, "nothing asked of ECR");
+    let gets = store.take_gets();
+    assert!(
+        gets.keys().all(|key| key.ends_with("@rollup.json")),
+        "judged from the rollups alone: {gets:?}"
+    );
+    for (repository, tag, open, hidden) in suppressed(&summary) {
+        let image: u64 = tag.as_deref().unwrap()[1..].parse().unwrap();
+        let expected_hidden = 1 + u64::from(repository == "team/app-1" && image >= 3);
+        assert_eq!(hidden, expected_hidden, "{repository}:{tag:?}");
+        assert_eq!(open + hidden, image + 1, "{repository}:{tag:?}");
+    }
+    assert_eq!(
+        summary.rule_matches.get(&everywhere.id),
+        Some(&((REPOSITORIES * IMAGES) as u64)),
+        "each image counted once, however many configs select it"
+    );
+    assert_eq!(summary.rule_matches.get(&in_app_1.id), Some(&2));
+    let warned: Vec<_> = summary.warnings.iter().map(|w| (w.rule, w.kind)).collect();
+    assert_eq!(
+        warned,
+        vec![(
+            nowhere.id,
+            ecrscan_core::suppress::Staleness::MatchedNothing
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_rollup_without_its_finding_index_is_healed_from_the_records_when_rules_need_it() {
+    let (ecr, configs) = fleet();
+    let store = Arc::new(CountingStore::default());
+    let backend = RecordingBackend::new(ecr.clone(), store.clone(), ReadFrom::Recorded);
+    let options = ScanOptions::default();
+    let none = ecrscan_core::Suppressions::none();
+    let expected = suppressed(&collect_summary(&configs, &backend, &options, &none).await);
+    // As an ecrscan from before the index wrote them.
+    for r in 0..REPOSITORIES {
+        let repo = repository(&format!("team/app-{r}"));
+        let mut rollup = store
+            .get_rollup(&repo)
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .unwrap();
+        assert!(!rollup.findings.is_empty());
+        rollup.findings = Default::default();
+        store
+            .put_rollup(&repo, &rollup, PutMode::Overwrite)
+            .await
+            .unwrap();
+    }
+    store.take_gets();
+    // Without rules, the index is not needed.
+    collect_summary(&configs, &backend, &options, &none).await;
+    assert!(
+        store
+            .take_gets()
+            .keys()
+            .all(|key| key.ends_with("@rollup.json"))
+    );
+
+    let rules = ecrscan_core::Suppressions::active_at([rule("CVE-2026-0000", None)], Utc::now());
+    let judged = collect_summary(&configs, &backend, &options, &rules).await;
+    let gets = store.take_gets();
+    assert_eq!(
+        gets.keys().filter(|key| key.contains("/@digests/")).count(),
+        REPOSITORIES * IMAGES,
+        "each image's record read once: {gets:?}"
+    );
+    let with_rule: Vec<_> = expected
+        .iter()
+        .map(|(repository, tag, open, _)| (repository.clone(), tag.clone(), open - 1, 1))
+        .collect();
+    assert_eq!(suppressed(&judged), with_rule);
+    // Healed: the next summary judges from the rollups again.
+    let again = collect_summary(&configs, &backend, &options, &rules).await;
+    assert_eq!(suppressed(&again), with_rule);
+    assert!(
+        store
+            .take_gets()
+            .keys()
+            .all(|key| key.ends_with("@rollup.json"))
+    );
+}
