@@ -409,6 +409,22 @@ fn valid_repository_segment(segment: &str) -> bool {
     !bytes.is_empty() && !previous_was_separator
 }
 
+/// Whether `digest` is an image digest, `algorithm:hex` (a lowercase
+/// algorithm of letters and digits, at most 128 hex digits).
+pub fn is_digest(digest: &str) -> bool {
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return false;
+    };
+    !algorithm.is_empty()
+        && algorithm.len() <= 32
+        && algorithm
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && !hex.is_empty()
+        && hex.len() <= 128
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The most tags a config may list: a selection that size is resolved in
 /// a few calls, and a larger one is better written as every tagged image
 /// (no tags).

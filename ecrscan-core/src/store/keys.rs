@@ -30,20 +30,7 @@ pub fn change_key(id: uuid::Uuid) -> String {
     format!("changes/{id}.json")
 }
 
-/// Whether `digest` is `algorithm:hex` (lowercase algorithm, at most 128 hex digits).
-pub fn is_digest(digest: &str) -> bool {
-    let Some((algorithm, hex)) = digest.split_once(':') else {
-        return false;
-    };
-    !algorithm.is_empty()
-        && algorithm.len() <= 32
-        && algorithm
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && !hex.is_empty()
-        && hex.len() <= 128
-        && hex.bytes().all(|b| b.is_ascii_hexdigit())
-}
+pub use crate::config::is_digest;
 
 /// The key of a digest's record:
 /// `results/REGION/REGISTRY/REPOSITORY/@digests/ALGORITHM-HEX.json`.

@@ -443,7 +443,7 @@ fn read_product(
             reason,
         });
     };
-    let base = match image_target(id) {
+    let base = match image_target(id).or_else(|| digest_target(id, product).map(Ok)) {
         Some(Ok(target)) => target,
         Some(Err(reason)) => {
             unmatched_product(reason);
@@ -556,6 +556,25 @@ fn image_target(id: &str) -> Option<Result<Target, String>> {
     )
 }
 
+/// An image named by its digest alone: an `@id` that is a digest, or a
+/// product whose `hashes` give its `sha-256` (as Grype matches them).
+fn digest_target(id: &str, product: &serde_json::Map<String, Value>) -> Option<Target> {
+    let digest = if crate::config::is_digest(id) {
+        Some(id.to_ascii_lowercase())
+    } else {
+        product
+            .get("hashes")
+            .and_then(|hashes| hashes.get("sha-256"))
+            .and_then(Value::as_str)
+            .map(|hex| format!("sha256:{}", hex.to_ascii_lowercase()))
+            .filter(|digest| crate::config::is_digest(digest))
+    }?;
+    Some(Target {
+        digest: Some(digest),
+        ..Target::everywhere()
+    })
+}
+
 /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]/PATH` as (account, region,
 /// path).
 fn ecr_repository(url: &str) -> Result<(String, String, String), String> {
@@ -643,6 +662,7 @@ pub fn export(
 
 fn statement(rule: &Suppression) -> Result<Value, String> {
     let scope = &rule.scope;
+    let mut digest_product: Option<Value> = None;
     for pattern in [&scope.repository, &scope.tag].into_iter().flatten() {
         if pattern.is_wildcard() {
             return Err(format!("{pattern} is a pattern; OpenVEX has no wildcards"));
@@ -672,10 +692,12 @@ fn statement(rule: &Suppression) -> Result<Value, String> {
             Some(purl.to_string())
         }
         (None, None, None) if scope.tag.is_none() => match &scope.digest {
+            // A digest alone: the product is the digest, with its hash for
+            // tools that match images by hash (Grype).
             Some(digest) => {
-                return Err(format!(
-                    "digest {digest} without its repository; a pkg:oci URL needs the image's name"
-                ));
+                let hex = digest.split_once(':').map_or("", |(_, hex)| hex);
+                digest_product = Some(json!({"@id": digest, "hashes": {"sha-256": hex}}));
+                None
             }
             None => None,
         },
@@ -696,11 +718,13 @@ fn statement(rule: &Suppression) -> Result<Value, String> {
         Ok::<String, String>(purl.to_string())
     });
     let package = package.transpose()?;
+    let image = image.map(|image| json!({"@id": image})).or(digest_product);
     let products = match (image, package) {
-        (Some(image), Some(package)) => {
-            json!([{"@id": image, "subcomponents": [{"@id": package}]}])
+        (Some(mut image), Some(package)) => {
+            image["subcomponents"] = json!([{"@id": package}]);
+            json!([image])
         }
-        (Some(image), None) => json!([{"@id": image}]),
+        (Some(image), None) => json!([image]),
         (None, Some(package)) => json!([{"@id": package}]),
         (None, None) => json!([]),
     };

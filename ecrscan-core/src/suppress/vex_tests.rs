@@ -254,9 +254,7 @@ fn exported_rules_import_back_as_the_same_rules() {
     rules.extend(
         import(&fixture("grype.openvex.json"), expires(), now())
             .unwrap()
-            .rules
-            .into_iter()
-            .filter(|rule| rule.scope.registry.is_some()),
+            .rules,
     );
     let (document, left_out) = export(&rules, "ecrscan test", now());
     assert!(left_out.is_empty(), "{left_out:?}");
