@@ -7,4 +7,5 @@ mod fixtures;
 mod logs;
 mod offline;
 mod queue;
+mod suppress;
 mod workflows;

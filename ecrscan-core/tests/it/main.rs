@@ -8,4 +8,5 @@ mod local_stores;
 mod notify_moto;
 mod render;
 mod rollups;
+mod vex;
 mod webhooks;

@@ -16,7 +16,7 @@ use ecrscan_lambda::api::{AppState, app};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-fn backend() -> MockScanBackend {
+pub(crate) fn backend() -> MockScanBackend {
     let mut backend = MockScanBackend::new();
     // ECR itself: no summary view.
     backend.expect_summary_view().returning(|_, _| None);

@@ -8,4 +8,5 @@ mod lambda_events;
 mod logs;
 mod record_events;
 mod scheduled;
+mod suppressions;
 mod worker;
