@@ -5,7 +5,10 @@ environment; IAM least privilege, proven by probing what each function must
 and must not be able to do with a small IAM evaluator and linted by
 parliament; the API's routes, invoke permissions and gateway responses; and
 the EventBridge rules against the same recorded events as the Rust tests and
-the events AWS documents.
+the events AWS documents; the throttling of the API, the created bucket, and
+the event bus policy that lets member accounts forward their scans. Then the
+member account's template (member-account.yaml): its reader role's trust
+and grants, and the rules that forward its scan events, probed alike.
 
 Run alone: .venv/bin/python -m pytest ecrscan-lambda/tests/template
 """
@@ -26,6 +29,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "ecrscan-lambda" / "template.yaml"
+MEMBER_TEMPLATE = ROOT / "ecrscan-lambda" / "member-account.yaml"
 EVENTS = ROOT / "ecrscan-lambda" / "tests" / "events"
 # The translator logs chatter (feature toggles, metrics) as warnings; real
 # problems are raised as exceptions. It needs a region for ARNs and never
@@ -87,6 +91,13 @@ ROUTES = {
     ("/configs/{id}", "get"): "ConfigsFunc",
     ("/configs/{id}", "delete"): "ConfigsFunc",
     ("/configs/{id}", ANY): "ConfigsFunc",
+    # The suppression rules: written through the API, so ConfigsFunc's.
+    ("/suppressions", "get"): "ConfigsFunc",
+    ("/suppressions", "post"): "ConfigsFunc",
+    ("/suppressions", ANY): "ConfigsFunc",
+    ("/suppressions/{id}", "get"): "ConfigsFunc",
+    ("/suppressions/{id}", "delete"): "ConfigsFunc",
+    ("/suppressions/{id}", ANY): "ConfigsFunc",
     ("/summary", "get"): "SummaryFunc",
     ("/summary", ANY): "SummaryFunc",
     ("/findings/{id}", "get"): "FindingsFunc",
@@ -95,11 +106,11 @@ ROUTES = {
     ("/{proxy+}", ANY): "SummaryFunc",
 }
 # Paths with a CORS preflight (mock OPTIONS, no auth) when CorsAllowOrigin is set.
-CORS_PATHS = {"/configs", "/configs/{id}", "/summary", "/findings/{id}"}
+CORS_PATHS = {"/configs", "/configs/{id}", "/suppressions", "/suppressions/{id}", "/summary", "/findings/{id}"}
 # Lambda invoke permissions, as the "<method>/<path>" part of the execute-api
 # source ARN (any stage of EcrScanApi): exactly these, per function.
 PERMISSIONS = {
-    "ConfigsFunc": {"*/configs", "*/configs/*"},
+    "ConfigsFunc": {"*/configs", "*/configs/*", "*/suppressions", "*/suppressions/*"},
     "SummaryFunc": {"*/summary", "*/", "*/*"},
     "FindingsFunc": {"*/findings/*"},
 }
@@ -107,7 +118,7 @@ INTEGRATION_URI = re.compile(
     r"arn:\$\{AWS::Partition\}:apigateway:\$\{AWS::Region\}:lambda:path/2015-03-31"
     r"/functions/\$\{(\w+)\.Arn\}/invocations")
 # Actions that support no resource-level permissions and so need Resource "*".
-STAR_RESOURCE_OK = {"ecr:GetRegistryScanningConfiguration", "inspector2:ListFindings"}
+STAR_RESOURCE_OK = {"ecr:GetRegistryScanningConfiguration", "inspector2:ListFindings", "organizations:ListAccounts"}
 BASIC_EXECUTION = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
 BASIC_EXECUTION_ARNS = [BASIC_EXECUTION, "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
 
@@ -118,10 +129,41 @@ BUCKET = f"arn:aws:s3:::{BUCKET_NAME}"
 GET, PUT, DELETE, LIST = "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"
 ALLOW, DENY = "Allow", "Deny"
 
+
+def with_context(resource, context):
+    """A probe's resource with the request's condition keys, written
+    "ARN?key=value&key=value" (see `split_request`)."""
+    return resource + "?" + "&".join(f"{k}={v}" for k, v in context.items()) if context else resource
+
+
+def split_request(request):
+    """A probe's resource and the condition keys its request carries."""
+    resource, _, query = request.partition("?")
+    return resource, dict(item.partition("=")[::2] for item in query.split("&")) if query else {}
+
+
+def listing(prefix, delimiter="/", bucket=BUCKET):
+    """A ListObjectsV2 request: s3:prefix, and s3:delimiter unless None."""
+    context = {"s3:prefix": prefix}
+    if delimiter is not None:
+        context["s3:delimiter"] = delimiter
+    return with_context(bucket, context)
+
+
+def existence_check(key):
+    """What S3 authorizes when a GET or HEAD finds no object at `key`: it
+    answers 404 only if the caller may s3:ListBucket with s3:prefix = the
+    key (no delimiter), 403 otherwise (as Ceph's s3-tests
+    test_head_object_404_with_policy_prefix checks)."""
+    bucket, _, path = key.partition(":::")[2].partition("/")
+    return listing(path, None, f"arn:aws:s3:::{bucket}")
+
+
 # What each function may do, checked by evaluating its policy (an explicit
 # Deny wins) for every (action, resource) pair of PROBES: exactly the pairs of
-# ALLOWED[function] are allowed. The sample keys follow ecrscan's layout.
+# allowed(function, params) are allowed. The sample keys follow ecrscan's layout.
 CONFIG_KEY = f"{BUCKET}/0f8fad5b-d9cb-469f-a165-70867728950e.json"
+SUPPRESSION_KEY = f"{BUCKET}/suppressions/7c9e6679-7425-40de-944b-e07fc1f90ae7.json"
 SCAN_KEY = f"{BUCKET}/results/us-east-1/{ACCOUNT}/team/app/@digests/sha256-ab12cd34.json"
 IMAGES_KEY = f"{BUCKET}/results/eu-west-1/{ACCOUNT}/team/app/@images/all.json"
 TAGS_KEY = f"{BUCKET}/results/eu-west-1/{ACCOUNT}/team/app/@tags.json"
@@ -131,19 +173,32 @@ OTHER_ACCOUNT_REPOSITORY = "arn:aws:ecr:eu-west-1:444455556666:repository/team/a
 CHANGE_KEY = f"{BUCKET}/changes/5b0f2c1e-8a4d-5c3b-9e7f-1a2b3c4d5e6f.json"
 CHANNEL_KEY = f"{BUCKET}/channels/0b6f0c0e-3d0a-4c61-9f3e-6a1d2c3b4a59.json"
 DELIVERY_KEY = f"{BUCKET}/deliveries/0b6f0c0e-3d0a-4c61-9f3e-6a1d2c3b4a59/5b0f2c1e-8a4d-5c3b-9e7f-1a2b3c4d5e6f.json"
-OBJECT_KEYS = (CONFIG_KEY, SCAN_KEY, IMAGES_KEY, TAGS_KEY, CHANGE_KEY, CHANNEL_KEY, DELIVERY_KEY, OTHER_BUCKET_KEY)
-# ListBucket probes carry the listing's prefix (the s3:prefix condition key)
-# after "?prefix=": the config listing (the bucket root), the channels, one
-# channel's deliveries, the changes.
-LIST_ROOT = f"{BUCKET}?prefix="
-LIST_CHANNELS = f"{BUCKET}?prefix=channels/"
-LIST_DELIVERIES = f"{BUCKET}?prefix=deliveries/0b6f0c0e-3d0a-4c61-9f3e-6a1d2c3b4a59/"
-LIST_CHANGES = f"{BUCKET}?prefix=changes/"
-LISTINGS = (LIST_ROOT, LIST_CHANNELS, LIST_DELIVERIES, LIST_CHANGES)
+OBJECT_KEYS = (CONFIG_KEY, SUPPRESSION_KEY, SCAN_KEY, IMAGES_KEY, TAGS_KEY, CHANGE_KEY, CHANNEL_KEY,
+               DELIVERY_KEY, OTHER_BUCKET_KEY)
+# ListBucket probes carry the listing's s3:prefix and s3:delimiter, as the
+# S3 store lists (always with delimiter "/"): the configs (the bucket root),
+# the suppression rules, the channels, one channel's deliveries, the
+# changes; and listings nobody's code makes: recorded results, the whole
+# bucket at once (no delimiter), the rules without a delimiter. Then the
+# existence checks S3 makes for a GET of a missing key.
+LIST_CONFIGS = listing("")
+LIST_SUPPRESSIONS = listing("suppressions/")
+LIST_CHANNELS = listing("channels/")
+LIST_DELIVERIES = listing("deliveries/0b6f0c0e-3d0a-4c61-9f3e-6a1d2c3b4a59/")
+LIST_CHANGES = listing("changes/")
+LIST_RESULTS = listing("results/")
+LIST_DIGESTS = listing(f"results/us-east-1/{ACCOUNT}/team/app/@digests/")
+LIST_EVERYTHING = listing("", None)
+LIST_SUPPRESSIONS_DEEP = listing("suppressions/", None)
+LISTINGS = (LIST_CONFIGS, LIST_SUPPRESSIONS, LIST_CHANNELS, LIST_DELIVERIES, LIST_CHANGES, LIST_RESULTS,
+            LIST_DIGESTS, LIST_EVERYTHING, LIST_SUPPRESSIONS_DEEP)
+LISTINGS += tuple(existence_check(k) for k in (CONFIG_KEY, SUPPRESSION_KEY, SCAN_KEY, CHANNEL_KEY))
 S3_PROBES = [(a, r) for a in (GET, PUT, DELETE) for r in OBJECT_KEYS]
-S3_PROBES += [(LIST, r) for r in LISTINGS] + [(LIST, "arn:aws:s3:::other-bucket?prefix=")]
-ECR_ACTIONS = ("ecr:DescribeImages", "ecr:ListImages", "ecr:DescribeImageScanFindings", "ecr:StartImageScan",
-               "ecr:BatchGetImage", "ecr:PutImage", "ecr:BatchDeleteImage")
+S3_PROBES += [(LIST, r) for r in LISTINGS] + [(LIST, listing("", bucket="arn:aws:s3:::other-bucket"))]
+ECR_ACTIONS = ("ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:ListImages", "ecr:DescribeImageScanFindings",
+               "ecr:BatchGetRepositoryScanningConfiguration", "ecr:StartImageScan", "ecr:BatchGetImage",
+               "ecr:PutImage", "ecr:BatchDeleteImage", "ecr:SetRepositoryPolicy",
+               "ecr:PutImageScanningConfiguration")
 PROBES = S3_PROBES + [(a, r) for a in ECR_ACTIONS for r in (REPOSITORY, OTHER_ACCOUNT_REPOSITORY)]
 PROBES += [("ecr:GetRegistryScanningConfiguration", "*"), ("inspector2:ListFindings", "*"),
            ("ecr:PutRegistryScanningConfiguration", "*")]
@@ -159,39 +214,81 @@ PROBES += [("sns:Publish", TOPIC), ("sns:Publish", OTHER_TOPIC), ("events:PutEve
            ("events:PutEvents", DEFAULT_BUS)]
 PROBES += [("secretsmanager:GetSecretValue", r) for r in SECRETS + (OTHER_SECRET,)]
 # The work queue and its dead-letter queue (template resources, by their
-# logical ids as `concrete` names them), and another queue of the account.
+# logical ids as `evaluate` names them), and another queue of the account.
 WORK_QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:WorkQueue"
 DEAD_LETTER_QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:WorkDeadLetterQueue"
 OTHER_QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:billing-jobs"
 SQS_ACTIONS = ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                "sqs:ChangeMessageVisibility", "sqs:PurgeQueue", "sqs:DeleteQueue")
 PROBES += [(a, q) for a in SQS_ACTIONS for q in (WORK_QUEUE, DEAD_LETTER_QUEUE, OTHER_QUEUE)]
-READ_IMAGES_AND_FINDINGS = {("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages", REPOSITORY),
-                            ("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*")}
+# An SSE-KMS config bucket's key (the one the "org-kms" variant names) and
+# another: used through S3 (as S3 calls KMS for a read or a write), directly
+# (no kms:ViaService), or through another service.
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OTHER_KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+
+
+def via_s3(key):
+    return with_context(key, {"kms:ViaService": "s3.us-east-1.amazonaws.com"})
+
+
+KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:ReEncryptFrom", "kms:CreateGrant")
+PROBES += [(a, k) for a in KMS_ACTIONS for k in (via_s3(KEY), via_s3(OTHER_KEY))]
+PROBES += [(a, k) for a in ("kms:Decrypt", "kms:GenerateDataKey")
+           for k in (KEY, with_context(KEY, {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}))]
+# Many accounts: reader roles (the variants' templates name
+# role/ecrscan-reader and role/ecrscan/reader) in a member account, in this
+# account and in another partition, and roles of other names; the
+# organization's accounts.
+MEMBER = "444455556666"
+LISTED = "555566667777"
+STRANGER = "999988887777"
+ORG_ID = "o-a1b2c3d4e5"
+ROLES = (f"arn:aws:iam::{MEMBER}:role/ecrscan-reader", f"arn:aws:iam::{ACCOUNT}:role/ecrscan-reader",
+         f"arn:aws:iam::{MEMBER}:role/ecrscan/reader", f"arn:aws-cn:iam::{MEMBER}:role/ecrscan-reader",
+         f"arn:aws:iam::{MEMBER}:role/admin", f"arn:aws:iam::{MEMBER}:role/ecrscan-reader-admin",
+         f"arn:aws:iam::{MEMBER}:role/team/ecrscan-reader")
+PROBES += [("sts:AssumeRole", r) for r in ROLES]
+PROBES += [("organizations:ListAccounts", "*"), ("organizations:DescribeOrganization", "*"),
+           ("organizations:ListAccountsForParent", "*")]
+READ_IMAGES_AND_FINDINGS = {("ecr:DescribeRepositories", REPOSITORY), ("ecr:DescribeImages", REPOSITORY),
+                            ("ecr:ListImages", REPOSITORY), ("ecr:DescribeImageScanFindings", REPOSITORY),
+                            ("ecr:BatchGetRepositoryScanningConfiguration", REPOSITORY),
+                            ("inspector2:ListFindings", "*")}
+# Resolving a config: its repositories, their images and tags, and their
+# scanning configurations.
+RESOLVE = {("ecr:DescribeRepositories", REPOSITORY), ("ecr:DescribeImages", REPOSITORY),
+           ("ecr:ListImages", REPOSITORY), ("ecr:BatchGetRepositoryScanningConfiguration", REPOSITORY)}
 LIST_ANYTHING = {(LIST, r) for r in LISTINGS}
+# Summaries, feeds and the record step judge findings by the suppression
+# rules: they read them, only ConfigsFunc writes them.
+READ_RULES = {(GET, SUPPRESSION_KEY)}
 # The record step reads a record before it writes it back (compare-and-swap),
 # writes each change once, and queues its deliveries (create-only).
 RECORD = {(GET, SCAN_KEY), (GET, IMAGES_KEY), (GET, TAGS_KEY), (PUT, SCAN_KEY), (PUT, IMAGES_KEY),
-          (PUT, TAGS_KEY), (PUT, CHANGE_KEY), (GET, CHANNEL_KEY), (PUT, DELIVERY_KEY)}
+          (PUT, TAGS_KEY), (PUT, CHANGE_KEY), (GET, CHANNEL_KEY), (PUT, DELIVERY_KEY)} | READ_RULES
 # The senders read, claim, settle and prune deliveries.
 SEND = {(GET, DELIVERY_KEY), (PUT, DELIVERY_KEY), (DELETE, DELIVERY_KEY), (LIST, LIST_CHANNELS),
         (LIST, LIST_DELIVERIES)}
 ALLOWED = {
-    "ConfigsFunc": {(GET, CONFIG_KEY), (PUT, CONFIG_KEY), (DELETE, CONFIG_KEY)} | LIST_ANYTHING,
+    # The configs and the suppression rules; it lists exactly those (not
+    # results/ nor the whole bucket), and may tell an unknown id (404) from
+    # a forbidden one.
+    "ConfigsFunc": {(a, k) for a in (GET, PUT, DELETE) for k in (CONFIG_KEY, SUPPRESSION_KEY)}
+                   | {(LIST, LIST_CONFIGS), (LIST, LIST_SUPPRESSIONS), (LIST, existence_check(CONFIG_KEY)),
+                      (LIST, existence_check(SUPPRESSION_KEY))},
     # GET /changes and GET /channels read those.
     "SummaryFunc": {(GET, CONFIG_KEY), (GET, CHANGE_KEY)} | LIST_ANYTHING | RECORD | READ_IMAGES_AND_FINDINGS,
     # Plans: resolves the selections and queues the scans; starts none.
-    "StartScanFunc": {(GET, CONFIG_KEY), (GET, CHANGE_KEY), ("ecr:DescribeImages", REPOSITORY),
-                      ("ecr:ListImages", REPOSITORY), ("sqs:SendMessage", WORK_QUEUE)}
-                     | LIST_ANYTHING | RECORD | SEND,
+    "StartScanFunc": {(GET, CONFIG_KEY), (GET, CHANGE_KEY), ("sqs:SendMessage", WORK_QUEUE)}
+                     | RESOLVE | LIST_ANYTHING | RECORD | SEND,
     # Starts the queued scans: consumes the work queue, queues the scans of
     # the selections it resolves and dead-letters with a reason; never reads
     # configs or changes, never sends notifications.
-    "ScanWorkerFunc": {("ecr:DescribeImages", REPOSITORY), ("ecr:ListImages", REPOSITORY),
-                       ("ecr:StartImageScan", REPOSITORY), ("ecr:GetRegistryScanningConfiguration", "*"),
+    "ScanWorkerFunc": {("ecr:StartImageScan", REPOSITORY), ("ecr:GetRegistryScanningConfiguration", "*"),
                        ("sqs:ReceiveMessage", WORK_QUEUE), ("sqs:DeleteMessage", WORK_QUEUE),
                        ("sqs:GetQueueAttributes", WORK_QUEUE), ("sqs:SendMessage", WORK_QUEUE),
-                       ("sqs:SendMessage", DEAD_LETTER_QUEUE)} | LIST_ANYTHING | RECORD,
+                       ("sqs:SendMessage", DEAD_LETTER_QUEUE)} | RESOLVE | LIST_ANYTHING | RECORD,
     # Configs for the links in Slack messages; listing, so that S3 answers
     # a key not written yet with 404 rather than 403.
     "RecordResultFunc": {("ecr:DescribeImageScanFindings", REPOSITORY), ("inspector2:ListFindings", "*"),
@@ -199,11 +296,21 @@ ALLOWED = {
 }
 ALLOWED["FindingsFunc"] = ALLOWED["SummaryFunc"]
 SENDERS = {"StartScanFunc", "RecordResultFunc"}
+# Many accounts: the functions that call ECR assume the reader roles (and
+# get their env vars); those that resolve configs may list the
+# organization's accounts.
+ECR_FUNCTIONS = ALL_FUNCTIONS - {"ConfigsFunc"}
+RESOLVERS = {"SummaryFunc", "FindingsFunc", "StartScanFunc", "ScanWorkerFunc"}
 
 
 def allowed(function, params):
-    """ALLOWED[function], plus the notification targets the parameters name
-    for the functions that send."""
+    """ALLOWED[function], plus what the parameters grant: the notification
+    targets for the functions that send; the config bucket's KMS key,
+    through S3, to decrypt for each function that reads the bucket and to
+    make data keys for each that writes it; the reader roles the
+    AssumeRoleTemplate names (in any account of this partition) for the
+    functions that call ECR, and the organization's account list for those
+    that resolve configs."""
     out = set(ALLOWED[function])
     if function in SENDERS:
         if params.get("NotificationTopicArn"):
@@ -212,6 +319,19 @@ def allowed(function, params):
             out.add(("events:PutEvents", params["NotificationEventBusArn"]))
         for secret in filter(None, params.get("WebhookSecretArns", "").split(",")):
             out.add(("secretsmanager:GetSecretValue", secret))
+    key = params.get("ConfigBucketKmsKeyArn")
+    if key:
+        in_bucket = {(action, resource) for action, resource in out if resource.startswith(BUCKET + "/")}
+        if any(action == GET for action, _ in in_bucket):
+            out.add(("kms:Decrypt", via_s3(key)))
+        if any(action == PUT for action, _ in in_bucket):
+            out.add(("kms:GenerateDataKey", via_s3(key)))
+    template = params.get("AssumeRoleTemplate")
+    if template and function in ECR_FUNCTIONS:
+        role = re.escape(template).replace(r"\{account\}", "[0-9]{12}").replace(r"\{partition\}", "aws")
+        out |= {("sts:AssumeRole", r) for r in ROLES if re.fullmatch(role, r)}
+        if function in RESOLVERS:
+            out.add(("organizations:ListAccounts", "*"))
     return out
 
 
@@ -297,19 +417,27 @@ VARIANTS = {
         "NotificationEventBusArn": BUS,
         "WebhookSecretArns": ",".join(SECRETS),
     },
+    # Many accounts, an organization's; an SSE-KMS bucket the stack creates;
+    # no reserved concurrency.
+    "org-kms": {
+        "AssumeRoleTemplate": "arn:{partition}:iam::{account}:role/ecrscan-reader",
+        "AssumeRoleExternalId": "ecrscan-7f3a9c2e",
+        "EventSourceOrganizationId": ORG_ID,
+        "ConfigBucketKmsKeyArn": KEY,
+        "CreateConfigBucket": "true",
+        "NoncurrentVersionDays": "7",
+        "ApiReservedConcurrency": "0",
+    },
+    # Many accounts, listed; a role with a path, its partition written out.
+    "accounts": {
+        "AssumeRoleTemplate": "arn:aws:iam::{account}:role/ecrscan/reader",
+        "EventSourceAccounts": f"{MEMBER},{LISTED}",
+        "ApiReservedConcurrency": "",
+        "ApiThrottlingRateLimit": "5",
+        "ApiThrottlingBurstLimit": "10",
+    },
 }
 
-
-def conditions_of(params):
-    """The template's conditions for these parameters, as CloudFormation
-    evaluates them."""
-    return {
-        "CreateBucket": params.get("CreateConfigBucket") == "true",
-        "HasCors": params.get("CorsAllowOrigin", "") != "",
-        "HasNotificationTopic": params.get("NotificationTopicArn", "") != "",
-        "HasNotificationEventBus": params.get("NotificationEventBusArn", "") != "",
-        "HasWebhookSecrets": params.get("WebhookSecretArns", "").replace(",", "") != "",
-    }
 
 def as_list(value):
     return value if isinstance(value, list) else [value]
@@ -343,23 +471,120 @@ def resolve_conditions(node, conditions):
     return node
 
 
-def concrete(resource, params):
-    """An IAM resource as a plain string: the template's ${...} and string
-    parameters' Ref resolved for partition aws, account ACCOUNT and the
-    parameters (None if it can't be)."""
-    if isinstance(resource, str):
-        return resource
-    if isinstance(resource, dict) and set(resource) == {"Ref"} and isinstance(params.get(resource["Ref"]), str):
-        return params[resource["Ref"]]
-    if (isinstance(resource, dict) and set(resource) == {"Fn::GetAtt"}
-            and as_list(resource["Fn::GetAtt"])[1:] == ["Arn"]
-            and resource["Fn::GetAtt"][0] in ("WorkQueue", "WorkDeadLetterQueue")):
-        return f"arn:aws:sqs:us-east-1:{ACCOUNT}:{resource['Fn::GetAtt'][0]}"
-    if isinstance(resource, dict) and set(resource) == {"Fn::Sub"} and isinstance(resource["Fn::Sub"], str):
-        known = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, **params}
-        out = re.sub(r"\$\{([\w:]+)\}", lambda m: known.get(m.group(1), m.group(0)), resource["Fn::Sub"])
-        return None if "${" in out else out
-    return None
+class Unresolved(Exception):
+    """An intrinsic function `evaluate` does not model."""
+
+
+# The pseudo parameters probes are evaluated for (the account is ACCOUNT
+# unless said otherwise).
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::URLSuffix": "amazonaws.com"}
+# Template resources whose ARN `evaluate` knows: the queues, by logical id.
+QUEUES = ("WorkQueue", "WorkDeadLetterQueue")
+INTRINSICS = {"Ref", "Fn::Sub", "Fn::Join", "Fn::Split", "Fn::Select", "Fn::GetAtt"}
+
+
+def template_parameters(template, params):
+    """Every parameter's value as CloudFormation passes it: `params` over
+    the template's defaults, a CommaDelimitedList as a list."""
+    out = {}
+    for name, spec in template.get("Parameters", {}).items():
+        value = params.get(name, spec.get("Default"))
+        if value is None:
+            continue
+        out[name] = str(value).split(",") if spec.get("Type") == "CommaDelimitedList" else str(value)
+    return out
+
+
+def evaluate(node, params, template, account=ACCOUNT):
+    """`node` with CloudFormation's intrinsic functions (Ref, Fn::Sub,
+    Fn::Join, Fn::Split, Fn::Select; Fn::GetAtt of the queues' Arn)
+    evaluated as at deploy time, for partition aws, region us-east-1,
+    `account` and the parameters (over `template`'s defaults). Fn::If must
+    be resolved first. Raises Unresolved for anything else."""
+    known = {**PSEUDO, "AWS::AccountId": account, **template_parameters(template, params)}
+
+    def ev(n):
+        if isinstance(n, list):
+            return [ev(v) for v in n]
+        if not isinstance(n, dict):
+            return n
+        if len(n) != 1 or next(iter(n)) not in INTRINSICS:
+            if any(k.startswith("Fn::") for k in n):
+                raise Unresolved(n)
+            return {k: ev(v) for k, v in n.items()}
+        (fn, arg), = n.items()
+        if fn == "Ref":
+            if arg not in known:
+                raise Unresolved(n)
+            return known[arg]
+        if fn == "Fn::GetAtt":
+            name, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            if name not in QUEUES or attribute != "Arn":
+                raise Unresolved(n)
+            return f"arn:aws:sqs:us-east-1:{account}:{name}"
+        if fn == "Fn::Sub":
+            text, names = (arg, {}) if isinstance(arg, str) else (arg[0], {k: ev(v) for k, v in arg[1].items()})
+
+            def value(m):
+                got = names.get(m.group(1), known.get(m.group(1)))
+                if not isinstance(got, str):
+                    raise Unresolved(n)
+                return got
+            return re.sub(r"\$\{([\w:.]+)\}", value, text)
+        if fn == "Fn::Join":
+            delimiter, items = arg
+            assert isinstance(delimiter, str), "Fn::Join's delimiter must be a plain string"
+            return delimiter.join(v for item in ev(items) for v in as_list(item))
+        if fn == "Fn::Split":
+            delimiter, text = arg
+            return ev(text).split(delimiter)
+        if fn == "Fn::Select":
+            index, items = arg
+            return ev(items)[int(ev(index))]
+        raise Unresolved(n)
+    return ev(node)
+
+
+def evaluate_conditions(template, params):
+    """The template's Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or,
+    Condition) as CloudFormation evaluates them for these parameters."""
+    conditions = template.get("Conditions", {})
+    done = {}
+
+    def ev(node):
+        (fn, arg), = node.items()
+        if fn == "Condition":
+            return one(arg)
+        if fn == "Fn::Equals":
+            a, b = (evaluate(v, params, template) for v in arg)
+            return str(a) == str(b)
+        if fn == "Fn::Not":
+            return not ev(arg[0])
+        if fn == "Fn::And":
+            return all(ev(c) for c in arg)
+        if fn == "Fn::Or":
+            return any(ev(c) for c in arg)
+        raise Unresolved(node)
+
+    def one(name):
+        if name not in done:
+            done[name] = ev(conditions[name])
+        return done[name]
+    return {name: one(name) for name in conditions}
+
+
+def load_template(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml_parse(f.read())
+
+
+SAM_TEMPLATE = load_template(TEMPLATE)
+
+
+def conditions_of(params):
+    """The template's conditions for these parameters, as CloudFormation
+    evaluates them."""
+    return evaluate_conditions(SAM_TEMPLATE, params)
 
 
 def iam_matches(pattern, value):
@@ -368,53 +593,97 @@ def iam_matches(pattern, value):
     return re.fullmatch(regex, value) is not None
 
 
-COMMA_DELIMITED_LISTS = {"WebhookSecretArns"}
+# The condition operators and keys the probes model: a statement with any
+# other is refused (the evaluator could not probe it).
+CONDITION_OPERATORS = {"StringEquals", "StringLike"}
+CONDITION_KEYS = {"s3:prefix", "s3:delimiter", "kms:ViaService", "aws:PrincipalOrgID", "sts:ExternalId",
+                  "aws:SourceAccount"}
 
 
-def concrete_resources(statement, params):
-    """A statement's resources as plain strings (see `concrete`), a Ref to a
-    CommaDelimitedList parameter expanded to its items."""
-    resources = []
-    for r in as_list(statement.get("Resource", [])):
-        if isinstance(r, dict) and set(r) == {"Ref"} and r["Ref"] in COMMA_DELIMITED_LISTS:
-            resources += [v for v in params.get(r["Ref"], "").split(",") if v]
-        else:
-            resources.append(concrete(r, params))
-    return resources
+def check_condition(condition, where):
+    assert condition is None or (isinstance(condition, dict) and set(condition) <= CONDITION_OPERATORS and all(
+        isinstance(keys, dict) and set(keys) <= CONDITION_KEYS for keys in condition.values())), \
+        f"condition not modelled by the probes: {where!r}"
 
 
-def policy_statements(role, params):
-    """A role's inline statements as (effect, actions, resources, prefixes),
-    the template's conditions and ${...} resolved; `prefixes` are the
-    s3:prefix patterns of a StringLike condition (None: no condition). Any
-    other Condition is refused: the evaluator does not model it, so it could
-    not probe it."""
+def condition_holds(condition, context):
+    """IAM: every operator's every key holds (a key the request lacks never
+    does); a key holds when its request value matches any of its values."""
+    for operator, keys in (condition or {}).items():
+        for key, values in keys.items():
+            if key not in context:
+                return False
+            value = context[key]
+            if operator == "StringEquals" and value not in as_list(values):
+                return False
+            if operator == "StringLike" and not any(iam_matches(v, value) for v in as_list(values)):
+                return False
+    return True
+
+
+def flat(values):
+    return [v for value in values for v in as_list(value)]
+
+
+def policy_statements(role, params, template=SAM_TEMPLATE, account=ACCOUNT):
+    """A role's inline statements as (effect, actions, resources, condition),
+    the template's conditions resolved and its intrinsic functions evaluated
+    (see `evaluate`; a Ref to a CommaDelimitedList is its items)."""
     out = []
     for policy in role["Properties"].get("Policies", []):
-        doc = resolve_conditions(policy["PolicyDocument"], conditions_of(params))
-        for st in iter_statements(doc):
-            condition = st.get("Condition")
-            prefixes = None
-            if condition is not None:
-                assert set(condition) == {"StringLike"} and set(condition["StringLike"]) == {"s3:prefix"}, \
-                    f"condition not modelled by the probes: {st!r}"
-                prefixes = as_list(condition["StringLike"]["s3:prefix"])
+        doc = resolve_conditions(policy["PolicyDocument"], evaluate_conditions(template, params))
+        for st in iter_statements(evaluate(doc, params, template, account)):
+            check_condition(st.get("Condition"), st)
             assert "NotAction" not in st and "NotResource" not in st, f"NotAction/NotResource: {st!r}"
-            resources = concrete_resources(st, params)
-            assert None not in resources, f"unresolvable resource in {st!r}"
-            out.append((st["Effect"], as_list(st.get("Action", [])), resources, prefixes))
+            out.append((st["Effect"], as_list(st.get("Action", [])), flat(as_list(st.get("Resource", []))),
+                        st.get("Condition")))
     return out
 
 
-def is_allowed(statements, action, resource):
-    """IAM evaluation of (effect, actions, resources, prefixes) statements:
-    allowed by a matching Allow and not denied by a matching Deny. A
-    resource "ARN?prefix=P" is a listing with s3:prefix P."""
-    resource, _, prefix = resource.partition("?prefix=")
-    hits = {effect for effect, actions, resources, prefixes in statements
+def is_allowed(statements, action, request):
+    """IAM evaluation of (effect, actions, resources, condition) statements:
+    allowed by a matching Allow and not denied by a matching Deny. The
+    request is "ARN?key=value&..." with the condition keys it carries (see
+    `split_request`)."""
+    resource, context = split_request(request)
+    hits = {effect for effect, actions, resources, condition in statements
             if any(iam_matches(a, action) for a in actions)
             and any(iam_matches(r, resource) for r in resources)
-            and (prefixes is None or any(iam_matches(p, prefix) for p in prefixes))}
+            and condition_holds(condition, context)}
+    return ALLOW in hits and DENY not in hits
+
+
+def principal_matches(principal, caller):
+    """A resource policy's Principal against a caller: {"account", "arn"}
+    for an AWS principal (an account id or its root ARN names every
+    principal of the account), {"service"} for a service."""
+    if principal == "*":
+        return True
+    for kind, values in principal.items():
+        for value in as_list(values):
+            if kind == "AWS" and "account" in caller and value in (
+                    "*", caller["account"], f"arn:aws:iam::{caller['account']}:root", caller.get("arn")):
+                return True
+            if kind == "Service" and value == caller.get("service"):
+                return True
+    return False
+
+
+def resource_policy_allows(statements, caller, action, request):
+    """A resource policy (a trust policy, an event bus policy) for a caller
+    of another account or a service: allowed by a matching Allow, not denied
+    by a matching Deny. The caller's own condition keys (aws:PrincipalOrgID,
+    sts:ExternalId, aws:SourceAccount) come with it."""
+    resource, context = split_request(request)
+    context = {**context, **{k: v for k, v in caller.items() if ":" in k}}
+    hits = set()
+    for st in statements:
+        check_condition(st.get("Condition"), st)
+        if (principal_matches(st.get("Principal"), caller)
+                and any(iam_matches(a, action) for a in as_list(st.get("Action", [])))
+                and any(iam_matches(r, resource) for r in flat(as_list(st.get("Resource", "*"))))
+                and condition_holds(st.get("Condition"), context)):
+            hits.add(st["Effect"])
     return ALLOW in hits and DENY not in hits
 
 
@@ -460,6 +729,18 @@ def event_image(event):
                (event.get("region"), event.get("account"), repository, detail.get("image-digest"))):
         return None
     return event["region"], event["account"], repository, detail["image-digest"]
+
+
+def from_member_account(event):
+    """The same event, from the member account MEMBER."""
+    return json.loads(json.dumps(event).replace(event["account"], MEMBER))
+
+
+def deployed(resources, conditions):
+    """The resources CloudFormation creates for these condition values,
+    their Fn::If resolved."""
+    return {name: resolve_conditions(res, conditions) for name, res in resources.items()
+            if res.get("Condition") is None or conditions[res["Condition"]]}
 
 
 def target_function(target):
@@ -578,6 +859,11 @@ def test_functions_run_their_binary_with_the_expected_environment(variant):
                                  "ECRSCAN_DEAD_LETTER_QUEUE_URL": {"Ref": "WorkDeadLetterQueue"},
                                  "ECRSCAN_MAX_RECEIVES": str(MAX_RECEIVES),
                                  "ECRSCAN_CALLS_PER_SECOND": {"Ref": "WorkerCallsPerSecond"}})
+        # Many accounts: the role template as given ({account} and all) and
+        # its external id, for every function that calls ECR.
+        if name in ECR_FUNCTIONS:
+            expected_env.update({"ECRSCAN_ASSUME_ROLE": {"Ref": "AssumeRoleTemplate"},
+                                 "ECRSCAN_EXTERNAL_ID": {"Ref": "AssumeRoleExternalId"}})
         problems.check(env == expected_env, f"{tag} {name}: environment {env!r}")
     problems.assert_none()
 
@@ -592,7 +878,8 @@ def test_iam_policies_use_no_wildcards_and_star_only_where_unavoidable(variant):
         problems.check(p.get("ManagedPolicyArns", []) and all(a in BASIC_EXECUTION_ARNS for a in p["ManagedPolicyArns"]),
                        f"{tag} {name}: managed policies {p.get('ManagedPolicyArns')!r}")
         for policy in p.get("Policies", []):
-            doc = policy["PolicyDocument"]
+            # Each variant's statements, those of its conditions included.
+            doc = resolve_conditions(policy["PolicyDocument"], conditions_of(params))
             problems.check(doc.get("Version") == "2012-10-17", f"{tag} {name}: policy version {doc.get('Version')!r}")
             for st in iter_statements(doc):
                 actions = as_list(st.get("Action", []))
@@ -608,9 +895,9 @@ def test_iam_policies_use_no_wildcards_and_star_only_where_unavoidable(variant):
 
 
 # Services whose resources a function may only touch by name: a queue, topic,
-# event bus, secret or key is granted on that resource (a template resource
-# or a parameter), never on "*" or a whole account.
-NARROW_SERVICES = ("sqs:", "sns:", "events:", "secretsmanager:", "kms:")
+# event bus, secret, key or role is granted on that resource (a template
+# resource or a parameter), never on "*" or a whole account.
+NARROW_SERVICES = ("sqs:", "sns:", "events:", "secretsmanager:", "kms:", "sts:")
 
 
 def test_queues_topics_buses_secrets_and_keys_are_granted_narrowly(variant):
@@ -620,7 +907,7 @@ def test_queues_topics_buses_secrets_and_keys_are_granted_narrowly(variant):
         if res["Type"] != "AWS::IAM::Role":
             continue
         for policy in res["Properties"].get("Policies", []):
-            for st in iter_statements(policy["PolicyDocument"]):
+            for st in iter_statements(resolve_conditions(policy["PolicyDocument"], conditions_of(params))):
                 if not any(a.startswith(NARROW_SERVICES) for a in as_list(st.get("Action", []))):
                     continue
                 for resource in as_list(st.get("Resource", [])):
@@ -634,9 +921,10 @@ def test_queues_topics_buses_secrets_and_keys_are_granted_narrowly(variant):
 @pytest.mark.parametrize("function", sorted(ALL_FUNCTIONS - {"ConfigsFunc"}) + ["ConfigsFunc"])
 def test_each_function_can_do_exactly_what_it_must(variant, function):
     """Probes: every (action, resource) pair of PROBES is allowed exactly when
-    it is in ALLOWED[function], by evaluating the function's policies (an
-    explicit Deny wins). What a function must do and must not do, not a copy
-    of its statements."""
+    it is in allowed(function, params), by evaluating the function's
+    policies (an explicit Deny wins; conditions on the request's s3:prefix,
+    s3:delimiter and kms:ViaService evaluated). What a function must do and
+    must not do, not a copy of its statements."""
     tag, params, cfn = variant
     role = cfn["Resources"].get(f"{function}Role")
     assert role is not None, f"{tag} {function} has no role"
@@ -669,9 +957,7 @@ def test_parliament_finds_nothing_in_the_policies(variant):
         if res["Type"] != "AWS::IAM::Role":
             continue
         for policy in res["Properties"].get("Policies", []):
-            doc = resolve_conditions(policy["PolicyDocument"], conditions_of(params))
-            for st in iter_statements(doc):
-                st["Resource"] = concrete_resources(st, params)
+            doc = evaluate(resolve_conditions(policy["PolicyDocument"], conditions_of(params)), params, SAM_TEMPLATE)
             analyzed = parliament.analyze_policy_string(json.dumps(doc))
             for finding in analyzed.findings:
                 problems.append(f"{tag} {name}: parliament {finding.issue} {finding.detail!r} {finding.location!r}")
@@ -850,6 +1136,10 @@ def test_event_rules_route_exactly_the_scan_events_to_the_recorder(variant):
     resources = cfn["Resources"]
     problems = Problems()
     events = dict(SAMPLE_EVENTS, **recorded_events())
+    # Member accounts forward their scan events to this account's default
+    # bus: the rules name no account, so those match as well.
+    events.update({f"{label} (member account)": (kind, from_member_account(event))
+                   for label, (kind, event) in events.items()})
     # EventBridge rules, on the default bus, each invoking one function
     # (plain targets: no input rewriting, no retry policy, no DLQ): the
     # schedule StartScanFunc, the two scan events RecordResultFunc.
@@ -892,19 +1182,20 @@ def test_event_rules_route_exactly_the_scan_events_to_the_recorder(variant):
     problems.assert_none()
 
 
-def test_every_function_that_reads_keys_may_list_the_bucket(variant):
-    """S3 answers a GET of a missing key with 404 only to a caller allowed
-    s3:ListBucket (unconditionally: a GetObject carries no s3:prefix), and
-    with 403 to any other. ecrscan reads keys that may not exist yet (a
-    digest seen for the first time), so each reader must be able to list."""
+def test_every_function_tells_a_missing_key_from_a_forbidden_one(variant):
+    """S3 answers a GET (or HEAD) of a missing key with 404 only to a caller
+    allowed s3:ListBucket for it (it checks ListBucket with s3:prefix = the
+    key, no delimiter), and with 403 to any other. ecrscan reads keys that
+    may not exist (a digest seen for the first time, an unknown config or
+    rule id), so each key a function may read it may also list."""
     tag, params, cfn = variant
     problems = Problems()
     for function in sorted(ALL_FUNCTIONS):
         statements = policy_statements(cfn["Resources"][f"{function}Role"], params)
-        unconditional = [st for st in statements if st[3] is None]
-        if is_allowed(statements, GET, SCAN_KEY) or is_allowed(statements, GET, CONFIG_KEY):
-            problems.check(is_allowed(unconditional, LIST, BUCKET),
-                           f"{tag} {function} reads keys but may not list {BUCKET} unconditionally")
+        for key in OBJECT_KEYS:
+            if key.startswith(BUCKET + "/") and is_allowed(statements, GET, key):
+                problems.check(is_allowed(statements, LIST, existence_check(key)),
+                               f"{tag} {function} reads {key} but would get 403 for it missing")
     problems.assert_none()
 
 
@@ -947,4 +1238,368 @@ def test_the_work_queue_feeds_the_workers_as_lambda_requires(variant):
         if res["Type"] == "AWS::IAM::Role":
             problems.check(all(a in BASIC_EXECUTION_ARNS for a in res["Properties"].get("ManagedPolicyArns", [])),
                            f"{tag} {name}: managed policies {res['Properties'].get('ManagedPolicyArns')!r}")
+    problems.assert_none()
+
+
+def test_parameters_default_to_one_account_and_what_they_promise(sam):
+    """The defaults: one account, no key, no member accounts; the stage's
+    throttling on and no reserved concurrency (it fails in accounts with a
+    low quota); old versions kept 30
+    days; the schedule as before. The patterns of the parameters that
+    grants are built from accept exactly the forms the grants assume."""
+    problems = Problems()
+    parameters = sam["Parameters"]
+    defaults = {"ScanSchedule": "rate(24 hours)", "NoncurrentVersionDays": 30, "ConfigBucketKmsKeyArn": "",
+                "ApiThrottlingRateLimit": 20, "ApiThrottlingBurstLimit": 40, "ApiReservedConcurrency": "",
+                "AssumeRoleTemplate": "", "AssumeRoleExternalId": "", "EventSourceOrganizationId": "",
+                "EventSourceAccounts": ""}
+    for name, default in defaults.items():
+        problems.check(name in parameters and parameters[name].get("Default") == default,
+                       f"{name}: default {parameters.get(name, {}).get('Default')!r}, expected {default!r}")
+    problems.check(parameters.get("AssumeRoleExternalId", {}).get("NoEcho") is True, "AssumeRoleExternalId: not NoEcho")
+    problems.check(parameters.get("EventSourceAccounts", {}).get("Type") == "CommaDelimitedList",
+                   "EventSourceAccounts: not a CommaDelimitedList")
+    # The sts:AssumeRole grant takes the role's name as what follows
+    # ":role/" in any account: so the template must name {account} and one
+    # role (no second ":role/", nothing else).
+    accepted = {
+        "AssumeRoleTemplate": ["", "arn:{partition}:iam::{account}:role/ecrscan-reader",
+                               "arn:aws:iam::{account}:role/ecrscan/reader",
+                               "arn:aws-us-gov:iam::{account}:role/ecrscan-reader"],
+        "ConfigBucketKmsKeyArn": ["", KEY, f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/mrk-1234abcd12ab34cd56ef1234567890ab"],
+        "EventSourceOrganizationId": ["", ORG_ID],
+        "EventSourceAccounts": ["", MEMBER],
+        "ApiReservedConcurrency": ["", "0", "5", "100"],
+    }
+    refused = {
+        "AssumeRoleTemplate": [f"arn:aws:iam::{MEMBER}:role/ecrscan-reader", "arn:{partition}:iam::{account}:user/x",
+                               "arn:{partition}:iam::{account}:role/a:role/b", "arn:{partition}:iam::*:role/x",
+                               "arn:{partition}:iam::{account}:role/*", "{account}"],
+        "ConfigBucketKmsKeyArn": [f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/ecrscan", "*"],
+        "EventSourceOrganizationId": ["*", "o-"],
+        "EventSourceAccounts": ["*", "1234"],
+        "ApiReservedConcurrency": ["-1", "05", "five"],
+    }
+    for name, values in accepted.items():
+        pattern = parameters.get(name, {}).get("AllowedPattern", "")
+        for value in values:
+            problems.check(re.fullmatch(pattern, value) is not None, f"{name}: {value!r} refused by {pattern!r}")
+        for value in refused[name]:
+            problems.check(re.fullmatch(pattern, value) is None, f"{name}: {value!r} accepted by {pattern!r}")
+    problems.assert_none()
+
+
+def test_read_only_callers_cannot_exhaust_the_account(variant):
+    """The Prod stage throttles every path and method at
+    ApiThrottlingRateLimit (burst ApiThrottlingBurstLimit), and each API
+    function has ApiReservedConcurrency reserved ("0" or empty: none), so
+    callers of the API cannot spend the account's AWS quotas or Lambda
+    concurrency the scheduled scan needs. The other functions reserve none."""
+    tag, params, cfn = variant
+    resources = deployed(cfn["Resources"], conditions_of(params))
+    problems = Problems()
+    values = template_parameters(SAM_TEMPLATE, params)
+    stages = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::ApiGateway::Stage"]
+    problems.check(len(stages) == 1, f"{tag} stages {stages!r}")
+    for stage in stages:
+        settings = evaluate(stage.get("MethodSettings", []), params, SAM_TEMPLATE)
+        problems.check(settings == [{"ResourcePath": "/*", "HttpMethod": "*",
+                                     "ThrottlingRateLimit": values["ApiThrottlingRateLimit"],
+                                     "ThrottlingBurstLimit": values["ApiThrottlingBurstLimit"]}],
+                       f"{tag} stage MethodSettings {settings!r}")
+        problems.check(0 < float(values["ApiThrottlingRateLimit"]) <= int(values["ApiThrottlingBurstLimit"]),
+                       f"{tag} throttling {values['ApiThrottlingRateLimit']}/{values['ApiThrottlingBurstLimit']}")
+    reserve = values["ApiReservedConcurrency"]
+    for name, fn in resources.items():
+        if fn["Type"] != "AWS::Lambda::Function":
+            continue
+        got = fn["Properties"].get("ReservedConcurrentExecutions")
+        got = None if got is None else int(evaluate(got, params, SAM_TEMPLATE))
+        want = int(reserve) if name in API_FUNCTIONS and reserve not in ("", "0") else None
+        problems.check(got == want, f"{tag} {name}: reserved concurrency {got!r}, expected {want!r}")
+    problems.assert_none()
+
+
+def test_a_created_bucket_is_private_encrypted_and_expires_only_old_versions(variant):
+    """With CreateConfigBucket: versioned, and S3 expires the versions a
+    rewrite or a delete leaves behind after NoncurrentVersionDays (then the
+    lone delete markers), for every object; current objects never expire.
+    Encrypted with the KMS key when ConfigBucketKmsKeyArn names one; no
+    public access."""
+    tag, params, cfn = variant
+    conditions = conditions_of(params)
+    resources = deployed(cfn["Resources"], conditions)
+    problems = Problems()
+    values = template_parameters(SAM_TEMPLATE, params)
+    buckets = {k: evaluate(v["Properties"], params, SAM_TEMPLATE)
+               for k, v in resources.items() if v["Type"] == "AWS::S3::Bucket"}
+    problems.check(set(buckets) == ({"ConfigBucket"} if params.get("CreateConfigBucket") == "true" else set()),
+                   f"{tag} buckets {sorted(buckets)}")
+    for name, bucket in buckets.items():
+        problems.check(bucket.get("BucketName") == BUCKET_NAME, f"{tag} {name}: name {bucket.get('BucketName')!r}")
+        problems.check(bucket.get("VersioningConfiguration") == {"Status": "Enabled"},
+                       f"{tag} {name}: versioning {bucket.get('VersioningConfiguration')!r}")
+        rules = bucket.get("LifecycleConfiguration", {}).get("Rules", [])
+        expiring = [r for r in rules if r.get("Status") == "Enabled" and "NoncurrentVersionExpiration" in r]
+        problems.check(len(expiring) == 1 and not {"Prefix", "Filter", "TagFilters"} & set(expiring[0])
+                       and expiring[0]["NoncurrentVersionExpiration"] == {
+                           "NoncurrentDays": values["NoncurrentVersionDays"]}
+                       and expiring[0].get("ExpiredObjectDeleteMarker") is True,
+                       f"{tag} {name}: lifecycle {rules!r}")
+        never = {"ExpirationInDays", "ExpirationDate", "Transitions", "Transition", "NoncurrentVersionTransitions",
+                 "NoncurrentVersionTransition"}
+        problems.check(not any(never & set(r) for r in rules), f"{tag} {name}: a rule expires current objects: {rules!r}")
+        key = params.get("ConfigBucketKmsKeyArn")
+        encryption = {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+                      "BucketKeyEnabled": True} if key else {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        got = bucket.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")
+        problems.check(got == [encryption], f"{tag} {name}: encryption {got!r}")
+        block = bucket.get("PublicAccessBlockConfiguration", {})
+        problems.check(block == {k: True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls",
+                                                   "RestrictPublicBuckets")}, f"{tag} {name}: public access {block!r}")
+    problems.assert_none()
+
+
+# Who may put events on the default bus: a member of the organization, an
+# account outside it (the "accounts" variant lists it), strangers.
+EVENT_CALLERS = {
+    "a member of the organization": {"account": MEMBER, "arn": f"arn:aws:iam::{MEMBER}:role/ecrscan-forward",
+                                     "aws:PrincipalOrgID": ORG_ID},
+    "a listed account of another organization": {"account": LISTED, "arn": f"arn:aws:iam::{LISTED}:role/fwd",
+                                                 "aws:PrincipalOrgID": "o-z9y8x7w6v5"},
+    "a stranger": {"account": STRANGER, "arn": f"arn:aws:iam::{STRANGER}:role/fwd",
+                   "aws:PrincipalOrgID": "o-z9y8x7w6v5"},
+    "a stranger in no organization": {"account": STRANGER, "arn": f"arn:aws:iam::{STRANGER}:user/x"},
+}
+
+
+def test_member_accounts_may_put_events_on_the_default_bus_exactly_when_allowed(variant):
+    """The default bus's policy lets the accounts of EventSourceOrganizationId
+    and those of EventSourceAccounts events:PutEvents on it (so their
+    forwarded scan events reach the recorder's rules), nobody else, and
+    nothing else; no statement when both are empty."""
+    tag, params, cfn = variant
+    resources = deployed(cfn["Resources"], conditions_of(params))
+    problems = Problems()
+    policies = {k: evaluate(v["Properties"], params, SAM_TEMPLATE)
+                for k, v in resources.items() if v["Type"] == "AWS::Events::EventBusPolicy"}
+    for name, policy in policies.items():
+        problems.check(policy.get("EventBusName", "default") == "default", f"{tag} {name}: bus {policy!r}")
+        problems.check(set(policy) == {"EventBusName", "StatementId", "Statement"}, f"{tag} {name}: {policy!r}")
+    ids = [p.get("StatementId") for p in policies.values()]
+    problems.check(len(set(ids)) == len(ids), f"{tag} statement ids {ids!r}")
+    statements = [p["Statement"] for p in policies.values()]
+    accounts = set(filter(None, params.get("EventSourceAccounts", "").split(",")))
+    organization = params.get("EventSourceOrganizationId")
+    problems.check(bool(statements) == bool(accounts or organization), f"{tag} bus policies {sorted(policies)}")
+    for label, caller in EVENT_CALLERS.items():
+        want = caller["account"] in accounts or (organization and caller.get("aws:PrincipalOrgID") == organization)
+        got = resource_policy_allows(statements, caller, "events:PutEvents", DEFAULT_BUS)
+        problems.check(got == bool(want), f"{tag} {label}: PutEvents on the default bus "
+                                          f"{'allowed' if got else 'denied'}, expected {'allowed' if want else 'denied'}")
+        for action, bus in (("events:PutEvents", BUS), ("events:PutRule", DEFAULT_BUS),
+                            ("events:PutPermission", DEFAULT_BUS)):
+            problems.check(not resource_policy_allows(statements, caller, action, bus),
+                           f"{tag} {label}: {action} on {bus} allowed")
+    problems.assert_none()
+
+
+# ------------------------------------------------------------ member account --
+# What ecrscan's ECR backend calls (ecrscan-core/src/aws/ecr.rs, and the
+# repository and scanning-configuration reads that resolve configs), on a
+# member account's repositories; the registry's scanning configuration and
+# Inspector's findings (DescribeImageScanFindings of enhanced scans) have
+# no narrower resource.
+BACKEND_REPOSITORY_ACTIONS = ("ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:ListImages",
+                              "ecr:DescribeImageScanFindings", "ecr:StartImageScan",
+                              "ecr:BatchGetRepositoryScanningConfiguration")
+MEMBER_REPOSITORY = f"arn:aws:ecr:eu-west-1:{MEMBER}:repository/team/app"
+READER = ({(a, MEMBER_REPOSITORY) for a in BACKEND_REPOSITORY_ACTIONS}
+          | {("ecr:GetRegistryScanningConfiguration", "*"), ("inspector2:ListFindings", "*")})
+READER_PROBES = [(a, r) for a in ECR_ACTIONS + ("ecr:GetDownloadUrlForLayer", "ecr:DeleteRepository",
+                                                "ecr:CreateRepository", "ecr:TagResource")
+                 for r in (MEMBER_REPOSITORY, REPOSITORY)]
+READER_PROBES += [("ecr:GetRegistryScanningConfiguration", "*"), ("ecr:PutRegistryScanningConfiguration", "*"),
+                  ("ecr:GetAuthorizationToken", "*"), ("inspector2:ListFindings", "*"),
+                  ("inspector2:CreateFilter", "*"), ("inspector2:Disable", "*"), (GET, CONFIG_KEY),
+                  ("sts:AssumeRole", ROLES[0]), ("events:PutEvents", DEFAULT_BUS), ("iam:PassRole", "*")]
+# The central account's buses (the default one in this and another region,
+# another one), the member's own default bus.
+CENTRAL_BUS = f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/ecrscan-scans"
+BUSES = (DEFAULT_BUS, CENTRAL_BUS, f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/default",
+         f"arn:aws:events:us-east-1:{MEMBER}:event-bus/default")
+MEMBER_VARIANTS = {
+    "defaults": {"CentralAccountId": ACCOUNT},
+    "external-id-own-bus": {"CentralAccountId": ACCOUNT, "ExternalId": "ecrscan-7f3a9c2e",
+                            "CentralEventBusArn": CENTRAL_BUS, "ReaderRoleName": "scanner"},
+    "second-region": {"CentralAccountId": ACCOUNT, "CreateReaderRole": "false"},
+    "role-only": {"CentralAccountId": ACCOUNT, "ExternalId": "ecrscan-7f3a9c2e", "ForwardEvents": "false"},
+}
+
+
+@pytest.fixture(scope="module")
+def member():
+    return load_template(MEMBER_TEMPLATE)
+
+
+@pytest.fixture(scope="module", params=sorted(MEMBER_VARIANTS))
+def member_variant(request, member):
+    params = MEMBER_VARIANTS[request.param]
+    resources = deployed(member["Resources"], evaluate_conditions(member, params))
+    return f"member {request.param}", params, resources
+
+
+def test_cfn_lint_passes_on_the_member_account_template():
+    result = cfn_lint(MEMBER_TEMPLATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_member_account_has_a_reader_role_and_forwarding_rules_as_asked(member_variant, member):
+    tag, params, resources = member_variant
+    values = template_parameters(member, params)
+    expected = set()
+    if values["CreateReaderRole"] == "true":
+        expected |= {("ReaderRole", "AWS::IAM::Role")}
+    if values["ForwardEvents"] == "true":
+        expected |= {("ForwardEventsRole", "AWS::IAM::Role"), ("ForwardEcrImageScans", "AWS::Events::Rule"),
+                     ("ForwardInspectorScans", "AWS::Events::Rule")}
+    got = {(k, v["Type"]) for k, v in resources.items()}
+    assert got == expected, f"{tag} resources {sorted(got)}"
+    if "ReaderRole" in resources:
+        # The name the central stack's AssumeRoleTemplate names.
+        name = evaluate(resources["ReaderRole"]["Properties"].get("RoleName"), params, member, MEMBER)
+        assert name == values["ReaderRoleName"], f"{tag} reader role name {name!r}"
+
+
+def test_the_reader_role_trusts_only_the_central_account_with_the_external_id(member_variant, member):
+    tag, params, resources = member_variant
+    if "ReaderRole" not in resources:
+        return
+    problems = Problems()
+    trust = evaluate(resources["ReaderRole"]["Properties"]["AssumeRolePolicyDocument"], params, member, MEMBER)
+    problems.check(trust.get("Version") == "2012-10-17", f"{tag} trust policy version {trust.get('Version')!r}")
+    statements = list(iter_statements(trust))
+    external_id = params.get("ExternalId", "")
+    central_role = f"arn:aws:iam::{ACCOUNT}:role/ecrscan-ScanWorkerFuncRole-1A2B3C"
+    callers = {
+        "the central account with the external id": ({"account": ACCOUNT, "arn": central_role,
+                                                      "sts:ExternalId": external_id or "anything"}, True),
+        "the central account without an external id": ({"account": ACCOUNT, "arn": central_role},
+                                                        not external_id),
+        "the central account with another external id": ({"account": ACCOUNT, "arn": central_role,
+                                                          "sts:ExternalId": "guessed"}, not external_id),
+        "another account with the external id": ({"account": STRANGER, "arn": f"arn:aws:iam::{STRANGER}:role/x",
+                                                  "sts:ExternalId": external_id or "anything"}, False),
+        "the member account itself": ({"account": MEMBER, "arn": f"arn:aws:iam::{MEMBER}:role/x",
+                                       "sts:ExternalId": external_id or "anything"}, False),
+        "a service": ({"service": "lambda.amazonaws.com"}, False),
+    }
+    for label, (caller, want) in callers.items():
+        got = resource_policy_allows(statements, caller, "sts:AssumeRole", "*")
+        problems.check(got == want, f"{tag} {label}: sts:AssumeRole {'allowed' if got else 'denied'}, "
+                                    f"expected {'allowed' if want else 'denied'}")
+        for action in ("sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML"):
+            problems.check(not resource_policy_allows(statements, caller, action, "*"), f"{tag} {label}: {action}")
+    problems.assert_none()
+
+
+def test_the_reader_role_may_do_exactly_what_ecrscan_calls(member_variant, member):
+    tag, params, resources = member_variant
+    if "ReaderRole" not in resources:
+        return
+    statements = policy_statements(resources["ReaderRole"], params, member, MEMBER)
+    problems = Problems()
+    for action, resource in READER_PROBES:
+        want = (action, resource) in READER
+        got = is_allowed(statements, action, resource)
+        problems.check(got == want, f"{tag} ReaderRole: {action} on {resource} is "
+                                    f"{'allowed' if got else 'denied'}, expected {'allowed' if want else 'denied'}")
+    problems.check(not resources["ReaderRole"]["Properties"].get("ManagedPolicyArns"),
+                   f"{tag} ReaderRole: managed policies")
+    problems.assert_none()
+
+
+def test_member_rules_forward_exactly_the_scan_events_to_the_central_bus(member_variant, member):
+    """The member's rules match what the central recorder's rules match (the
+    same patterns, the same recorded and documented events, from the member
+    account), nothing else, and send it to CentralEventBusArn (by default
+    the central account's default bus in the region) with the forwarding
+    role."""
+    tag, params, resources = member_variant
+    problems = Problems()
+    central_bus = params.get("CentralEventBusArn") or DEFAULT_BUS
+    rules = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::Events::Rule"}
+    by_kind = {}
+    for name, rule in rules.items():
+        pattern = rule.get("EventPattern")
+        kind = "ecr" if pattern == ECR_SCAN_PATTERN else "inspector" if pattern == INSPECTOR_SCAN_PATTERN else None
+        problems.check(kind is not None and kind not in by_kind, f"{tag} {name}: EventPattern {pattern!r}")
+        by_kind[kind] = name
+        problems.check(rule.get("State") == "ENABLED", f"{tag} {name}: State {rule.get('State')!r}")
+        problems.check(rule.get("EventBusName") in (None, "default"), f"{tag} {name}: bus {rule.get('EventBusName')!r}")
+        targets = rule.get("Targets", [])
+        problems.check(len(targets) == 1 and all(set(t) == {"Id", "Arn", "RoleArn"} for t in targets),
+                       f"{tag} {name}: Targets {targets!r}")
+        for target in targets:
+            arn = evaluate(target.get("Arn"), params, member, MEMBER)
+            problems.check(arn == central_bus, f"{tag} {name}: target {arn!r}, expected {central_bus!r}")
+            problems.check(target.get("RoleArn") == {"Fn::GetAtt": ["ForwardEventsRole", "Arn"]},
+                           f"{tag} {name}: RoleArn {target.get('RoleArn')!r}")
+    if not rules:
+        return problems.assert_none()
+    problems.check(set(by_kind) == {"ecr", "inspector"}, f"{tag} forwarding rules {by_kind!r}")
+    events = dict(SAMPLE_EVENTS, **recorded_events())
+    for label, (kind, event) in events.items():
+        event = from_member_account(event)
+        matched = {name for name, rule in rules.items() if pattern_matches(rule["EventPattern"], event)}
+        want = {by_kind[kind]} if kind in by_kind else set()
+        problems.check(matched == want, f"{tag} event {label!r} matches {sorted(matched)}, expected {sorted(want)}")
+    problems.assert_none()
+
+
+def test_the_forwarding_role_may_only_put_events_on_the_central_bus(member_variant, member):
+    tag, params, resources = member_variant
+    if "ForwardEventsRole" not in resources:
+        return
+    problems = Problems()
+    role = resources["ForwardEventsRole"]
+    trust = list(iter_statements(evaluate(role["Properties"]["AssumeRolePolicyDocument"], params, member, MEMBER)))
+    callers = {
+        "EventBridge, for this account's rules": ({"service": "events.amazonaws.com", "aws:SourceAccount": MEMBER}, True),
+        "EventBridge, for another account's rules": ({"service": "events.amazonaws.com",
+                                                      "aws:SourceAccount": STRANGER}, False),
+        "another service": ({"service": "lambda.amazonaws.com", "aws:SourceAccount": MEMBER}, False),
+        "the central account": ({"account": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:role/x"}, False),
+    }
+    for label, (caller, want) in callers.items():
+        got = resource_policy_allows(trust, caller, "sts:AssumeRole", "*")
+        problems.check(got == want, f"{tag} ForwardEventsRole trust, {label}: {'allowed' if got else 'denied'}")
+    statements = policy_statements(role, params, member, MEMBER)
+    central_bus = params.get("CentralEventBusArn") or DEFAULT_BUS
+    probes = [(a, b) for a in ("events:PutEvents", "events:PutRule", "events:PutTargets", "events:PutPermission")
+              for b in BUSES]
+    probes += [("sts:AssumeRole", ROLES[0]), ("ecr:DescribeImages", MEMBER_REPOSITORY), ("iam:PassRole", "*")]
+    for action, resource in probes:
+        want = (action, resource) == ("events:PutEvents", central_bus)
+        got = is_allowed(statements, action, resource)
+        problems.check(got == want, f"{tag} ForwardEventsRole: {action} on {resource} is "
+                                    f"{'allowed' if got else 'denied'}, expected {'allowed' if want else 'denied'}")
+    problems.assert_none()
+
+
+def test_parliament_finds_nothing_in_the_member_accounts_policies(member_variant, member):
+    """The roles' policies (parliament lints identity policies; the trust
+    policies are probed above)."""
+    import parliament
+
+    tag, params, resources = member_variant
+    problems = Problems()
+    for name, res in resources.items():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        docs = [p["PolicyDocument"] for p in res["Properties"].get("Policies", [])]
+        for doc in docs:
+            doc = evaluate(doc, params, member, MEMBER)
+            for finding in parliament.analyze_policy_string(json.dumps(doc)).findings:
+                problems.append(f"{tag} {name}: parliament {finding.issue} {finding.detail!r} {finding.location!r}")
     problems.assert_none()
