@@ -9,7 +9,13 @@
 //! The rollup fleets hold rollups and configs only: a summary never reads
 //! a digest's own record when its rollup row is fresh, and holding 100,000
 //! records of 200 findings (about 3 GB of JSON) in memory would measure
-//! the bench machine, not the summary.
+//! the bench machine, not the summary. Each rollup carries its finding
+//! index, as the record step writes it: the images of a repository share
+//! 180 findings and have 20 of their own.
+//!
+//! With suppression rules, the same summaries judge 10 rules from the
+//! rollups' indexes: one on a finding every image has, nine on findings of
+//! single images.
 //!
 //! `cargo bench -p ecrscan-core --bench stored_summary`
 
@@ -19,11 +25,12 @@ use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ecrscan_core::records::{DigestRecord, RecordedResolution, RecordedScan};
 use ecrscan_core::render::write_json_summary;
+use ecrscan_core::suppress::{Expiry, RuleInput, SuppressionSpec};
 use ecrscan_core::testing::{PeakHeap, SimulatedEcr, peak_heap_of};
 use ecrscan_core::{
     BackendError, ConfigSpec, DigestScan, Finding, Image, LatestScan, MemoryStore, PutMode,
     ReadFrom, RecordingBackend, RepositoryRef, Resolution, ResultStore, Rollup, ScanBackend,
-    ScanConfig, ScanOptions, ScanStatus, Severity, Store, collect_summary,
+    ScanConfig, ScanOptions, ScanStatus, Severity, Store, Suppressions, collect_summary,
 };
 
 #[global_allocator]
@@ -50,7 +57,10 @@ fn counted_scan() -> DigestScan {
     scan
 }
 
-fn scan_with_findings() -> DigestScan {
+/// Findings shared by every image of a repository; the rest are the image's own.
+const SHARED_FINDINGS: u64 = 180;
+
+fn scan_with_findings(image: usize) -> DigestScan {
     let mut scan = counted_scan();
     let severities = [
         Severity::Critical,
@@ -60,7 +70,13 @@ fn scan_with_findings() -> DigestScan {
     ];
     scan.findings = (0..FINDINGS_PER_IMAGE)
         .map(|n| {
-            let mut finding = Finding::new(format!("CVE-2026-{n:05}"), severities[n as usize % 4]);
+            let number = if n < SHARED_FINDINGS {
+                n
+            } else {
+                n + 1_000 * (image as u64 + 1)
+            };
+            let mut finding =
+                Finding::new(format!("CVE-2026-{number:06}"), severities[n as usize % 4]);
             finding.description = Some(
                 "A flaw in a package allows remote attackers to cause a denial of service.".into(),
             );
@@ -111,7 +127,7 @@ async fn fill(store: &dyn Store, images: usize, per_image_records: bool) -> Vec<
                 .expect("put resolution");
             for i in 0..IMAGES_PER_REPOSITORY {
                 let record = DigestRecord {
-                    results: vec![RecordedScan::new(scan_with_findings(), now)],
+                    results: vec![RecordedScan::new(scan_with_findings(i), now)],
                     ..DigestRecord::default()
                 };
                 store
@@ -122,12 +138,12 @@ async fn fill(store: &dyn Store, images: usize, per_image_records: bool) -> Vec<
         } else {
             let mut rollup = Rollup::default();
             rollup.merge_selection("all", &recorded);
-            let record = DigestRecord {
-                results: vec![RecordedScan::new(counted_scan(), now)],
-                revision: 1,
-                ..DigestRecord::default()
-            };
             for i in 0..IMAGES_PER_REPOSITORY {
+                let record = DigestRecord {
+                    results: vec![RecordedScan::new(scan_with_findings(i), now)],
+                    revision: 1,
+                    ..DigestRecord::default()
+                };
                 rollup.merge_digest(&digest(r, i), &record);
             }
             store
@@ -138,6 +154,26 @@ async fn fill(store: &dyn Store, images: usize, per_image_records: bool) -> Vec<
         configs.push(config);
     }
     configs
+}
+
+/// One rule on a finding every image has, nine on findings of one image each.
+fn ten_rules() -> Suppressions {
+    let rule = |vulnerability: String| {
+        SuppressionSpec::new(
+            RuleInput {
+                vulnerability,
+                reason: Some("accepted".into()),
+                expires: Some(Expiry::Never),
+                ..RuleInput::default()
+            },
+            Utc::now(),
+        )
+        .expect("a valid rule")
+        .create()
+    };
+    let mut rules = vec![rule("CVE-2026-000007".into())];
+    rules.extend((0..9u64).map(|image| rule(format!("CVE-2026-{:06}", 180 + 1_000 * (image + 1)))));
+    Suppressions::active_at(rules, Utc::now())
 }
 
 /// The summary read one record per image: the recording backend without
@@ -178,32 +214,38 @@ fn summaries(c: &mut Criterion) {
     let mut group = c.benchmark_group("summary_200_findings_per_image");
     group.sample_size(10);
 
-    let mut run = |name: String, store: Arc<dyn Store>, backend: Arc<dyn ScanBackend>, images| {
+    let mut run = |name: String,
+                   store: Arc<dyn Store>,
+                   backend: Arc<dyn ScanBackend>,
+                   images,
+                   rules: &Suppressions| {
         // One summary as the CLI makes it: the configs listed, the rows
         // collected, the JSON streamed out (to a sink here); returns how
         // long collecting and rendering took.
-        let summarize =
-            || {
-                runtime.block_on(async {
-                    let begun = std::time::Instant::now();
-                    let configs = store.list().await.expect("list").items;
-                    let summary = collect_summary(
-                        &configs,
-                        backend.as_ref(),
-                        &options,
-                        &ecrscan_core::Suppressions::none(),
-                    )
-                    .await;
-                    let collected = begun.elapsed();
-                    assert_eq!(summary.rows.len(), images);
-                    assert!(summary.rows.iter().all(|row| {
-                        row.result.scan.severity_counts.total() == FINDINGS_PER_IMAGE
-                    }));
-                    let begun = std::time::Instant::now();
-                    write_json_summary(&summary, Utc::now(), &mut std::io::sink()).expect("render");
-                    (collected, begun.elapsed())
-                })
-            };
+        let summarize = || {
+            runtime.block_on(async {
+                let begun = std::time::Instant::now();
+                let configs = store.list().await.expect("list").items;
+                let summary = collect_summary(&configs, backend.as_ref(), &options, rules).await;
+                let collected = begun.elapsed();
+                assert_eq!(summary.rows.len(), images);
+                assert!(summary.rows.iter().all(|row| {
+                    row.result.scan.severity_counts.total() + row.result.suppressed_counts.total()
+                        == FINDINGS_PER_IMAGE
+                }));
+                if !rules.is_empty() {
+                    assert!(
+                        summary
+                            .rows
+                            .iter()
+                            .all(|row| { !row.result.suppressed_counts.is_empty() })
+                    );
+                }
+                let begun = std::time::Instant::now();
+                write_json_summary(&summary, Utc::now(), &mut std::io::sink()).expect("render");
+                (collected, begun.elapsed())
+            })
+        };
         let ((collected, rendered), peak) = peak_heap_of(summarize);
         eprintln!(
             "{name}: peak heap of one summary: {:.1} MB; collected in {:.0} ms, rendered in {:.0} ms",
@@ -214,6 +256,8 @@ fn summaries(c: &mut Criterion) {
         group.bench_function(&name, |b| b.iter(summarize));
     };
 
+    let none = Suppressions::none();
+    let rules = ten_rules();
     for images in [1_000, 10_000, 100_000] {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         runtime.block_on(fill(store.as_ref(), images, false));
@@ -223,7 +267,20 @@ fn summaries(c: &mut Criterion) {
             Arc::clone(&store) as Arc<dyn ResultStore>,
             ReadFrom::Recorded,
         ));
-        run(format!("rollups_{images}_images"), store, backend, images);
+        run(
+            format!("rollups_{images}_images"),
+            Arc::clone(&store),
+            backend.clone(),
+            images,
+            &none,
+        );
+        run(
+            format!("rollups_{images}_images_10_rules"),
+            store,
+            backend,
+            images,
+            &rules,
+        );
         assert_eq!(live.calls(), 0, "answered without ECR");
     }
 
@@ -241,6 +298,7 @@ fn summaries(c: &mut Criterion) {
         store,
         backend,
         images,
+        &none,
     );
     assert_eq!(live.calls(), 0, "answered without ECR");
     group.finish();

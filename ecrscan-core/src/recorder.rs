@@ -47,7 +47,7 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::hours(24);
 
 /// How many times a conditional write is tried when other writers keep
 /// changing the record in between; attempts after the first wait a random
-/// time of up to 2, 4, … 256 ms, so racing writers spread out.
+/// time of up to 2, 4, … 1,024 ms, so racing writers spread out.
 const MAX_WRITE_ATTEMPTS: u32 = 32;
 
 /// Settings of the record step.
@@ -927,6 +927,7 @@ struct ViewedRollup {
 
 impl ViewedRollup {
     fn new(mut rollup: Rollup, wanted: &FindingsWanted) -> ViewedRollup {
+        // Without rules the index is never parsed.
         let index = std::mem::take(&mut rollup.findings);
         if wanted.is_none() {
             return ViewedRollup {
@@ -934,22 +935,35 @@ impl ViewedRollup {
                 ..ViewedRollup::default()
             };
         }
+        let index = index.into_index();
         let mut viewed = ViewedRollup {
             rollup,
             ..ViewedRollup::default()
         };
+        let wanted_positions: Vec<usize> = index
+            .table
+            .iter()
+            .enumerate()
+            .filter(|(_, finding)| wanted.wants(&finding.0))
+            .map(|(position, _)| position)
+            .collect();
         for digest in index.digests.keys() {
-            let Some(findings) = index.findings_of(digest) else {
+            if wanted_positions.is_empty() {
+                viewed.indexed.insert(digest.clone());
+                continue;
+            }
+            let Some(findings) = index.wanted_findings_of(digest, &wanted_positions) else {
                 continue;
             };
             viewed.indexed.insert(digest.clone());
-            let findings: Vec<Finding> = findings
-                .into_iter()
-                .filter(|finding| wanted.wants(&finding.0))
-                .map(IndexedFinding::to_finding)
-                .collect();
             if !findings.is_empty() {
-                viewed.wanted_findings.insert(digest.clone(), findings);
+                viewed.wanted_findings.insert(
+                    digest.clone(),
+                    findings
+                        .into_iter()
+                        .map(IndexedFinding::to_finding)
+                        .collect(),
+                );
             }
         }
         viewed

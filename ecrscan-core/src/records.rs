@@ -429,6 +429,23 @@ impl FindingIndex {
         self.digests.contains_key(digest) != findings.is_empty()
     }
 
+    /// The findings of `digest` at `positions` (sorted table positions),
+    /// or `None` when it is not indexed.
+    pub fn wanted_findings_of(
+        &self,
+        digest: &str,
+        positions: &[usize],
+    ) -> Option<Vec<&IndexedFinding>> {
+        let listed = decode_positions(self.digests.get(digest)?)?;
+        Some(
+            listed
+                .into_iter()
+                .filter(|position| positions.binary_search(&(*position as usize)).is_ok())
+                .filter_map(|position| self.table.get(position as usize))
+                .collect(),
+        )
+    }
+
     /// Indexes `findings` as `digest`'s, replacing what it had. A digest
     /// without findings has no entry: its row says it has none.
     pub fn set(&mut self, digest: &str, findings: &[IndexedFinding]) {
@@ -500,6 +517,86 @@ impl FindingIndex {
                 (digest, encode_positions(&mut positions))
             })
             .collect();
+    }
+}
+
+/// A rollup's [`FindingIndex`] as read: the JSON text until something asks
+/// for the index, which is then parsed once (a damaged index reads as
+/// empty: the rows it lacks are judged from their records, which heal it).
+#[derive(Debug, Clone, Default)]
+pub struct LazyIndex {
+    raw: Option<Box<serde_json::value::RawValue>>,
+    parsed: FindingIndex,
+}
+
+impl PartialEq for LazyIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.clone().into_index() == other.clone().into_index()
+    }
+}
+
+impl LazyIndex {
+    /// Whether nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        match &self.raw {
+            Some(raw) => matches!(raw.get().trim(), "" | "{}" | "null"),
+            None => self.parsed.is_empty(),
+        }
+    }
+
+    fn parse(raw: &serde_json::value::RawValue) -> FindingIndex {
+        serde_json::from_str(raw.get()).unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "a rollup's finding index is damaged; rebuilt from the records");
+            FindingIndex::default()
+        })
+    }
+
+    /// The index, parsed on first use.
+    pub fn index(&mut self) -> &FindingIndex {
+        self.index_mut()
+    }
+
+    /// The index to change, parsed on first use.
+    pub fn index_mut(&mut self) -> &mut FindingIndex {
+        if let Some(raw) = self.raw.take() {
+            self.parsed = LazyIndex::parse(&raw);
+        }
+        &mut self.parsed
+    }
+
+    /// The index, parsed.
+    pub fn into_index(mut self) -> FindingIndex {
+        self.index_mut();
+        self.parsed
+    }
+}
+
+impl From<FindingIndex> for LazyIndex {
+    fn from(index: FindingIndex) -> LazyIndex {
+        LazyIndex {
+            raw: None,
+            parsed: index,
+        }
+    }
+}
+
+impl Serialize for LazyIndex {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.raw {
+            Some(raw) => raw.serialize(serializer),
+            None => self.parsed.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LazyIndex {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(LazyIndex {
+            raw: Some(Box::<serde_json::value::RawValue>::deserialize(
+                deserializer,
+            )?),
+            parsed: FindingIndex::default(),
+        })
     }
 }
 
@@ -582,9 +679,10 @@ pub struct Rollup {
     /// ([`selection_name`](crate::store::keys::selection_name)).
     #[serde(default)]
     pub selections: BTreeMap<String, RecordedResolution>,
-    /// The rows' findings, for suppression rules.
-    #[serde(default, skip_serializing_if = "FindingIndex::is_empty")]
-    pub findings: FindingIndex,
+    /// The rows' findings, for suppression rules; read only when asked
+    /// for, so a summary without rules does not pay for them.
+    #[serde(default, skip_serializing_if = "LazyIndex::is_empty")]
+    pub findings: LazyIndex,
 }
 
 impl Rollup {
@@ -608,13 +706,13 @@ impl Rollup {
         row: &DigestRecord,
         findings: &[IndexedFinding],
     ) -> bool {
-        let indexed = self.findings.digests.contains_key(digest);
+        let indexed = self.findings.index().is_current(digest, findings);
         match self.digests.get(digest) {
             Some(known) if known.revision > row.revision => false,
             Some(known) if *known == *row && indexed => false,
             _ => {
                 self.digests.insert(digest.to_owned(), row.clone());
-                self.findings.set(digest, findings);
+                self.findings.index_mut().set(digest, findings);
                 true
             }
         }
@@ -645,6 +743,7 @@ impl Rollup {
         });
         let digests = &self.digests;
         self.findings
+            .index_mut()
             .retain_digests(|digest| digests.contains_key(digest));
     }
 

@@ -21,7 +21,7 @@ use crate::store::{PutMode, ResultStore, StoreError};
 
 /// How many times a rollup write is tried while other processes keep
 /// changing it; attempts after the first wait a random time of up to 2, 4,
-/// … 256 ms (about 8 s in all at worst).
+/// … 1,024 ms (about 55 s in all at worst).
 const MAX_ROLLUP_ATTEMPTS: u32 = 64;
 
 /// One change to a rollup.
@@ -91,12 +91,13 @@ impl std::fmt::Debug for RollupWriter {
 
 /// Waits before attempt `attempt` (from 0) of a conditional write (of a
 /// rollup, or of a record of the record step): a random time of up to 2,
-/// 4, … 256 ms, so racing writers spread out.
+/// 4, … 1,024 ms, so racing writers spread out — also a crowd of
+/// processes, each with one update of the same rollup.
 pub(crate) async fn back_off(attempt: u32) {
     if attempt == 0 {
         return;
     }
-    let ceiling_us = 1000u64 << attempt.min(8);
+    let ceiling_us = 1000u64 << attempt.min(10);
     let jitter = uuid::Uuid::new_v4().as_u128() as u64 % ceiling_us;
     tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
 }
