@@ -9,9 +9,9 @@
 //! The rollup fleets hold rollups and configs only: a summary never reads
 //! a digest's own record when its rollup row is fresh, and holding 100,000
 //! records of 200 findings (about 3 GB of JSON) in memory would measure
-//! the bench machine, not the summary. Each rollup carries its finding
-//! index, as the record step writes it: the images of a repository share
-//! 180 findings and have 20 of their own.
+//! the bench machine, not the summary. Beside each rollup is its
+//! repository's finding index, as the record step writes it: the images of
+//! a repository share 180 findings and have 20 of their own.
 //!
 //! With suppression rules, the same summaries judge 10 rules from the
 //! rollups' indexes: one on a finding every image has, nine on findings of
@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
-use ecrscan_core::records::{DigestRecord, RecordedResolution, RecordedScan};
+use ecrscan_core::records::{
+    DigestRecord, FindingIndex, IndexedFinding, RecordedResolution, RecordedScan,
+};
 use ecrscan_core::render::write_json_summary;
 use ecrscan_core::suppress::{Expiry, RuleInput, SuppressionSpec};
 use ecrscan_core::testing::{PeakHeap, SimulatedEcr, peak_heap_of};
@@ -137,6 +139,7 @@ async fn fill(store: &dyn Store, images: usize, per_image_records: bool) -> Vec<
             }
         } else {
             let mut rollup = Rollup::default();
+            let mut index = FindingIndex::default();
             rollup.merge_selection("all", &recorded);
             for i in 0..IMAGES_PER_REPOSITORY {
                 let record = DigestRecord {
@@ -145,11 +148,16 @@ async fn fill(store: &dyn Store, images: usize, per_image_records: bool) -> Vec<
                     ..DigestRecord::default()
                 };
                 rollup.merge_digest(&digest(r, i), &record);
+                index.merge(&digest(r, i), 1, &IndexedFinding::of_latest(&record));
             }
             store
                 .put_rollup(&repository, &rollup, PutMode::Create)
                 .await
                 .expect("put rollup");
+            store
+                .put_findings(&repository, &index, PutMode::Create)
+                .await
+                .expect("put finding index");
         }
         configs.push(config);
     }

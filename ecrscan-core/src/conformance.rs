@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::config::{ConfigSpec, ScanConfig};
 use crate::store::{
-    ChannelStore, ConfigStore, ObjectStore, PutMode, ResultStore, Store, StoreError,
+    ChannelStore, ConfigStore, ObjectStore, PutMode, ResultStore, Store, StoreError, Version,
 };
 
 /// A valid config with the given repository, created at `created` Unix seconds.
@@ -687,6 +687,54 @@ pub async fn results_round_trip(store: &dyn ResultStore) {
     ));
     assert!(matches!(
         store.get_rollup(&escaping).await,
+        Err(StoreError::InvalidKey { .. })
+    ));
+
+    // The finding index: its own object, with the same conditional writes.
+    assert!(
+        store
+            .get_findings(&repository)
+            .await
+            .expect("get_findings")
+            .is_none()
+    );
+    let mut index = crate::records::FindingIndex::default();
+    assert!(index.merge(
+        &digest,
+        first.revision,
+        &crate::records::IndexedFinding::of_latest(&first)
+    ));
+    let version = store
+        .put_findings(&repository, &index, PutMode::Create)
+        .await
+        .expect("put_findings");
+    let read = store
+        .get_findings(&repository)
+        .await
+        .expect("get_findings")
+        .expect("the index just put");
+    assert_eq!(read.record.as_ref(), Some(&index));
+    assert!(
+        index
+            .findings_of(&digest, None)
+            .is_some_and(|findings| findings.len() == 1)
+    );
+    assert!(matches!(
+        store
+            .put_findings(
+                &repository,
+                &index,
+                PutMode::Update(Version("stale".into()))
+            )
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store
+        .put_findings(&repository, &index, PutMode::Update(version))
+        .await
+        .expect("a compare-and-swap write at the current version");
+    assert!(matches!(
+        store.get_findings(&escaping).await,
         Err(StoreError::InvalidKey { .. })
     ));
 }

@@ -34,8 +34,8 @@ use crate::config::RepositoryRef;
 use crate::finding::{DigestScan, Finding, FindingKey, LatestScan, Origin};
 use crate::notify::ChangeOutbox;
 use crate::records::{
-    Applied, DEFAULT_HISTORY, DigestRecord, IndexedFinding, RecordedResolution, RecordedScan,
-    Rollup, TagMove, TagRecord,
+    Applied, DEFAULT_HISTORY, DigestRecord, FindingIndex, IndexedFinding, RecordedResolution,
+    RecordedScan, Rollup, TagMove, TagRecord,
 };
 use crate::rollups::{RollupUpdate, RollupWriter, back_off};
 use crate::store::keys::selection_name;
@@ -901,8 +901,9 @@ const ROLLUP_READS: usize = 32;
 /// and so rolled up). A missing or damaged rollup is rebuilt this way by the
 /// summary that finds it; nothing is served from a rollup unless fresh.
 /// Results come with only the wanted findings ([`FindingsWanted`]: those
-/// suppression rules name), from the rollup's [`FindingIndex`]; a row the
-/// index lacks is read from its record when findings are wanted.
+/// suppression rules name), from the repository's [`FindingIndex`], read
+/// only then; a row the index lacks, or holds at another revision, is read
+/// from its record when findings are wanted.
 ///
 /// A summary asks for each selection and each digest once, so the view
 /// hands each rollup entry out once and lets it go: the summary's rows
@@ -926,19 +927,15 @@ struct ViewedRollup {
 }
 
 impl ViewedRollup {
-    fn new(mut rollup: Rollup, wanted: &FindingsWanted) -> ViewedRollup {
-        // Without rules the index is never parsed.
-        let index = std::mem::take(&mut rollup.findings);
-        if wanted.is_none() {
-            return ViewedRollup {
-                rollup,
-                ..ViewedRollup::default()
-            };
-        }
-        let index = index.into_index();
+    /// The rollup, with the wanted findings of the rows `index` holds up
+    /// to date (an entry of the row's revision).
+    fn new(rollup: Rollup, index: Option<FindingIndex>, wanted: &FindingsWanted) -> ViewedRollup {
         let mut viewed = ViewedRollup {
             rollup,
             ..ViewedRollup::default()
+        };
+        let Some(index) = index.filter(|_| !wanted.is_none()) else {
+            return viewed;
         };
         let wanted_positions: Vec<usize> = index
             .table
@@ -947,16 +944,17 @@ impl ViewedRollup {
             .filter(|(_, finding)| wanted.wants(&finding.0))
             .map(|(position, _)| position)
             .collect();
-        for digest in index.digests.keys() {
-            if wanted_positions.is_empty() {
-                viewed.indexed.insert(digest.clone());
+        for (digest, row) in &viewed.rollup.digests {
+            if !index.is_current(digest, row.revision) {
                 continue;
             }
-            let Some(findings) = index.wanted_findings_of(digest, &wanted_positions) else {
-                continue;
-            };
             viewed.indexed.insert(digest.clone());
-            if !findings.is_empty() {
+            if wanted_positions.is_empty() {
+                continue;
+            }
+            if let Some(findings) = index.findings_of(digest, Some(&wanted_positions))
+                && !findings.is_empty()
+            {
                 viewed.wanted_findings.insert(
                     digest.clone(),
                     findings
@@ -984,15 +982,26 @@ impl RollupView {
             let store = Arc::clone(backend.recorder.store());
             let wanted = &wanted;
             async move {
-                match store.get_rollup(&repository).await {
-                    Ok(rollup) => rollup
-                        .and_then(|versioned| versioned.record)
-                        .map(|rollup| (repository, ViewedRollup::new(rollup, wanted))),
+                let rollup = match store.get_rollup(&repository).await {
+                    Ok(rollup) => rollup.and_then(|versioned| versioned.record)?,
                     Err(err) => {
                         tracing::warn!(error = %err, %repository, "cannot read a rollup; reading the records");
-                        None
+                        return None;
                     }
-                }
+                };
+                // Only summaries with rules read the findings.
+                let index = if wanted.is_none() {
+                    None
+                } else {
+                    match store.get_findings(&repository).await {
+                        Ok(index) => index.and_then(|versioned| versioned.record),
+                        Err(err) => {
+                            tracing::warn!(error = %err, %repository, "cannot read a finding index; reading the records");
+                            None
+                        }
+                    }
+                };
+                Some((repository, ViewedRollup::new(rollup, index, wanted)))
             }
         });
         let rollups = futures::stream::iter(reads)

@@ -391,19 +391,27 @@ impl IndexedFinding {
     }
 }
 
-/// The findings of a repository's rows, each distinct finding once: what a
-/// summary judges suppression rules against without reading each image's
-/// record. Images of one repository share most of their findings, so each
-/// row is a short list of positions in one table.
+/// The findings of a repository's images, each distinct finding once: what
+/// a summary judges suppression rules against without reading each image's
+/// record. Kept beside the repository's [`Rollup`] under `@findings.json`
+/// and read only by summaries with rules, so summaries without them pay
+/// nothing for it. Images of one repository share most of their findings,
+/// so each image is a short list of positions in one table.
+///
+/// Each entry carries the revision of the digest's record it was built
+/// from: an entry whose revision is not the rollup row's is out of date,
+/// and that row is judged from its record (which brings the index up to
+/// date).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FindingIndex {
     /// Each distinct finding once.
     #[serde(default)]
     pub table: Vec<IndexedFinding>,
-    /// Per digest, the table positions of its latest result's findings:
-    /// sorted, delta-coded as LEB128 varints, in unpadded URL-safe base64.
+    /// Per digest with findings: the record's revision and the table
+    /// positions of its latest result's findings (sorted, delta-coded as
+    /// LEB128 varints, in unpadded URL-safe base64).
     #[serde(default)]
-    pub digests: BTreeMap<String, String>,
+    pub digests: BTreeMap<String, (u64, String)>,
 }
 
 impl FindingIndex {
@@ -412,46 +420,47 @@ impl FindingIndex {
         self.digests.is_empty()
     }
 
-    /// The findings of `digest`, or `None` when it is not indexed.
-    pub fn findings_of(&self, digest: &str) -> Option<Vec<&IndexedFinding>> {
-        let positions = decode_positions(self.digests.get(digest)?)?;
-        Some(
-            positions
-                .into_iter()
-                .filter_map(|position| self.table.get(position as usize))
-                .collect(),
-        )
+    /// Whether the entry of `digest` is the one of its record at `revision`.
+    pub fn is_current(&self, digest: &str, revision: u64) -> bool {
+        self.digests
+            .get(digest)
+            .is_some_and(|(indexed, _)| *indexed == revision)
     }
 
-    /// Whether the index holds what `findings` says of `digest`: its
-    /// entry, or for no findings no entry.
-    pub fn is_current(&self, digest: &str, findings: &[IndexedFinding]) -> bool {
-        self.digests.contains_key(digest) != findings.is_empty()
-    }
-
-    /// The findings of `digest` at `positions` (sorted table positions),
-    /// or `None` when it is not indexed.
-    pub fn wanted_findings_of(
+    /// The findings of `digest` at `positions` (sorted table positions;
+    /// every finding for `None`), or `None` when it is not indexed.
+    pub fn findings_of(
         &self,
         digest: &str,
-        positions: &[usize],
+        positions: Option<&[usize]>,
     ) -> Option<Vec<&IndexedFinding>> {
-        let listed = decode_positions(self.digests.get(digest)?)?;
+        let listed = decode_positions(&self.digests.get(digest)?.1)?;
         Some(
             listed
                 .into_iter()
-                .filter(|position| positions.binary_search(&(*position as usize)).is_ok())
+                .filter(|position| {
+                    positions.is_none_or(|positions| {
+                        positions.binary_search(&(*position as usize)).is_ok()
+                    })
+                })
                 .filter_map(|position| self.table.get(position as usize))
                 .collect(),
         )
     }
 
-    /// Indexes `findings` as `digest`'s, replacing what it had. A digest
-    /// without findings has no entry: its row says it has none.
-    pub fn set(&mut self, digest: &str, findings: &[IndexedFinding]) {
+    /// Indexes `findings` as those of `digest`'s record at `revision`,
+    /// unless a later revision is indexed; whether the index changed. A
+    /// digest without findings has no entry: its row says it has none.
+    pub fn merge(&mut self, digest: &str, revision: u64, findings: &[IndexedFinding]) -> bool {
+        match self.digests.get(digest) {
+            Some((indexed, _)) if *indexed > revision => return false,
+            Some((indexed, _)) if *indexed == revision => return false,
+            None if findings.is_empty() => return false,
+            _ => {}
+        }
         if findings.is_empty() {
             self.digests.remove(digest);
-            return;
+            return true;
         }
         let mut positions_of: HashMap<&IndexedFinding, u32> =
             HashMap::with_capacity(self.table.len());
@@ -474,20 +483,25 @@ impl FindingIndex {
         }
         drop(positions_of);
         self.table.extend(added);
-        self.digests
-            .insert(digest.to_owned(), encode_positions(&mut positions));
+        self.digests.insert(
+            digest.to_owned(),
+            (revision, encode_positions(&mut positions)),
+        );
+        true
     }
 
     /// Keeps only the digests `keep` says, and the table entries they use.
     pub fn retain_digests(&mut self, mut keep: impl FnMut(&str) -> bool) {
         self.digests.retain(|digest, _| keep(digest));
-        let lists: Vec<(String, Vec<u32>)> = self
+        let lists: Vec<(String, u64, Vec<u32>)> = self
             .digests
             .iter()
-            .filter_map(|(digest, encoded)| Some((digest.clone(), decode_positions(encoded)?)))
+            .filter_map(|(digest, (revision, encoded))| {
+                Some((digest.clone(), *revision, decode_positions(encoded)?))
+            })
             .collect();
         let mut used = vec![false; self.table.len()];
-        for (_, positions) in &lists {
+        for (_, _, positions) in &lists {
             for &position in positions {
                 if let Some(slot) = used.get_mut(position as usize) {
                     *slot = true;
@@ -508,95 +522,15 @@ impl FindingIndex {
         self.table = table;
         self.digests = lists
             .into_iter()
-            .map(|(digest, positions)| {
+            .map(|(digest, revision, positions)| {
                 let mut positions: Vec<u32> = positions
                     .into_iter()
                     .filter_map(|p| new_position.get(p as usize).copied())
                     .filter(|&p| p != u32::MAX)
                     .collect();
-                (digest, encode_positions(&mut positions))
+                (digest, (revision, encode_positions(&mut positions)))
             })
             .collect();
-    }
-}
-
-/// A rollup's [`FindingIndex`] as read: the JSON text until something asks
-/// for the index, which is then parsed once (a damaged index reads as
-/// empty: the rows it lacks are judged from their records, which heal it).
-#[derive(Debug, Clone, Default)]
-pub struct LazyIndex {
-    raw: Option<Box<serde_json::value::RawValue>>,
-    parsed: FindingIndex,
-}
-
-impl PartialEq for LazyIndex {
-    fn eq(&self, other: &Self) -> bool {
-        self.clone().into_index() == other.clone().into_index()
-    }
-}
-
-impl LazyIndex {
-    /// Whether nothing is indexed.
-    pub fn is_empty(&self) -> bool {
-        match &self.raw {
-            Some(raw) => matches!(raw.get().trim(), "" | "{}" | "null"),
-            None => self.parsed.is_empty(),
-        }
-    }
-
-    fn parse(raw: &serde_json::value::RawValue) -> FindingIndex {
-        serde_json::from_str(raw.get()).unwrap_or_else(|err| {
-            tracing::warn!(error = %err, "a rollup's finding index is damaged; rebuilt from the records");
-            FindingIndex::default()
-        })
-    }
-
-    /// The index, parsed on first use.
-    pub fn index(&mut self) -> &FindingIndex {
-        self.index_mut()
-    }
-
-    /// The index to change, parsed on first use.
-    pub fn index_mut(&mut self) -> &mut FindingIndex {
-        if let Some(raw) = self.raw.take() {
-            self.parsed = LazyIndex::parse(&raw);
-        }
-        &mut self.parsed
-    }
-
-    /// The index, parsed.
-    pub fn into_index(mut self) -> FindingIndex {
-        self.index_mut();
-        self.parsed
-    }
-}
-
-impl From<FindingIndex> for LazyIndex {
-    fn from(index: FindingIndex) -> LazyIndex {
-        LazyIndex {
-            raw: None,
-            parsed: index,
-        }
-    }
-}
-
-impl Serialize for LazyIndex {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.raw {
-            Some(raw) => raw.serialize(serializer),
-            None => self.parsed.serialize(serializer),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for LazyIndex {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(LazyIndex {
-            raw: Some(Box::<serde_json::value::RawValue>::deserialize(
-                deserializer,
-            )?),
-            parsed: FindingIndex::default(),
-        })
     }
 }
 
@@ -662,9 +596,9 @@ fn decode_positions(encoded: &str) -> Option<Vec<u32>> {
 
 /// The summary of a repository, kept next to its records under
 /// `@rollup.json` so that a summary reads one object per repository: each
-/// digest's latest result as counts ([`DigestRecord::rollup_row`]), each
-/// selection of tags' last resolution, and an index of the rows' findings
-/// for suppression rules ([`FindingIndex`]).
+/// digest's latest result as counts ([`DigestRecord::rollup_row`]), and
+/// each selection of tags' last resolution. (The rows' findings, for
+/// suppression rules, are kept apart: [`FindingIndex`].)
 ///
 /// A rollup is a copy. The digest records and resolutions stay what is
 /// true; [`Rollup::merge_digest`] and [`Rollup::merge_selection`] apply
@@ -679,40 +613,22 @@ pub struct Rollup {
     /// ([`selection_name`](crate::store::keys::selection_name)).
     #[serde(default)]
     pub selections: BTreeMap<String, RecordedResolution>,
-    /// The rows' findings, for suppression rules; read only when asked
-    /// for, so a summary without rules does not pay for them.
-    #[serde(default, skip_serializing_if = "LazyIndex::is_empty")]
-    pub findings: LazyIndex,
 }
 
 impl Rollup {
-    /// Takes `record`'s row (and its latest result's findings) for `digest`
-    /// unless the rollup holds a newer revision; returns whether the rollup
-    /// changed.
+    /// Takes `record`'s row for `digest` unless the rollup holds a newer
+    /// revision; returns whether the rollup changed.
     pub fn merge_digest(&mut self, digest: &str, record: &DigestRecord) -> bool {
-        self.merge_row(
-            digest,
-            &record.rollup_row(),
-            &IndexedFinding::of_latest(record),
-        )
+        self.merge_row(digest, &record.rollup_row())
     }
 
-    /// Takes `row` (a [`DigestRecord::rollup_row`]) with its latest result's
-    /// `findings` for `digest` unless the rollup holds a newer revision;
-    /// returns whether the rollup changed.
-    pub fn merge_row(
-        &mut self,
-        digest: &str,
-        row: &DigestRecord,
-        findings: &[IndexedFinding],
-    ) -> bool {
-        let indexed = self.findings.index().is_current(digest, findings);
+    /// Takes `row` (a [`DigestRecord::rollup_row`]) for `digest` unless the
+    /// rollup holds a newer revision; returns whether the rollup changed.
+    pub fn merge_row(&mut self, digest: &str, row: &DigestRecord) -> bool {
         match self.digests.get(digest) {
-            Some(known) if known.revision > row.revision => false,
-            Some(known) if *known == *row && indexed => false,
+            Some(known) if known.revision > row.revision || known == row => false,
             _ => {
                 self.digests.insert(digest.to_owned(), row.clone());
-                self.findings.index_mut().set(digest, findings);
                 true
             }
         }
@@ -741,10 +657,6 @@ impl Rollup {
                 .max();
             named.contains(digest.as_str()) || last_seen.is_some_and(|at| at >= cutoff)
         });
-        let digests = &self.digests;
-        self.findings
-            .index_mut()
-            .retain_digests(|digest| digests.contains_key(digest));
     }
 
     /// Takes a selection's resolution unless the rollup holds a later one;

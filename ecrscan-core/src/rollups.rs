@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use crate::config::RepositoryRef;
-use crate::records::{DigestRecord, IndexedFinding, RecordedResolution, Rollup};
+use crate::records::{DigestRecord, FindingIndex, IndexedFinding, RecordedResolution, Rollup};
 use crate::store::{PutMode, ResultStore, StoreError};
 
 /// How many times a rollup write is tried while other processes keep
@@ -58,11 +58,7 @@ impl RollupUpdate {
     /// Applies the update; whether the rollup changed.
     fn merge_into(&self, rollup: &mut Rollup) -> bool {
         match self {
-            RollupUpdate::Digest {
-                digest,
-                row,
-                findings,
-            } => rollup.merge_row(digest, row, findings),
+            RollupUpdate::Digest { digest, row, .. } => rollup.merge_row(digest, row),
             RollupUpdate::Selection { name, resolution } => {
                 rollup.merge_selection(name, resolution)
             }
@@ -171,10 +167,17 @@ impl RollupWriter {
                     std::mem::take(&mut entry.waiters),
                 )
             };
-            let result = write(self.store.as_ref(), &repository, &updates)
-                .await
-                .map(|_| ())
-                .map_err(|err| err.to_string());
+            let written = write(self.store.as_ref(), &repository, &updates).await;
+            if let Ok(rollup) = &written {
+                // The index lags at worst: summaries with rules read what it
+                // lacks from the records, which bring it up to date.
+                if let Err(err) =
+                    write_findings(self.store.as_ref(), &repository, &updates, rollup).await
+                {
+                    tracing::warn!(%repository, error = %err, "cannot update a finding index");
+                }
+            }
+            let result = written.map(|_| ()).map_err(|err| err.to_string());
             if let Err(message) = &result {
                 tracing::warn!(%repository, error = %message, updates = updates.len(), "cannot update a rollup");
             }
@@ -248,6 +251,61 @@ pub(crate) async fn write(
     }
     Err(StoreError::Conflict {
         store: format!("rollup of {repository}"),
+        key: format!("still changing after {MAX_ROLLUP_ATTEMPTS} attempts"),
+    })
+}
+
+/// Applies the findings of `updates` to the repository's finding index,
+/// keeping the digests `rollup` keeps, with a compare-and-swap write read
+/// again and retried while other writers change it.
+pub(crate) async fn write_findings(
+    store: &dyn ResultStore,
+    repository: &RepositoryRef,
+    updates: &[RollupUpdate],
+    rollup: &Rollup,
+) -> Result<(), StoreError> {
+    if !updates
+        .iter()
+        .any(|update| matches!(update, RollupUpdate::Digest { .. }))
+    {
+        return Ok(());
+    }
+    for attempt in 0..MAX_ROLLUP_ATTEMPTS {
+        back_off(attempt).await;
+        let (mut index, mode) = match store.get_findings(repository).await {
+            Ok(Some(versioned)) => (
+                versioned.record.unwrap_or_default(),
+                PutMode::Update(versioned.version),
+            ),
+            Ok(None) => (FindingIndex::default(), PutMode::Create),
+            Err(StoreError::TooLarge { .. }) => (FindingIndex::default(), PutMode::Overwrite),
+            Err(err) => return Err(err),
+        };
+        let mut changed = false;
+        for update in updates {
+            if let RollupUpdate::Digest {
+                digest,
+                row,
+                findings,
+            } = update
+            {
+                changed |= index.merge(digest, row.revision, findings);
+            }
+        }
+        let before = index.digests.len();
+        index.retain_digests(|digest| rollup.digests.contains_key(digest));
+        changed |= index.digests.len() != before;
+        if !changed {
+            return Ok(());
+        }
+        match store.put_findings(repository, &index, mode).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(StoreError::Conflict {
+        store: format!("finding index of {repository}"),
         key: format!("still changing after {MAX_ROLLUP_ATTEMPTS} attempts"),
     })
 }

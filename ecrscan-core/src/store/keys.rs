@@ -90,6 +90,14 @@ pub fn rollup_key(repository: &RepositoryRef) -> Result<String, StoreError> {
     ))
 }
 
+/// The key of a repository's finding index: `results/REGION/REGISTRY/REPOSITORY/@findings.json`.
+pub fn findings_key(repository: &RepositoryRef) -> Result<String, StoreError> {
+    Ok(format!(
+        "{}@findings.json",
+        repository_dir(repository, RecordKind::FindingIndex)?
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,12 +183,14 @@ mod tests {
             tags_key(&x).unwrap(),
             digest_key(&x, "sha256:ab").unwrap(),
             rollup_key(&x).unwrap(),
+            findings_key(&x).unwrap(),
         ];
         for key in [
             resolution_key(&tricky, &[]).unwrap(),
             tags_key(&tricky).unwrap(),
             digest_key(&tricky, "sha256:ab").unwrap(),
             rollup_key(&tricky).unwrap(),
+            findings_key(&tricky).unwrap(),
         ] {
             for other in &keys {
                 assert!(

@@ -18,6 +18,7 @@
 //! | `results/REGION/REGISTRY/REPOSITORY/@digests/ALG-HEX.json` | a digest's recorded results ([`DigestRecord`](crate::records::DigestRecord)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@tags.json` | where each tag pointed, and since when ([`TagRecord`](crate::records::TagRecord)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@images/SELECTION.json` | what a selection of tags resolved to ([`RecordedResolution`](crate::records::RecordedResolution)) |
+//! | `results/REGION/REGISTRY/REPOSITORY/@findings.json` | the findings of the repository's images, each distinct finding once, for summaries with suppression rules ([`FindingIndex`](crate::records::FindingIndex)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@rollup.json` | the repository's summary: every digest's latest counts and every selection's resolution, one object ([`Rollup`](crate::records::Rollup)) |
 //! | `changes/<id>.json` | a change ([`Change`](crate::changes::Change)), written once |
 //! | `channels/<id>.json` | a notification channel ([`Channel`](crate::channels::Channel)); its secret is only referred to |
@@ -33,7 +34,7 @@ use uuid::Uuid;
 
 use crate::changes::Change;
 use crate::config::{RepositoryRef, ScanConfig};
-use crate::records::{DigestRecord, RecordedResolution, Rollup, TagRecord};
+use crate::records::{DigestRecord, FindingIndex, RecordedResolution, Rollup, TagRecord};
 
 mod channels;
 mod configs;
@@ -69,6 +70,8 @@ pub enum RecordKind {
     Resolution,
     /// A repository's rollup.
     Rollup,
+    /// A repository's finding index.
+    FindingIndex,
     /// A change of an image's findings or tags.
     Change,
     /// A notification channel.
@@ -90,6 +93,7 @@ impl RecordKind {
             RecordKind::Tags => "tag record",
             RecordKind::Resolution => "image resolution",
             RecordKind::Rollup => "repository rollup",
+            RecordKind::FindingIndex => "repository finding index",
             RecordKind::Change => "change",
             RecordKind::Channel => "notification channel",
             RecordKind::Delivery => "delivery",
@@ -312,8 +316,8 @@ pub struct Versioned<T> {
 ///   means every tagged image and the tags' order does not matter, a change
 ///   by its id. Parts that are not valid in a key are
 ///   [`StoreError::InvalidKey`].
-/// - A repository's rollup follows the digest records' rules for
-///   conditional writes.
+/// - A repository's rollup and finding index follow the digest records'
+///   rules for conditional writes.
 /// - Changes are written once: [`put_change`](ResultStore::put_change) of an
 ///   id that exists changes nothing, whatever number of writers try.
 /// - Safe for concurrent use.
@@ -370,6 +374,18 @@ pub trait ResultStore: Send + Sync {
         &self,
         repository: &RepositoryRef,
         rollup: &Rollup,
+        mode: PutMode,
+    ) -> Result<Version, StoreError>;
+    /// The repository's finding index.
+    async fn get_findings(
+        &self,
+        repository: &RepositoryRef,
+    ) -> Result<Option<Versioned<FindingIndex>>, StoreError>;
+    /// Writes the repository's finding index.
+    async fn put_findings(
+        &self,
+        repository: &RepositoryRef,
+        index: &FindingIndex,
         mode: PutMode,
     ) -> Result<Version, StoreError>;
     /// Stores a change once, with a create-only write: `Ok(true)` when this

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::keys::{change_key, digest_key, resolution_key, rollup_key, tags_key};
+use super::keys::{change_key, digest_key, findings_key, resolution_key, rollup_key, tags_key};
 use super::listing::read_listed;
 use super::{
     Listing, MAX_RECORD_BYTES, ObjectStore, PutMode, RecordKind, ResultStore, StoreError, Version,
@@ -11,7 +11,7 @@ use super::{
 };
 use crate::changes::Change;
 use crate::config::RepositoryRef;
-use crate::records::{DigestRecord, RecordedResolution, Rollup, TagRecord};
+use crate::records::{DigestRecord, FindingIndex, RecordedResolution, Rollup, TagRecord};
 
 /// A record as stored: JSON.
 fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -125,6 +125,23 @@ impl<S: ObjectStore> ResultStore for S {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         self.put(&rollup_key(repository)?, encode(rollup), mode)
+            .await
+    }
+
+    async fn get_findings(
+        &self,
+        repository: &RepositoryRef,
+    ) -> Result<Option<Versioned<FindingIndex>>, StoreError> {
+        get_versioned(self, &findings_key(repository)?, RecordKind::FindingIndex).await
+    }
+
+    async fn put_findings(
+        &self,
+        repository: &RepositoryRef,
+        index: &FindingIndex,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        self.put(&findings_key(repository)?, encode(index), mode)
             .await
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{TimeZone, Utc};
 use ecrscan_core::conformance::sample_config;
-use ecrscan_core::store::keys::rollup_key;
+use ecrscan_core::store::keys::{findings_key, rollup_key};
 use ecrscan_core::store::{ObjectMeta, StoredObject, Version};
 use ecrscan_core::testing::SimulatedEcr;
 use ecrscan_core::{
@@ -477,9 +477,15 @@ async fn suppression_rules_are_judged_from_the_rollups_finding_index() {
     let summary = collect_summary(&configs, &backend, &options, &rules).await;
     assert_eq!(ecr.calls(), ecr_calls, "nothing asked of ECR");
     let gets = store.take_gets();
-    assert!(
-        gets.keys().all(|key| key.ends_with("@rollup.json")),
-        "judged from the rollups alone: {gets:?}"
+    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
+    for r in 0..REPOSITORIES {
+        let repo = repository(&format!("team/app-{r}"));
+        expected.insert(rollup_key(&repo).unwrap(), 1);
+        expected.insert(findings_key(&repo).unwrap(), 1);
+    }
+    assert_eq!(
+        gets, expected,
+        "judged from each repository's rollup and finding index alone"
     );
     for (repository, tag, open, hidden) in suppressed(&summary) {
         let image: u64 = tag.as_deref().unwrap()[1..].parse().unwrap();
@@ -511,25 +517,25 @@ async fn a_rollup_without_its_finding_index_is_healed_from_the_records_when_rule
     let options = ScanOptions::default();
     let none = ecrscan_core::Suppressions::none();
     let expected = suppressed(&collect_summary(&configs, &backend, &options, &none).await);
-    // As an ecrscan from before the index wrote them.
+    // As an ecrscan from before the index left them.
     for r in 0..REPOSITORIES {
         let repo = repository(&format!("team/app-{r}"));
-        let mut rollup = store
-            .get_rollup(&repo)
+        let index = store
+            .get_findings(&repo)
             .await
             .unwrap()
             .unwrap()
             .record
             .unwrap();
-        assert!(!rollup.findings.is_empty());
-        rollup.findings = Default::default();
-        store
-            .put_rollup(&repo, &rollup, PutMode::Overwrite)
-            .await
-            .unwrap();
+        assert!(!index.is_empty());
+        assert!(
+            ObjectStore::delete(store.as_ref(), &findings_key(&repo).unwrap())
+                .await
+                .unwrap()
+        );
     }
     store.take_gets();
-    // Without rules, the index is not needed.
+    // Without rules, the index is not read at all.
     collect_summary(&configs, &backend, &options, &none).await;
     assert!(
         store
@@ -551,13 +557,13 @@ async fn a_rollup_without_its_finding_index_is_healed_from_the_records_when_rule
         .map(|(repository, tag, open, _)| (repository.clone(), tag.clone(), open - 1, 1))
         .collect();
     assert_eq!(suppressed(&judged), with_rule);
-    // Healed: the next summary judges from the rollups again.
+    // Healed: the next summary judges from the rollups and indexes again.
     let again = collect_summary(&configs, &backend, &options, &rules).await;
     assert_eq!(suppressed(&again), with_rule);
+    let gets = store.take_gets();
     assert!(
-        store
-            .take_gets()
-            .keys()
-            .all(|key| key.ends_with("@rollup.json"))
+        gets.keys()
+            .all(|key| key.ends_with("@rollup.json") || key.ends_with("@findings.json")),
+        "{gets:?}"
     );
 }
