@@ -676,9 +676,10 @@ async fn collect_rows(
     suppressions: &Suppressions,
 ) -> Summary {
     let plan = plan(configs, backend, options).await;
-    // A rule's tag pattern judges an image by every tag the plan knows it by.
+    // A rule's tag pattern judges an image by every tag the plan knows it
+    // by (without rules, nothing to judge).
     let mut tags_of: HashMap<(&RepositoryRef, &str), Vec<String>> = HashMap::new();
-    for planned in &plan.configs {
+    for planned in plan.configs.iter().filter(|_| !suppressions.is_empty()) {
         if let Selection::Resolved { tags } = &planned.selection {
             for PlannedTag { tag, digest } in tags {
                 if let Some(digest) = digest {
@@ -725,7 +726,7 @@ async fn collect_rows(
                         judged
                     }
                 };
-                if latest.scan.status.has_findings() {
+                if latest.scan.status.has_findings() && !judged.counts.is_empty() {
                     latest.scan.severity_counts =
                         latest.scan.severity_counts.without(&judged.counts);
                 }
