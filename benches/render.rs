@@ -76,6 +76,7 @@ fn results(findings: usize) -> (ScanConfig, Vec<ImageScanResult>) {
                     repository: "bench/app".into(),
                     tag: Some(format!("v{image}")),
                     digest: Some(format!("sha256:{image:064x}")),
+                    ..ImageRef::default()
                 },
                 scan: DigestScan {
                     status: ScanStatus::Complete,

@@ -95,6 +95,7 @@ fn resolution(repository: usize) -> Resolution {
             .map(|i| Image {
                 digest: digest(repository, i),
                 tags: vec![format!("v{i}")],
+                ..Image::default()
             })
             .collect(),
         missing_tags: vec![],
@@ -190,6 +191,16 @@ struct PerImageRecords(RecordingBackend);
 
 #[async_trait::async_trait]
 impl ScanBackend for PerImageRecords {
+    async fn list_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        self.0.list_repositories(registry, region).await
+    }
+    async fn list_accounts(&self) -> Result<Vec<ecrscan_core::Account>, BackendError> {
+        self.0.list_accounts().await
+    }
     async fn resolve_images(
         &self,
         repository: &RepositoryRef,

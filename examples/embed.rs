@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ecrscan_core::render::{FeedOptions, write_atom_feed, write_text_summary};
 use ecrscan_core::{
-    BackendError, ConfigSpec, ConfigStore, DigestScan, Finding, Image, LatestScan, MemoryStore,
-    RepositoryRef, Resolution, ScanBackend, ScanConfig, ScanOptions, ScanStatus, Severity,
-    SeverityCounts, collect_results, collect_summary, rescan,
+    Account, BackendError, ConfigSpec, ConfigStore, DigestScan, Finding, Image, LatestScan,
+    MemoryStore, RepositoryRef, Resolution, ScanBackend, ScanConfig, ScanOptions, ScanStatus,
+    Severity, SeverityCounts, collect_results, collect_summary, rescan,
 };
 
 /// A registry in memory: repository → tag → digest, and the findings a scan reveals.
@@ -27,6 +27,19 @@ struct FakeRegistry {
 
 #[async_trait]
 impl ScanBackend for FakeRegistry {
+    /// One registry: every repository, whatever the account and region.
+    async fn list_repositories(&self, _: &str, _: &str) -> Result<Vec<String>, BackendError> {
+        Ok(self.tags.keys().cloned().collect())
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, BackendError> {
+        Err(BackendError::Other {
+            action: "organizations:ListAccounts".into(),
+            code: None,
+            message: "this registry belongs to no organization".into(),
+        })
+    }
+
     async fn resolve_images(
         &self,
         repository: &RepositoryRef,
@@ -55,6 +68,7 @@ impl ScanBackend for FakeRegistry {
             .map(|(digest, tags)| Image {
                 digest: digest.to_owned(),
                 tags,
+                ..Image::default()
             })
             .collect();
         Ok(Resolution {

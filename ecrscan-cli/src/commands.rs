@@ -796,6 +796,7 @@ mod tests {
                 repository: "a/b".into(),
                 tag: Some("1".into()),
                 digest: None,
+                ..ImageRef::default()
             },
             status,
             None,

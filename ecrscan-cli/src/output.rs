@@ -519,6 +519,8 @@ mod tests {
     fn report() -> RescanReport {
         let row = |tag: &str, outcome, reason: Option<&str>| ImageScanReport {
             config_id: Uuid::nil(),
+            registry: "123456789012".into(),
+            region: "us-west-2".into(),
             repository: "test/ubuntu".into(),
             tag: Some(tag.into()),
             digest: None,

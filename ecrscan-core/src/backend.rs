@@ -51,14 +51,53 @@ impl FindingsWanted {
     }
 }
 
-/// An image in a repository: one digest and the tags that point at it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// An image in a repository: one digest and the tags that point at it, and
+/// — when every tagged image was listed — when it was pushed and last
+/// pulled, and whether it is archived.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Image {
     /// The image digest, `sha256:…`.
     pub digest: String,
     /// The tags of this digest that were asked for (or all its tags, when
     /// every tagged image was asked for), sorted.
     pub tags: Vec<String>,
+    /// When it was pushed (ECR's `imagePushedAt`), when listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When ECR last recorded a pull (`lastRecordedPullTime`, updated about
+    /// once a day); `None` when never pulled or not listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pulled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether ECR archived it (`imageStatus` `ARCHIVED`): never selected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
+}
+
+impl Image {
+    /// An image with these tags and no listing details.
+    pub fn tagged(
+        digest: impl Into<String>,
+        tags: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Image {
+        Image {
+            digest: digest.into(),
+            tags: tags.into_iter().map(Into::into).collect(),
+            ..Image::default()
+        }
+    }
+}
+
+/// An account of an AWS Organization, as `organizations:ListAccounts` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The 12-digit account ID.
+    pub id: String,
+    /// Its name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether it is active (not suspended or closing): only active
+    /// accounts are scanned.
+    pub active: bool,
 }
 
 /// The images a selection resolved to.
@@ -123,6 +162,15 @@ pub enum BackendError {
         /// The API action that timed out.
         action: String,
     },
+    /// The role of another account could not be assumed: that account's
+    /// images cannot be read.
+    #[error("cannot assume {role}: {message}")]
+    CannotAssumeRole {
+        /// The role's ARN.
+        role: String,
+        /// Why, e.g. `AccessDenied`.
+        message: String,
+    },
     /// AWS could not be reached: DNS, connection refused, TLS.
     #[error("could not reach AWS for {action}: {message}")]
     Unreachable {
@@ -173,7 +221,15 @@ impl BackendError {
 ///   once, with the selected tags that point at it; with no tags selected it
 ///   returns every tagged image, never an untagged one; a selected tag that
 ///   does not exist is listed in [`Resolution::missing_tags`], not an error.
-///   A missing repository is [`BackendError::RepositoryNotFound`].
+///   A missing repository is [`BackendError::RepositoryNotFound`]. With no
+///   tags selected, each image comes with every one of its tags and, where
+///   the backend knows them, when it was pushed and last pulled and whether
+///   it is archived.
+/// - [`list_repositories`](ScanBackend::list_repositories) returns every
+///   repository name of a registry in a region, sorted, each once.
+/// - [`list_accounts`](ScanBackend::list_accounts) returns every account of
+///   the caller's AWS Organization (active or not), sorted by id; a backend
+///   that knows no organization returns an error saying so.
 /// - [`start_scan`](ScanBackend::start_scan) starts a scan of one digest. An
 ///   image already scanned within the quota period is
 ///   [`BackendError::ScanQuotaExceeded`]; a registry that scans
@@ -190,6 +246,16 @@ impl BackendError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait ScanBackend: Send + Sync {
+    /// Every repository of the registry `registry` in `region`, sorted.
+    async fn list_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+    ) -> Result<Vec<String>, BackendError>;
+
+    /// Every account of the caller's AWS Organization, sorted by id.
+    async fn list_accounts(&self) -> Result<Vec<Account>, BackendError>;
+
     /// Resolves tags of a repository to image digests; no tags means every
     /// tagged image.
     async fn resolve_images(

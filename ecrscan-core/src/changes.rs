@@ -512,16 +512,21 @@ impl Change {
 #[path = "changes_tests.rs"]
 mod tests;
 
-/// Whether `change` is about an image `config` selects: the same
-/// repository, and (for a config of listed tags) one of its tags when the
+/// Whether `change` is about an image `config` selects: a repository it
+/// takes (its account, its repository or pattern less exclusions), and
+/// (for a config of listed tags or tag patterns) one of its tags when the
 /// change knows the image's tags.
 pub fn selected_by(change: &Change, config: &crate::config::ScanConfig) -> bool {
+    let selector = crate::select::ImageSelector::of(config);
     change.region == config.region
-        && change.registry == config.registry
-        && change.repository == config.repository
+        && config.takes_account(&change.registry)
+        && config.takes_repository(&change.repository)
         && (config.all_tags()
             || change.tags.is_empty()
-            || change.tags.iter().any(|tag| config.tags.contains(tag)))
+            || change
+                .tags
+                .iter()
+                .any(|tag| selector.tags.iter().any(|entry| entry.matches(tag))))
 }
 
 /// Which changes to show: detected at or after `since`, about an image one

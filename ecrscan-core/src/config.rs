@@ -7,6 +7,8 @@ use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+use crate::pattern::{NameKind, Pattern};
+
 /// A registered scan config, as stored.
 ///
 /// Its JSON is exactly the one of the AWS sample "amazon-ecr-continuous-scan",
@@ -24,7 +26,7 @@ use uuid::Uuid;
 ///
 /// A `ScanConfig` is made from user input with [`ScanConfig::create`], which
 /// assigns `id` and `created`: whatever a client sends for them is ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ScanConfig {
     /// A random (v4) UUID, assigned on creation.
     pub id: Uuid,
@@ -40,10 +42,36 @@ pub struct ScanConfig {
     pub registry: String,
     /// The repository name, e.g. `test/ubuntu`.
     pub repository: String,
-    /// The tags to scan; empty means every tagged image.
+    /// The tags to scan; empty means every tagged image. An entry with a
+    /// `*` is a pattern ([`Pattern`](crate::pattern::Pattern)).
     #[serde(default, deserialize_with = "deserialize_tags")]
     pub tags: Vec<String>,
+    /// Repository patterns taken out again (with a `repository` pattern).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_repositories: Vec<String>,
+    /// Keep the N most recently pushed images of each repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub most_recent: Option<u32>,
+    /// Keep images pushed within this many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_within_days: Option<u32>,
+    /// Keep images pulled within this many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled_within_days: Option<u32>,
+    /// Accounts taken out of an `organization` registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_accounts: Vec<String>,
 }
+
+/// The `registry` of a config that selects every ACTIVE account of the
+/// caller's AWS Organization.
+pub const ORGANIZATION: &str = "organization";
+
+/// The most days a recency clause may name: ten years.
+pub const MAX_DAYS: u32 = 3_650;
+
+/// The most images `most_recent` may keep.
+pub const MAX_MOST_RECENT: u32 = 10_000;
 
 impl ScanConfig {
     /// Makes a new config from validated user input, with a new random id
@@ -56,6 +84,11 @@ impl ScanConfig {
             registry: spec.registry,
             repository: spec.repository,
             tags: spec.tags,
+            exclude_repositories: spec.selection.exclude_repositories,
+            most_recent: spec.selection.most_recent,
+            pushed_within_days: spec.selection.pushed_within_days,
+            pulled_within_days: spec.selection.pulled_within_days,
+            exclude_accounts: spec.selection.exclude_accounts,
         }
     }
 
@@ -63,11 +96,80 @@ impl ScanConfig {
     /// user input, so nothing unusable (or hostile) enters a scan.
     pub fn from_stored_json(bytes: &[u8]) -> Result<ScanConfig, ConfigError> {
         let config: ScanConfig = serde_json::from_slice(bytes).map_err(ConfigError::Json)?;
-        validate_region(&config.region)?;
-        validate_registry(&config.registry)?;
-        validate_repository(&config.repository)?;
-        validate_tags(&config.tags)?;
+        validate_all(
+            &config.region,
+            &config.registry,
+            &config.repository,
+            &config.tags,
+            &config.options(),
+        )?;
         Ok(config)
+    }
+
+    /// Checks every field with the rules of new input.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate_all(
+            &self.region,
+            &self.registry,
+            &self.repository,
+            &self.tags,
+            &self.options(),
+        )
+    }
+
+    /// The optional selection fields.
+    pub fn options(&self) -> SelectionOptions {
+        SelectionOptions {
+            exclude_repositories: self.exclude_repositories.clone(),
+            most_recent: self.most_recent,
+            pushed_within_days: self.pushed_within_days,
+            pulled_within_days: self.pulled_within_days,
+            exclude_accounts: self.exclude_accounts.clone(),
+        }
+    }
+
+    /// Whether the config selects the accounts of an AWS Organization.
+    pub fn is_organization(&self) -> bool {
+        self.registry == ORGANIZATION
+    }
+
+    /// The repository pattern, when `repository` has a `*`.
+    pub fn repository_pattern(&self) -> Option<Pattern> {
+        self.repository
+            .contains('*')
+            .then(|| Pattern::parse(&self.repository, NameKind::Repository).ok())
+            .flatten()
+    }
+
+    /// Whether a repository named `name` is one the config's repository
+    /// (or pattern) takes and no exclusion takes out again.
+    pub fn takes_repository(&self, name: &str) -> bool {
+        let taken = match self.repository_pattern() {
+            Some(pattern) => pattern.matches(name),
+            None => self.repository == name,
+        };
+        taken
+            && !self.exclude_repositories.iter().any(|excluded| {
+                Pattern::parse(excluded, NameKind::Repository).is_ok_and(|p| p.matches(name))
+            })
+    }
+
+    /// Whether the config takes the account `registry` (its own, or an
+    /// account of its organization it does not exclude).
+    pub fn takes_account(&self, registry: &str) -> bool {
+        if self.is_organization() {
+            !self.exclude_accounts.iter().any(|a| a == registry)
+        } else {
+            self.registry == registry
+        }
+    }
+
+    /// The one repository the config names: its registry is an account
+    /// and its repository not a pattern. `None` for patterns and
+    /// organizations, which the plan resolves to repositories.
+    pub fn single_repository(&self) -> Option<RepositoryRef> {
+        (!self.is_organization() && self.repository_pattern().is_none())
+            .then(|| self.repository_ref())
     }
 
     /// The config's JSON in the sample's layout.
@@ -76,7 +178,9 @@ impl ScanConfig {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// The repository this config names.
+    /// The repository this config names, as written (see
+    /// [`ScanConfig::single_repository`] for configs with patterns or an
+    /// organization).
     pub fn repository_ref(&self) -> RepositoryRef {
         RepositoryRef {
             region: self.region.clone(),
@@ -140,14 +244,32 @@ impl fmt::Display for RepositoryRef {
 }
 
 /// Validated user input for a new scan config: region, registry, repository
-/// and tags. `id` and `created`, if sent, are accepted and ignored; any other
-/// field is rejected by name.
+/// and tags, and the optional selection fields ([`SelectionOptions`]).
+/// `id` and `created`, if sent, are accepted and ignored; any other field
+/// is rejected by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigSpec {
     region: String,
     registry: String,
     repository: String,
     tags: Vec<String>,
+    selection: SelectionOptions,
+}
+
+/// The optional fields of a config that narrow or widen what it selects,
+/// beyond the AWS sample's: see the README's "Selecting images".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectionOptions {
+    /// Repository patterns taken out again (with a `repository` pattern).
+    pub exclude_repositories: Vec<String>,
+    /// Keep the N most recently pushed images of each repository.
+    pub most_recent: Option<u32>,
+    /// Keep images pushed within this many days.
+    pub pushed_within_days: Option<u32>,
+    /// Keep images pulled within this many days.
+    pub pulled_within_days: Option<u32>,
+    /// Accounts taken out of an `organization` registry.
+    pub exclude_accounts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +280,13 @@ struct RawConfigSpec {
     repository: Option<String>,
     #[serde(default, deserialize_with = "deserialize_tags")]
     tags: Vec<String>,
+    #[serde(default)]
+    exclude_repositories: Vec<String>,
+    most_recent: Option<u32>,
+    pushed_within_days: Option<u32>,
+    pulled_within_days: Option<u32>,
+    #[serde(default)]
+    exclude_accounts: Vec<String>,
     #[serde(default, rename = "id")]
     _id: Option<IgnoredAny>,
     #[serde(default, rename = "created")]
@@ -178,16 +307,37 @@ impl ConfigSpec {
         repository: impl Into<String>,
         tags: impl IntoIterator<Item = impl Into<String>>,
     ) -> Result<ConfigSpec, ValidationError> {
+        ConfigSpec::with_options(
+            region,
+            registry,
+            repository,
+            tags,
+            SelectionOptions::default(),
+        )
+    }
+
+    /// [`ConfigSpec::new`] with the optional selection fields.
+    pub fn with_options(
+        region: impl Into<String>,
+        registry: impl Into<String>,
+        repository: impl Into<String>,
+        tags: impl IntoIterator<Item = impl Into<String>>,
+        selection: SelectionOptions,
+    ) -> Result<ConfigSpec, ValidationError> {
         let spec = ConfigSpec {
             region: region.into(),
             registry: registry.into(),
             repository: repository.into(),
             tags: tags.into_iter().map(Into::into).collect(),
+            selection,
         };
-        validate_region(&spec.region)?;
-        validate_registry(&spec.registry)?;
-        validate_repository(&spec.repository)?;
-        validate_tags(&spec.tags)?;
+        validate_all(
+            &spec.region,
+            &spec.registry,
+            &spec.repository,
+            &spec.tags,
+            &spec.selection,
+        )?;
         Ok(spec)
     }
 
@@ -207,7 +357,21 @@ impl ConfigSpec {
         let repository = raw
             .repository
             .ok_or(ValidationError::missing("repository"))?;
-        Ok(ConfigSpec::new(region, registry, repository, raw.tags)?)
+        let selection = SelectionOptions {
+            exclude_repositories: raw.exclude_repositories,
+            most_recent: raw.most_recent,
+            pushed_within_days: raw.pushed_within_days,
+            pulled_within_days: raw.pulled_within_days,
+            exclude_accounts: raw.exclude_accounts,
+        };
+        Ok(ConfigSpec::with_options(
+            region, registry, repository, raw.tags, selection,
+        )?)
+    }
+
+    /// The optional selection fields.
+    pub fn selection(&self) -> &SelectionOptions {
+        &self.selection
     }
 
     /// The region.
@@ -245,6 +409,33 @@ fn mistyped_field(value: &serde_json::Value) -> Option<ValidationError> {
         }
     }
     let object = value.as_object()?;
+    for field in ["most_recent", "pushed_within_days", "pulled_within_days"] {
+        match object.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)) => {}
+            Some(Value::Number(_)) => {
+                return Some(ValidationError::new(
+                    field,
+                    "expected a whole number of at least 1",
+                ));
+            }
+            Some(other) => {
+                return Some(ValidationError::new(
+                    field,
+                    format!("expected a whole number, found {}", kind(other)),
+                ));
+            }
+        }
+    }
+    for field in ["exclude_repositories", "exclude_accounts"] {
+        match object.get(field) {
+            None => {}
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
+            Some(_) => {
+                return Some(ValidationError::new(field, "expected a list of strings"));
+            }
+        }
+    }
     for field in ["region", "registry", "repository"] {
         match object.get(field) {
             Some(value) if !value.is_string() => {
@@ -332,6 +523,90 @@ pub(crate) fn quoted(value: &str) -> String {
         let head: String = value.chars().take(MAX).collect();
         format!("{head:?}… ({} characters)", value.chars().count())
     }
+}
+
+/// Checks every field of a config with its rule.
+fn validate_all(
+    region: &str,
+    registry: &str,
+    repository: &str,
+    tags: &[String],
+    selection: &SelectionOptions,
+) -> Result<(), ValidationError> {
+    validate_region(region)?;
+    if registry != ORGANIZATION {
+        validate_registry(registry).map_err(|err| {
+            ValidationError::new(
+                "registry",
+                format!(
+                    "{} (or organization: every account of the AWS Organization)",
+                    err.problem
+                ),
+            )
+        })?;
+    }
+    let pattern = repository.contains('*');
+    if pattern {
+        Pattern::parse(repository, NameKind::Repository)
+            .map_err(|err| ValidationError::new("repository", err.to_string()))?;
+    } else {
+        validate_repository(repository)?;
+    }
+    validate_tags(tags)?;
+    if !selection.exclude_repositories.is_empty() && !pattern {
+        return Err(ValidationError::new(
+            "exclude_repositories",
+            "excludes repositories from a repository pattern (e.g. prod/*); this config names one repository",
+        ));
+    }
+    if selection.exclude_repositories.len() > 100 {
+        return Err(ValidationError::new(
+            "exclude_repositories",
+            "at most 100 patterns",
+        ));
+    }
+    for excluded in &selection.exclude_repositories {
+        Pattern::parse(excluded, NameKind::Repository)
+            .map_err(|err| ValidationError::new("exclude_repositories", err.to_string()))?;
+    }
+    if let Some(n) = selection.most_recent
+        && !(1..=MAX_MOST_RECENT).contains(&n)
+    {
+        return Err(ValidationError::new(
+            "most_recent",
+            format!("{n} is not from 1 to {MAX_MOST_RECENT}"),
+        ));
+    }
+    for (field, days) in [
+        ("pushed_within_days", selection.pushed_within_days),
+        ("pulled_within_days", selection.pulled_within_days),
+    ] {
+        if let Some(days) = days
+            && !(1..=MAX_DAYS).contains(&days)
+        {
+            return Err(ValidationError::new(
+                field,
+                format!("{days} is not a number of days from 1 to {MAX_DAYS}"),
+            ));
+        }
+    }
+    if !selection.exclude_accounts.is_empty() && registry != ORGANIZATION {
+        return Err(ValidationError::new(
+            "exclude_accounts",
+            "excludes accounts from registry organization; this config names one account",
+        ));
+    }
+    if selection.exclude_accounts.len() > 1_000 {
+        return Err(ValidationError::new(
+            "exclude_accounts",
+            "at most 1000 accounts",
+        ));
+    }
+    for account in &selection.exclude_accounts {
+        validate_registry(account)
+            .map_err(|err| ValidationError::new("exclude_accounts", err.problem))?;
+    }
+    Ok(())
 }
 
 /// AWS region names: `us-west-2`, `eu-central-1`, `us-gov-west-1`,
@@ -446,6 +721,17 @@ fn validate_tags(tags: &[String]) -> Result<(), ValidationError> {
     }
     let mut seen = std::collections::HashSet::with_capacity(tags.len());
     for tag in tags {
+        if tag.contains('*') {
+            Pattern::parse(tag, NameKind::Tag)
+                .map_err(|err| ValidationError::new("tags", err.to_string()))?;
+            if !seen.insert(tag.as_str()) {
+                return Err(ValidationError::new(
+                    "tags",
+                    format!("tag {} is listed twice", quoted(tag)),
+                ));
+            }
+            continue;
+        }
         let valid = (1..=128).contains(&tag.len())
             && tag
                 .bytes()

@@ -587,6 +587,7 @@ pub async fn results_round_trip(store: &dyn ResultStore) {
         images: vec![Image {
             digest: digest.clone(),
             tags: vec!["16.04".into(), "latest".into()],
+            ..Image::default()
         }],
         missing_tags: vec![],
     };

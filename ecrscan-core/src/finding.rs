@@ -193,9 +193,16 @@ impl Finding {
     }
 }
 
-/// An image: its repository and, as far as known, its tag and digest.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// An image: its repository and, as far as known, its registry, region,
+/// tag and digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ImageRef {
+    /// The registry (account ID) of the repository, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// The region of the repository, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// The repository name.
     pub repository: String,
     /// The tag, if the image was named by one.
@@ -468,6 +475,7 @@ mod tests {
             repository: "test/ubuntu".into(),
             tag: Some("16.04".into()),
             digest: Some("sha256:ab".into()),
+            ..ImageRef::default()
         };
         assert_eq!(image.to_string(), "test/ubuntu:16.04@sha256:ab");
     }

@@ -66,6 +66,7 @@ pub mod records;
 pub mod render;
 mod rollups;
 pub mod scan;
+pub mod select;
 pub mod settings;
 pub mod severity;
 pub mod store;
@@ -82,9 +83,11 @@ pub mod aws;
 #[cfg(feature = "logging")]
 pub mod logging;
 
-pub use backend::{BackendError, Image, Resolution, ScanBackend};
+pub use backend::{Account, BackendError, FindingsWanted, Image, Resolution, ScanBackend};
 pub use changes::{Change, ChangeKind};
-pub use config::{ConfigError, ConfigSpec, RepositoryRef, ScanConfig, ValidationError};
+pub use config::{
+    ConfigError, ConfigSpec, RepositoryRef, ScanConfig, SelectionOptions, ValidationError,
+};
 pub use finding::{
     DigestScan, Finding, FindingKey, FindingKind, ImageRef, ImageScanResult, LatestScan, Origin,
     ScanStatus,

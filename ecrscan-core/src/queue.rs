@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{BackendError, ScanBackend};
 use crate::config::{RepositoryRef, ScanConfig};
 use crate::scan::{ScanOptions, ScanOutcome, Selection, plan_until};
+use crate::select::ImageSelector;
 
 /// The largest message body read: SQS's limit.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -41,8 +42,9 @@ pub const BATCH: usize = 10;
 const _: () = assert!(crate::config::MAX_TAGS * 130 < MAX_MESSAGE_BYTES);
 
 /// One unit of queued work. Its JSON is
-/// `{"kind":"scan","repository":{"region","registry","repository"},"digest":"sha256:…"}`
-/// or `{"kind":"resolve","repository":{…},"tags":["…"]}`.
+/// `{"kind":"scan","repository":{"region","registry","repository"},"digest":"sha256:…"}`,
+/// `{"kind":"resolve","repository":{…},"tags":["…"]}` or
+/// `{"kind":"plan","config":{CONFIG}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WorkItem {
@@ -62,6 +64,13 @@ pub enum WorkItem {
         #[serde(default)]
         tags: Vec<String>,
     },
+    /// Plan a config (one narrowed to one account or repository, whose
+    /// selection needs listings: patterns, recency, an organization) and
+    /// queue a scan of each image it selects.
+    Plan {
+        /// The config.
+        config: Box<ScanConfig>,
+    },
 }
 
 impl WorkItem {
@@ -78,6 +87,12 @@ impl WorkItem {
         }
         let item: WorkItem =
             serde_json::from_str(body).map_err(|err| format!("not a work item: {err}"))?;
+        if let WorkItem::Plan { config } = &item {
+            config
+                .validate()
+                .map_err(|err| format!("not a work item: {err}"))?;
+            return Ok(item);
+        }
         let repository = match &item {
             WorkItem::Scan { repository, digest } => {
                 if !crate::store::keys::is_digest(digest) {
@@ -85,6 +100,7 @@ impl WorkItem {
                 }
                 repository
             }
+            WorkItem::Plan { .. } => return Ok(item),
             WorkItem::Resolve { repository, tags } => {
                 if tags.len() > crate::config::MAX_TAGS {
                     return Err(format!(
@@ -267,6 +283,44 @@ pub async fn work_on(
                     Err(err) => settle_error(&err),
                 }
             }
+            Ok(WorkItem::Plan { config }) => {
+                let plan = plan_until(
+                    std::slice::from_ref(config.as_ref()),
+                    backend,
+                    options,
+                    deadline,
+                )
+                .await;
+                let unresolved = plan
+                    .configs
+                    .iter()
+                    .flat_map(|config| &config.repositories)
+                    .find_map(|planned| match &planned.selection {
+                        Selection::Failed { error, .. }
+                            if !matches!(error, BackendError::RepositoryNotFound { .. }) =>
+                        {
+                            Some(Some(error.clone()))
+                        }
+                        Selection::NotReached { .. } => Some(None),
+                        _ => None,
+                    });
+                let scans: Vec<WorkItem> = plan
+                    .images
+                    .into_iter()
+                    .map(|image| WorkItem::Scan {
+                        repository: image.repository,
+                        digest: image.digest,
+                    })
+                    .collect();
+                match (queue.send(&scans).await, unresolved) {
+                    (Err(err), _) => Settlement::Retry {
+                        reason: err.to_string(),
+                    },
+                    (Ok(()), Some(Some(error))) => settle_error(&error),
+                    (Ok(()), Some(None)) => Settlement::Deferred,
+                    (Ok(()), None) => Settlement::Done(WorkDone::Resolved(scans.len())),
+                }
+            }
         };
         (message, settlement)
     }))
@@ -432,34 +486,39 @@ async fn enqueue_plan_within(
     let mut enqueued = Enqueued::default();
     let mut selections = HashSet::new();
     let mut items: Vec<WorkItem> = Vec::new();
-    for (config, planned) in configs.iter().zip(&plan.configs) {
-        let repository = &planned.repository;
-        if !selections.insert((repository, &config.tags)) {
-            continue;
-        }
-        match &planned.selection {
-            Selection::Resolved { .. } => enqueued.resolved += 1,
-            Selection::Failed {
-                error: error @ BackendError::RepositoryNotFound { .. },
-                ..
-            } => {
-                tracing::warn!(%error, "nothing to queue");
-                enqueued.resolved += 1;
+    for (config, config_plan) in configs.iter().zip(&plan.configs) {
+        let selector = ImageSelector::of(config);
+        // Every tagged image, or listed tags, resolve as they are; patterns
+        // and recency need the whole listing, filtered.
+        let needs_listing = selector.has_recency()
+            || selector
+                .tags
+                .iter()
+                .any(|entry| matches!(entry, crate::select::TagEntry::Pattern(_)));
+        for planned in &config_plan.repositories {
+            let repository = &planned.repository;
+            let item = work_item_for(config, repository, needs_listing);
+            if !selections.insert(item.clone()) {
+                continue;
             }
-            Selection::Failed { error, .. } => {
-                tracing::warn!(%repository, %error, "cannot resolve; queued for a worker");
-                enqueued.resolves += 1;
-                items.push(WorkItem::Resolve {
-                    repository: repository.clone(),
-                    tags: config.tags.clone(),
-                });
-            }
-            Selection::NotReached { .. } => {
-                enqueued.resolves += 1;
-                items.push(WorkItem::Resolve {
-                    repository: repository.clone(),
-                    tags: config.tags.clone(),
-                });
+            match &planned.selection {
+                Selection::Resolved { .. } => enqueued.resolved += 1,
+                Selection::Failed {
+                    error: error @ BackendError::RepositoryNotFound { .. },
+                    ..
+                } => {
+                    tracing::warn!(%error, "nothing to queue");
+                    enqueued.resolved += 1;
+                }
+                Selection::Failed { error, .. } => {
+                    tracing::warn!(%repository, %error, "cannot resolve; queued for a worker");
+                    enqueued.resolves += 1;
+                    items.push(item);
+                }
+                Selection::NotReached { .. } => {
+                    enqueued.resolves += 1;
+                    items.push(item);
+                }
             }
         }
     }
@@ -491,6 +550,33 @@ async fn enqueue_plan_within(
     }
     queue.send(&items).await?;
     Ok(enqueued)
+}
+
+/// The work item that resolves `config`'s selection in `repository` on a
+/// worker: every tagged image or a list of tags of one repository is
+/// resolved as it is; tag patterns and recency clauses are planned, the
+/// config narrowed to the repository (or, when the repository is a
+/// pattern, to its account).
+fn work_item_for(config: &ScanConfig, repository: &RepositoryRef, needs_listing: bool) -> WorkItem {
+    let concrete = repository.validate().is_ok();
+    if concrete && !needs_listing {
+        return WorkItem::Resolve {
+            repository: repository.clone(),
+            tags: config.tags.clone(),
+        };
+    }
+    let mut narrowed = config.clone();
+    if repository.registry != crate::config::ORGANIZATION {
+        narrowed.registry = repository.registry.clone();
+        narrowed.exclude_accounts.clear();
+    }
+    if concrete {
+        narrowed.repository = repository.repository.clone();
+        narrowed.exclude_repositories.clear();
+    }
+    WorkItem::Plan {
+        config: Box::new(narrowed),
+    }
 }
 
 #[cfg(test)]

@@ -226,10 +226,12 @@ async fn a_resolve_message_queues_a_scan_of_each_image() {
                     Image {
                         digest: digest(1),
                         tags: vec!["a".into()],
+                        ..Image::default()
                     },
                     Image {
                         digest: digest(2),
                         tags: vec!["b".into()],
+                        ..Image::default()
                     },
                 ],
                 missing_tags: vec![],
@@ -419,6 +421,7 @@ async fn the_planner_queues_each_digest_once_and_leaves_what_it_cannot_resolve()
                 images: vec![Image {
                     digest: digest(1),
                     tags: vec!["a".into()],
+                    ..Image::default()
                 }],
                 missing_tags: vec![],
             }),
@@ -478,6 +481,7 @@ async fn a_plan_queues_no_more_than_a_registrys_daily_quota() {
                 .map(|n| Image {
                     digest: digest(n),
                     tags: vec![format!("t{n}")],
+                    ..Image::default()
                 })
                 .collect(),
             missing_tags: vec![],

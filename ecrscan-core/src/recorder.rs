@@ -28,14 +28,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 
-use crate::backend::{BackendError, FindingsWanted, Resolution, ScanBackend};
+use crate::backend::{Account, BackendError, FindingsWanted, Resolution, ScanBackend};
 use crate::changes::{Change, ChangeKind};
 use crate::config::RepositoryRef;
 use crate::finding::{DigestScan, Finding, FindingKey, LatestScan, Origin};
 use crate::notify::ChangeOutbox;
 use crate::records::{
-    Applied, DEFAULT_HISTORY, DigestRecord, FindingIndex, IndexedFinding, RecordedResolution,
-    RecordedScan, Rollup, TagMove, TagRecord,
+    Applied, DEFAULT_HISTORY, DigestRecord, FindingIndex, IndexedFinding, RecordedList,
+    RecordedResolution, RecordedScan, Rollup, TagMove, TagRecord,
 };
 use crate::rollups::{RollupUpdate, RollupWriter, back_off};
 use crate::store::keys::selection_name;
@@ -828,6 +828,64 @@ fn recorded_latest(record: DigestRecord) -> Option<LatestScan> {
 
 #[async_trait::async_trait]
 impl ScanBackend for RecordingBackend {
+    /// With [`ReadFrom::Recorded`], the recorded listing while fresh; else
+    /// the live backend's, recorded.
+    async fn list_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        let store = self.recorder.store();
+        let now = Utc::now();
+        if self.read_from == ReadFrom::Recorded {
+            match store.get_repositories(registry, region).await {
+                Ok(Some(recorded)) if recorded.is_fresh(now, self.recorder.options.max_age) => {
+                    return Ok(recorded.items);
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, registry, region, "cannot read recorded repositories; asking ECR")
+                }
+            }
+        }
+        let names = self.live.list_repositories(registry, region).await?;
+        let recorded = RecordedList {
+            recorded_at: now,
+            items: names.clone(),
+        };
+        if let Err(err) = store.put_repositories(registry, region, &recorded).await {
+            tracing::warn!(error = %err, registry, region, "cannot record the repositories");
+        }
+        Ok(names)
+    }
+
+    /// With [`ReadFrom::Recorded`], the recorded accounts while fresh; else
+    /// the live backend's, recorded.
+    async fn list_accounts(&self) -> Result<Vec<Account>, BackendError> {
+        let store = self.recorder.store();
+        let now = Utc::now();
+        if self.read_from == ReadFrom::Recorded {
+            match store.get_accounts().await {
+                Ok(Some(recorded)) if recorded.is_fresh(now, self.recorder.options.max_age) => {
+                    return Ok(recorded.items);
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the recorded accounts; asking AWS")
+                }
+            }
+        }
+        let accounts = self.live.list_accounts().await?;
+        let recorded = RecordedList {
+            recorded_at: now,
+            items: accounts.clone(),
+        };
+        if let Err(err) = store.put_accounts(&recorded).await {
+            tracing::warn!(error = %err, "cannot record the accounts");
+        }
+        Ok(accounts)
+    }
+
     async fn resolve_images(
         &self,
         repository: &RepositoryRef,
@@ -1061,6 +1119,18 @@ impl RollupView {
 
 #[async_trait::async_trait]
 impl ScanBackend for RollupView {
+    async fn list_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        self.backend.list_repositories(registry, region).await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, BackendError> {
+        self.backend.list_accounts().await
+    }
+
     async fn resolve_images(
         &self,
         repository: &RepositoryRef,

@@ -49,6 +49,7 @@ async fn finished_results_are_served_from_the_store_once_recorded() {
             images: vec![Image {
                 digest: DIGEST.into(),
                 tags: vec!["latest".into()],
+                ..Image::default()
             }],
             missing_tags: vec![],
         })
@@ -428,6 +429,7 @@ async fn a_tag_move_is_recorded_with_the_previous_digest() {
         images: vec![Image {
             digest: digest.into(),
             tags: vec!["latest".into()],
+            ..Image::default()
         }],
         missing_tags: vec![],
     };
@@ -591,6 +593,7 @@ fn latest_at(digest: &str) -> Resolution {
         images: vec![Image {
             digest: digest.into(),
             tags: vec!["latest".into()],
+            ..Image::default()
         }],
         missing_tags: vec![],
     }

@@ -335,6 +335,25 @@ impl RecordedResolution {
     }
 }
 
+/// A listing as recorded — a registry's repositories, an organization's
+/// accounts — with when it was read, so that summaries need not ask again
+/// while it is fresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedList<T> {
+    /// When ecrscan read it from AWS.
+    pub recorded_at: DateTime<Utc>,
+    /// What AWS answered.
+    pub items: Vec<T>,
+}
+
+impl<T> RecordedList<T> {
+    /// Whether it may be served at `now`: read within `max_age`, and not
+    /// from the future.
+    pub fn is_fresh(&self, now: DateTime<Utc>, max_age: Duration) -> bool {
+        self.recorded_at <= now + CLOCK_SKEW && now - self.recorded_at <= max_age
+    }
+}
+
 /// How long a rollup keeps a selection not resolved since, or a digest no
 /// selection names and nothing checked since: 7 days.
 pub const ROLLUP_KEEP: Duration = Duration::days(7);
@@ -817,6 +836,7 @@ mod tests {
                 .map(|(tag, digest)| Image {
                     digest: (*digest).into(),
                     tags: vec![(*tag).into()],
+                    ..Image::default()
                 })
                 .collect(),
             missing_tags: vec![],

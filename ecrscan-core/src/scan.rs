@@ -7,6 +7,8 @@
 //! config never stops the others: its failure is reported in its row.
 
 use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
 use std::fmt;
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use crate::backend::FindingsWanted;
 use crate::backend::{BackendError, Resolution, ScanBackend};
 use crate::config::{RepositoryRef, ScanConfig};
 use crate::finding::{ImageRef, ImageScanResult, LatestScan, ScanStatus};
+use crate::select::{ImageSelector, select};
 use crate::suppress::{ImageContext, Judged, SuppressionWarning, Suppressions};
 
 /// How an operation talks to the backend.
@@ -84,7 +87,14 @@ impl fmt::Display for ScanOutcome {
 pub struct ImageScanReport {
     /// The config that selected the image.
     pub config_id: Uuid,
-    /// The repository.
+    /// The registry (account ID) of the repository.
+    #[serde(default)]
+    pub registry: String,
+    /// The region of the repository.
+    #[serde(default)]
+    pub region: String,
+    /// The repository (for a registry whose repositories could not be
+    /// listed, the config's repository pattern).
     pub repository: String,
     /// The tag; `None` when the config's repository could not be listed.
     pub tag: Option<String>,
@@ -102,7 +112,7 @@ pub struct ImageScanReport {
 /// digest are one StartImageScan call but two `started` rows.
 ///
 /// Its JSON is
-/// `{"images":[{"config_id","repository","tag","digest","outcome","reason"}],"started":N,"already_scanned":N,"continuous":N,"failed":N}`.
+/// `{"images":[{"config_id","registry","region","repository","tag","digest","outcome","reason"}],"started":N,"already_scanned":N,"continuous":N,"failed":N}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RescanReport {
     /// One row per (config, tag), in config order, then tag order.
@@ -217,6 +227,9 @@ where
     results
 }
 
+/// A selection resolved once per run however many configs share it: a
+/// repository and its exact tags, or no tags for every tagged image (with
+/// their details, which patterns and recency clauses then filter).
 type SelectionKey = (RepositoryRef, Vec<String>);
 
 /// One unit of scan work: a digest of a repository.
@@ -238,29 +251,44 @@ pub struct PlannedTag {
     pub digest: Option<String>,
 }
 
-/// What one config selected.
+/// What one config selected in one repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "selection", rename_all = "snake_case")]
 pub enum Selection {
-    /// The config's repository was resolved: one entry per tag, in the
-    /// config's tag order (sorted by tag for every-tagged-image configs).
+    /// The repository was resolved: one entry per tag, in the config's tag
+    /// order for a list of tags, else sorted by tag.
     Resolved {
         /// The tags.
         tags: Vec<PlannedTag>,
     },
-    /// The repository could not be resolved.
+    /// The repository (or the account's repositories, or the organization's
+    /// accounts) could not be listed.
     Failed {
         /// Why.
         error: BackendError,
-        /// The tags the config names (`None` for every tagged image).
+        /// The tags the config names (`None` for every tagged image, or a
+        /// selection by patterns or recency).
         tags: Vec<Option<String>>,
     },
-    /// The plan's deadline came before the repository was resolved
-    /// ([`plan_until`]); a later run, or a worker, resolves it.
+    /// The plan's deadline came before it was resolved ([`plan_until`]); a
+    /// later run, or a worker, resolves it.
     NotReached {
-        /// The tags the config names (`None` for every tagged image).
+        /// The tags the config names (`None` for every tagged image, or a
+        /// selection by patterns or recency).
         tags: Vec<Option<String>>,
     },
+}
+
+/// One repository of a config in a [`ScanPlan`]. For a failure before any
+/// repository was known — the organization's accounts, or an account's
+/// repositories, could not be listed — `repository` names the account and
+/// the config's repository pattern, not a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryPlan {
+    /// The repository.
+    pub repository: RepositoryRef,
+    /// What the config selected in it.
+    pub selection: Selection,
 }
 
 /// One config in a [`ScanPlan`].
@@ -268,16 +296,15 @@ pub enum Selection {
 pub struct ConfigPlan {
     /// The config.
     pub config_id: Uuid,
-    /// Its repository.
-    pub repository: RepositoryRef,
-    /// What it selected.
-    pub selection: Selection,
+    /// The repositories it selects, each with its selection, sorted by
+    /// account, region and repository.
+    pub repositories: Vec<RepositoryPlan>,
 }
 
 /// The resolved, de-duplicated work of a set of configs: every digest once,
-/// and each config's tags (or its resolution failure), so that the work can
-/// be done here ([`execute`]) or handed out in slices, and the per-image
-/// report rebuilt from the plan ([`ScanPlan::report`]).
+/// and each config's repositories and tags (or their resolution failures),
+/// so that the work can be done here ([`execute`]) or handed out in slices,
+/// and the per-image report rebuilt from the plan ([`ScanPlan::report`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanPlan {
     /// One entry per config, in the order given.
@@ -286,10 +313,10 @@ pub struct ScanPlan {
     pub images: Vec<PlannedImage>,
 }
 
-/// Resolves every config's images: each distinct (repository, tags)
-/// selection once, concurrently up to [`ScanOptions::concurrency`]; a
-/// selection that fails is recorded in its configs' plans, not returned as
-/// an error.
+/// Resolves every config's images: each organization's accounts once, each
+/// registry's repositories once, and each distinct selection once,
+/// concurrently up to [`ScanOptions::concurrency`]; what fails is recorded
+/// in its configs' plans, not returned as an error.
 pub async fn plan(
     configs: &[ScanConfig],
     backend: &dyn ScanBackend,
@@ -298,66 +325,305 @@ pub async fn plan(
     plan_until(configs, backend, options, None).await
 }
 
-/// [`plan`], resolving no selection at or after `deadline`: those are
-/// [`Selection::NotReached`] in their configs' plans.
+/// A repository a config selects, or where its listing failed (`None`: not
+/// reached before the deadline), before any repository was known.
+type Target = Result<RepositoryRef, (RepositoryRef, Option<BackendError>)>;
+
+/// Where each config's repositories are, before their images are resolved:
+/// the accounts of organizations and the repositories of patterns, listed
+/// once each.
+#[derive(Debug, Default)]
+struct Expansion {
+    /// Per config: its targets.
+    configs: Vec<Vec<Target>>,
+}
+
+impl Expansion {
+    /// Every distinct repository the configs select.
+    fn repositories(&self) -> Vec<RepositoryRef> {
+        let mut repositories: Vec<RepositoryRef> = self
+            .configs
+            .iter()
+            .flatten()
+            .filter_map(|target| target.as_ref().ok().cloned())
+            .collect();
+        repositories.sort();
+        repositories.dedup();
+        repositories
+    }
+}
+
+fn reached(deadline: Option<tokio::time::Instant>) -> bool {
+    deadline.is_none_or(|deadline| tokio::time::Instant::now() < deadline)
+}
+
+/// The repositories each config selects: an organization's active accounts
+/// (not excluded), and a pattern's matching repositories (not excluded) in
+/// each account, listed once each however many configs share them. A
+/// failure (or the deadline, `None`) is kept where it happened.
+async fn expand(
+    configs: &[ScanConfig],
+    backend: &dyn ScanBackend,
+    options: &ScanOptions,
+    deadline: Option<tokio::time::Instant>,
+) -> Expansion {
+    let accounts = if configs.iter().any(ScanConfig::is_organization) {
+        if reached(deadline) {
+            Some(backend.list_accounts().await)
+        } else {
+            None
+        }
+    } else {
+        Some(Ok(Vec::new()))
+    };
+    // Each config's accounts, or why it has none.
+    let config_accounts: Vec<Result<Vec<String>, Option<BackendError>>> = configs
+        .iter()
+        .map(|config| {
+            if !config.is_organization() {
+                return Ok(vec![config.registry.clone()]);
+            }
+            match &accounts {
+                None => Err(None),
+                Some(Err(err)) => Err(Some(err.clone())),
+                Some(Ok(accounts)) => Ok(accounts
+                    .iter()
+                    .filter(|account| account.active && config.takes_account(&account.id))
+                    .map(|account| account.id.clone())
+                    .collect()),
+            }
+        })
+        .collect();
+    let mut listings: Vec<(String, String)> = configs
+        .iter()
+        .zip(&config_accounts)
+        .filter(|(config, _)| config.repository_pattern().is_some())
+        .flat_map(|(config, accounts)| {
+            accounts
+                .iter()
+                .flatten()
+                .map(|account| (account.clone(), config.region.clone()))
+        })
+        .collect();
+    listings.sort();
+    listings.dedup();
+    let listed = run_bounded(
+        listings,
+        options.concurrency,
+        &|_| {},
+        |(account, region)| async move {
+            if !reached(deadline) {
+                return None;
+            }
+            Some(backend.list_repositories(&account, &region).await)
+        },
+    )
+    .await;
+    let place = |config: &ScanConfig, account: &str| RepositoryRef {
+        region: config.region.clone(),
+        registry: account.to_owned(),
+        repository: config.repository.clone(),
+    };
+    let configs = configs
+        .iter()
+        .zip(config_accounts)
+        .map(|(config, accounts)| {
+            let accounts = match accounts {
+                Ok(accounts) => accounts,
+                Err(error) => return vec![Err((place(config, &config.registry), error))],
+            };
+            let mut targets = Vec::new();
+            for account in accounts {
+                if config.repository_pattern().is_none() {
+                    targets.push(Ok(place(config, &account)));
+                    continue;
+                }
+                match listed.get(&(account.clone(), config.region.clone())) {
+                    Some(Some(Ok(names))) => targets.extend(
+                        names
+                            .iter()
+                            .filter(|name| config.takes_repository(name))
+                            .filter_map(|name| {
+                                RepositoryRef::new(&config.region, &account, name.as_str()).ok()
+                            })
+                            .map(Ok),
+                    ),
+                    Some(Some(Err(err))) => {
+                        targets.push(Err((place(config, &account), Some(err.clone()))))
+                    }
+                    _ => targets.push(Err((place(config, &account), None))),
+                }
+            }
+            targets.sort_by(|a, b| {
+                let key = |t: &Result<RepositoryRef, (RepositoryRef, Option<BackendError>)>| match t
+                {
+                    Ok(r) | Err((r, _)) => {
+                        (r.registry.clone(), r.region.clone(), r.repository.clone())
+                    }
+                };
+                key(a).cmp(&key(b))
+            });
+            targets
+        })
+        .collect();
+    Expansion { configs }
+}
+
+/// The selection key of `config` in `repository`: its exact tags, or no
+/// tags (every tagged image, with details) when patterns or recency ask
+/// for a listing.
+fn selection_key(config: &ScanConfig, repository: &RepositoryRef) -> SelectionKey {
+    if ImageSelector::of(config).needs_listing() {
+        (repository.clone(), Vec::new())
+    } else {
+        (repository.clone(), config.tags.clone())
+    }
+}
+
+/// [`plan`], listing and resolving nothing at or after `deadline`: what
+/// was not reached is [`Selection::NotReached`] in its configs' plans.
 pub async fn plan_until(
     configs: &[ScanConfig],
     backend: &dyn ScanBackend,
     options: &ScanOptions,
     deadline: Option<tokio::time::Instant>,
 ) -> ScanPlan {
+    let expansion = expand(configs, backend, options, deadline).await;
+    resolve(configs, &expansion, backend, options, deadline, Utc::now()).await
+}
+
+/// Resolves the selections of an [`Expansion`] and builds the plan, judging
+/// recency at `now`.
+async fn resolve(
+    configs: &[ScanConfig],
+    expansion: &Expansion,
+    backend: &dyn ScanBackend,
+    options: &ScanOptions,
+    deadline: Option<tokio::time::Instant>,
+    now: DateTime<Utc>,
+) -> ScanPlan {
     let mut keys: Vec<SelectionKey> = configs
         .iter()
-        .map(|config| (config.repository_ref(), config.tags.clone()))
+        .zip(&expansion.configs)
+        .flat_map(|(config, targets)| {
+            targets
+                .iter()
+                .filter_map(|target| target.as_ref().ok())
+                .map(move |repository| selection_key(config, repository))
+        })
         .collect();
     keys.sort();
     keys.dedup();
     let resolved = run_bounded(keys, options.concurrency, &|_| {}, |key| async move {
-        if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+        if !reached(deadline) {
             return None;
         }
         Some(backend.resolve_images(&key.0, &key.1).await)
     })
     .await;
     let mut images = Vec::new();
-    for ((repository, _), resolution) in &resolved {
-        if let Some(Ok(resolution)) = resolution {
-            images.extend(resolution.images.iter().map(|image| PlannedImage {
-                repository: repository.clone(),
-                digest: image.digest.clone(),
-            }));
-        }
-    }
-    images.sort();
-    images.dedup();
     let configs = configs
         .iter()
-        .map(|config| {
-            let selection = match resolved.get(&(config.repository_ref(), config.tags.clone())) {
-                Some(Some(Ok(resolution))) => Selection::Resolved {
-                    tags: tag_rows(config, resolution)
-                        .into_iter()
-                        .map(|(tag, digest)| PlannedTag { tag, digest })
-                        .collect(),
-                },
-                Some(Some(Err(error))) => Selection::Failed {
-                    error: error.clone(),
-                    tags: unresolved_tags(config),
-                },
-                Some(None) => Selection::NotReached {
-                    tags: unresolved_tags(config),
-                },
-                // Every selection was resolved above.
-                None => Selection::Resolved { tags: Vec::new() },
-            };
+        .zip(&expansion.configs)
+        .map(|(config, targets)| {
+            let repositories = targets
+                .iter()
+                .map(|target| match target {
+                    Err((repository, error)) => RepositoryPlan {
+                        repository: repository.clone(),
+                        selection: match error {
+                            Some(error) => Selection::Failed {
+                                error: error.clone(),
+                                tags: unresolved_tags(config),
+                            },
+                            None => Selection::NotReached {
+                                tags: unresolved_tags(config),
+                            },
+                        },
+                    },
+                    Ok(repository) => {
+                        let selection = match resolved.get(&selection_key(config, repository)) {
+                            Some(Some(Ok(resolution))) => {
+                                let tags = selected_tags(config, resolution, now);
+                                images.extend(tags.iter().filter_map(|planned| {
+                                    planned.digest.as_ref().map(|digest| PlannedImage {
+                                        repository: repository.clone(),
+                                        digest: digest.clone(),
+                                    })
+                                }));
+                                Selection::Resolved { tags }
+                            }
+                            Some(Some(Err(error))) => Selection::Failed {
+                                error: error.clone(),
+                                tags: unresolved_tags(config),
+                            },
+                            _ => Selection::NotReached {
+                                tags: unresolved_tags(config),
+                            },
+                        };
+                        RepositoryPlan {
+                            repository: repository.clone(),
+                            selection,
+                        }
+                    }
+                })
+                .collect();
             ConfigPlan {
                 config_id: config.id,
-                repository: config.repository_ref(),
-                selection,
+                repositories,
             }
         })
         .collect();
+    images.sort();
+    images.dedup();
     ScanPlan { configs, images }
+}
+
+/// The tags `config` selects of `resolution` at `now`: in the config's
+/// order for a list of exact tags (a missing one with no digest), else
+/// sorted by tag. Archived images are never selected.
+fn selected_tags(
+    config: &ScanConfig,
+    resolution: &Resolution,
+    now: DateTime<Utc>,
+) -> Vec<PlannedTag> {
+    let selector = ImageSelector::of(config);
+    let selected = select(&resolution.images, &selector, now);
+    let digest_of: BTreeMap<&str, &str> = selected
+        .chosen
+        .iter()
+        .flat_map(|chosen| {
+            chosen
+                .image
+                .tags
+                .iter()
+                .map(|tag| (tag.as_str(), chosen.image.digest.as_str()))
+        })
+        .collect();
+    if selector.needs_listing() {
+        let mut tags: Vec<PlannedTag> = digest_of
+            .iter()
+            .map(|(tag, digest)| PlannedTag {
+                tag: (*tag).to_owned(),
+                digest: Some((*digest).to_owned()),
+            })
+            .chain(selected.missing_tags.iter().map(|tag| PlannedTag {
+                tag: tag.clone(),
+                digest: None,
+            }))
+            .collect();
+        tags.sort_by(|a, b| a.tag.cmp(&b.tag));
+        tags
+    } else {
+        config
+            .tags
+            .iter()
+            .map(|tag| PlannedTag {
+                tag: tag.clone(),
+                digest: digest_of.get(tag.as_str()).map(|d| (*d).to_owned()),
+            })
+            .collect()
+    }
 }
 
 /// What starting the scan of one image gave.
@@ -452,9 +718,9 @@ pub async fn execute(
 }
 
 impl ScanPlan {
-    /// The per-(config, tag) report of an execution of this plan (or of
-    /// several executions of its slices, merged): each row with its digest's
-    /// outcome.
+    /// The per-(config, repository, tag) report of an execution of this
+    /// plan (or of several executions of its slices, merged): each row with
+    /// its digest's outcome.
     pub fn report(&self, execution: &Execution) -> RescanReport {
         let outcomes: HashMap<&PlannedImage, &ImageOutcome> = execution
             .done
@@ -463,68 +729,74 @@ impl ScanPlan {
             .collect();
         let mut rows = Vec::new();
         for config in &self.configs {
-            let row =
-                |tag: Option<String>, digest: Option<String>, outcome, reason| ImageScanReport {
-                    config_id: config.config_id,
-                    repository: config.repository.repository.clone(),
-                    tag,
-                    digest,
-                    outcome,
-                    reason,
+            for planned in &config.repositories {
+                let repository = &planned.repository;
+                let row = |tag: Option<String>, digest: Option<String>, outcome, reason| {
+                    ImageScanReport {
+                        config_id: config.config_id,
+                        registry: repository.registry.clone(),
+                        region: repository.region.clone(),
+                        repository: repository.repository.clone(),
+                        tag,
+                        digest,
+                        outcome,
+                        reason,
+                    }
                 };
-            match &config.selection {
-                Selection::Failed { error, tags } => {
-                    for tag in tags {
-                        rows.push(row(
-                            tag.clone(),
-                            None,
-                            ScanOutcome::Failed,
-                            Some(error.to_string()),
-                        ));
-                    }
-                }
-                Selection::NotReached { tags } => {
-                    for tag in tags {
-                        rows.push(row(
-                            tag.clone(),
-                            None,
-                            ScanOutcome::NotReached,
-                            Some("the run's deadline came before this repository".into()),
-                        ));
-                    }
-                }
-                Selection::Resolved { tags } => {
-                    for planned in tags {
-                        let Some(digest) = &planned.digest else {
-                            let reason = format!(
-                                "tag {} not found in {}",
-                                planned.tag, config.repository.repository
-                            );
+                match &planned.selection {
+                    Selection::Failed { error, tags } => {
+                        for tag in tags {
                             rows.push(row(
-                                Some(planned.tag.clone()),
+                                tag.clone(),
                                 None,
                                 ScanOutcome::Failed,
-                                Some(reason),
+                                Some(error.to_string()),
                             ));
-                            continue;
-                        };
-                        let image = PlannedImage {
-                            repository: config.repository.clone(),
-                            digest: digest.clone(),
-                        };
-                        let outcome = match outcomes.get(&image) {
-                            Some(outcome) => (*outcome).clone(),
-                            None => ImageOutcome {
-                                outcome: ScanOutcome::NotReached,
-                                reason: Some("not started in this run".into()),
-                            },
-                        };
-                        rows.push(row(
-                            Some(planned.tag.clone()),
-                            Some(digest.clone()),
-                            outcome.outcome,
-                            outcome.reason,
-                        ));
+                        }
+                    }
+                    Selection::NotReached { tags } => {
+                        for tag in tags {
+                            rows.push(row(
+                                tag.clone(),
+                                None,
+                                ScanOutcome::NotReached,
+                                Some("the run's deadline came before this repository".into()),
+                            ));
+                        }
+                    }
+                    Selection::Resolved { tags } => {
+                        for planned_tag in tags {
+                            let Some(digest) = &planned_tag.digest else {
+                                let reason = format!(
+                                    "tag {} not found in {}",
+                                    planned_tag.tag, repository.repository
+                                );
+                                rows.push(row(
+                                    Some(planned_tag.tag.clone()),
+                                    None,
+                                    ScanOutcome::Failed,
+                                    Some(reason),
+                                ));
+                                continue;
+                            };
+                            let image = PlannedImage {
+                                repository: repository.clone(),
+                                digest: digest.clone(),
+                            };
+                            let outcome = match outcomes.get(&image) {
+                                Some(outcome) => (*outcome).clone(),
+                                None => ImageOutcome {
+                                    outcome: ScanOutcome::NotReached,
+                                    reason: Some("not started in this run".into()),
+                                },
+                            };
+                            rows.push(row(
+                                Some(planned_tag.tag.clone()),
+                                Some(digest.clone()),
+                                outcome.outcome,
+                                outcome.reason,
+                            ));
+                        }
                     }
                 }
             }
@@ -533,42 +805,9 @@ impl ScanPlan {
     }
 }
 
-/// One row per tag of a config: `(tag, Some(digest))` for resolved tags,
-/// `(tag, None)` for missing ones, in the config's tag order (or sorted by
-/// tag for every-tagged-image configs).
-fn tag_rows(config: &ScanConfig, resolution: &Resolution) -> Vec<(String, Option<String>)> {
-    let digest_of: BTreeMap<&str, &str> = resolution
-        .images
-        .iter()
-        .flat_map(|image| {
-            image
-                .tags
-                .iter()
-                .map(|tag| (tag.as_str(), image.digest.as_str()))
-        })
-        .collect();
-    if config.all_tags() {
-        digest_of
-            .into_iter()
-            .map(|(tag, digest)| (tag.to_owned(), Some(digest.to_owned())))
-            .collect()
-    } else {
-        config
-            .tags
-            .iter()
-            .map(|tag| {
-                (
-                    tag.clone(),
-                    digest_of.get(tag.as_str()).map(|d| d.to_string()),
-                )
-            })
-            .collect()
-    }
-}
-
 /// The tags a row stands for when the repository could not be resolved.
 fn unresolved_tags(config: &ScanConfig) -> Vec<Option<String>> {
-    if config.all_tags() {
+    if ImageSelector::of(config).needs_listing() {
         vec![None]
     } else {
         config.tags.iter().cloned().map(Some).collect()
@@ -626,15 +865,18 @@ pub async fn collect_summary_with_progress(
     suppressions: &Suppressions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Summary {
-    let mut repositories: Vec<RepositoryRef> =
-        configs.iter().map(ScanConfig::repository_ref).collect();
-    repositories.sort();
-    repositories.dedup();
+    // Accounts and repositories are listed through the backend (recorded
+    // listings while fresh), then read through its summary view.
+    let expansion = expand(configs, backend, options, None).await;
     let wanted = FindingsWanted::of(suppressions.vulnerabilities());
-    let view = backend.summary_view(&repositories, &wanted).await;
+    let view = backend
+        .summary_view(&expansion.repositories(), &wanted)
+        .await;
     let backend = view.as_deref().unwrap_or(backend);
+    let plan = resolve(configs, &expansion, backend, options, None, Utc::now()).await;
     let mut summary = collect_rows(
         configs,
+        &plan,
         backend,
         options,
         progress,
@@ -669,17 +911,22 @@ pub enum SuppressedFindings {
 /// The rows of `configs`, read from `backend`.
 async fn collect_rows(
     configs: &[ScanConfig],
+    plan: &ScanPlan,
     backend: &dyn ScanBackend,
     options: &ScanOptions,
     progress: &(dyn Fn(Progress) + Sync),
     findings: Findings,
     suppressions: &Suppressions,
 ) -> Summary {
-    let plan = plan(configs, backend, options).await;
     // A rule's tag pattern judges an image by every tag the plan knows it
     // by (without rules, nothing to judge).
     let mut tags_of: HashMap<(&RepositoryRef, &str), Vec<String>> = HashMap::new();
-    for planned in plan.configs.iter().filter(|_| !suppressions.is_empty()) {
+    for planned in plan
+        .configs
+        .iter()
+        .filter(|_| !suppressions.is_empty())
+        .flat_map(|config| &config.repositories)
+    {
         if let Selection::Resolved { tags } = &planned.selection {
             for PlannedTag { tag, digest } in tags {
                 if let Some(digest) = digest {
@@ -751,80 +998,83 @@ async fn collect_rows(
     // Rows of scanned images get their findings at the end: the last row of
     // a digest takes them, the others (tags sharing it) get copies.
     let mut rows_with_findings: Vec<(usize, &PlannedImage)> = Vec::new();
-    for (config, planned) in configs.iter().zip(&plan.configs) {
-        let row = |result| SummaryRow {
-            config_id: config.id,
-            region: config.region.clone(),
-            registry: config.registry.clone(),
-            result,
-        };
-        let image = |tag: Option<String>, digest: Option<String>| ImageRef {
-            repository: config.repository.clone(),
-            tag,
-            digest,
-        };
-        match &planned.selection {
-            Selection::Failed { error, tags } => {
-                let (status, description) = status_of_error(error);
-                for tag in tags {
-                    rows.push(row(ImageScanResult::without_scan(
-                        image(tag.clone(), None),
-                        status,
-                        Some(description.clone()),
-                    )));
-                }
-            }
-            // Summaries plan without a deadline; kept for completeness.
-            Selection::NotReached { tags } => {
-                for tag in tags {
-                    rows.push(row(ImageScanResult::without_scan(
-                        image(tag.clone(), None),
-                        ScanStatus::Failed,
-                        Some("not resolved before the deadline".into()),
-                    )));
-                }
-            }
-            Selection::Resolved { tags } => {
-                for PlannedTag { tag, digest } in tags {
-                    let Some(digest) = digest else {
+    for (config, config_plan) in configs.iter().zip(&plan.configs) {
+        for planned in &config_plan.repositories {
+            let repository = &planned.repository;
+            let row = |result| SummaryRow {
+                config_id: config.id,
+                region: repository.region.clone(),
+                registry: repository.registry.clone(),
+                result,
+            };
+            let image = |tag: Option<String>, digest: Option<String>| ImageRef {
+                registry: Some(repository.registry.clone()),
+                region: Some(repository.region.clone()),
+                repository: repository.repository.clone(),
+                tag,
+                digest,
+            };
+            match &planned.selection {
+                Selection::Failed { error, tags } => {
+                    let (status, description) = status_of_error(error);
+                    for tag in tags {
                         rows.push(row(ImageScanResult::without_scan(
-                            image(Some(tag.clone()), None),
-                            ScanStatus::TagNotFound,
-                            None,
+                            image(tag.clone(), None),
+                            status,
+                            Some(description.clone()),
                         )));
-                        continue;
-                    };
-                    let key = planned_images
-                        .get(&(&planned.repository, digest.as_str()))
-                        .copied();
-                    let result = match key.and_then(|key| scans.get(key)) {
-                        Some(Ok((latest, judged))) => {
-                            if let (Findings::Kept { .. }, Some(key)) = (findings, key) {
-                                rows_with_findings.push((rows.len(), key));
-                            }
-                            ImageScanResult {
-                                image: image(Some(tag.clone()), Some(digest.clone())),
-                                scan: latest.scan.without_finding_list(),
-                                origin: latest.origin,
-                                findings_changed_at: latest.findings_changed_at,
-                                suppressed_counts: judged.counts.clone(),
-                            }
-                        }
-                        Some(Err(err)) => {
-                            let (status, description) = status_of_error(err);
-                            ImageScanResult::without_scan(
-                                image(Some(tag.clone()), Some(digest.clone())),
-                                status,
-                                Some(description),
-                            )
-                        }
-                        None => ImageScanResult::without_scan(
-                            image(Some(tag.clone()), Some(digest.clone())),
+                    }
+                }
+                // Summaries plan without a deadline; kept for completeness.
+                Selection::NotReached { tags } => {
+                    for tag in tags {
+                        rows.push(row(ImageScanResult::without_scan(
+                            image(tag.clone(), None),
                             ScanStatus::Failed,
-                            Some("not read".into()),
-                        ),
-                    };
-                    rows.push(row(result));
+                            Some("not resolved before the deadline".into()),
+                        )));
+                    }
+                }
+                Selection::Resolved { tags } => {
+                    for PlannedTag { tag, digest } in tags {
+                        let Some(digest) = digest else {
+                            rows.push(row(ImageScanResult::without_scan(
+                                image(Some(tag.clone()), None),
+                                ScanStatus::TagNotFound,
+                                None,
+                            )));
+                            continue;
+                        };
+                        let key = planned_images.get(&(repository, digest.as_str())).copied();
+                        let result = match key.and_then(|key| scans.get(key)) {
+                            Some(Ok((latest, judged))) => {
+                                if let (Findings::Kept { .. }, Some(key)) = (findings, key) {
+                                    rows_with_findings.push((rows.len(), key));
+                                }
+                                ImageScanResult {
+                                    image: image(Some(tag.clone()), Some(digest.clone())),
+                                    scan: latest.scan.without_finding_list(),
+                                    origin: latest.origin,
+                                    findings_changed_at: latest.findings_changed_at,
+                                    suppressed_counts: judged.counts.clone(),
+                                }
+                            }
+                            Some(Err(err)) => {
+                                let (status, description) = status_of_error(err);
+                                ImageScanResult::without_scan(
+                                    image(Some(tag.clone()), Some(digest.clone())),
+                                    status,
+                                    Some(description),
+                                )
+                            }
+                            None => ImageScanResult::without_scan(
+                                image(Some(tag.clone()), Some(digest.clone())),
+                                ScanStatus::Failed,
+                                Some("not read".into()),
+                            ),
+                        };
+                        rows.push(row(result));
+                    }
                 }
             }
         }
@@ -876,8 +1126,11 @@ pub async fn collect_results(
     suppressions: &Suppressions,
     suppressed: SuppressedFindings,
 ) -> Vec<ImageScanResult> {
+    let configs = std::slice::from_ref(config);
+    let plan = plan(configs, backend, options).await;
     collect_rows(
-        std::slice::from_ref(config),
+        configs,
+        &plan,
         backend,
         options,
         &|_| {},

@@ -16,6 +16,7 @@ fn image(digest: &str, tags: &[&str]) -> Image {
     Image {
         digest: digest.into(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        ..Image::default()
     }
 }
 
@@ -237,6 +238,8 @@ async fn rescan_report_json_has_the_documented_shape() {
         serde_json::json!({
             "images": [{
                 "config_id": cfg.id.to_string(),
+                "registry": "123456789012",
+                "region": "us-west-2",
                 "repository": "test/centos",
                 "tag": "7",
                 "digest": "sha256:c",
@@ -412,6 +415,12 @@ struct SlowBackend {
 
 #[async_trait::async_trait]
 impl ScanBackend for SlowBackend {
+    async fn list_repositories(&self, _: &str, _: &str) -> Result<Vec<String>, BackendError> {
+        Ok(Vec::new())
+    }
+    async fn list_accounts(&self) -> Result<Vec<crate::backend::Account>, BackendError> {
+        Ok(Vec::new())
+    }
     async fn resolve_images(
         &self,
         _: &RepositoryRef,
@@ -627,7 +636,7 @@ async fn a_plan_past_its_deadline_resolves_nothing_and_reports_not_reached() {
     .await;
     assert!(plan.images.is_empty());
     assert_eq!(
-        plan.configs[0].selection,
+        plan.configs[0].repositories[0].selection,
         Selection::NotReached {
             tags: vec![Some("a".into()), Some("b".into())]
         }

@@ -35,6 +35,7 @@ pub fn results(data: &[u8]) -> Vec<ImageScanResult> {
                 repository: "fuzz/repo".into(),
                 tag: Some(format!("t{image}")),
                 digest: Some(format!("sha256:{image:064x}")),
+                ..ImageRef::default()
             },
             scan: DigestScan {
                 status,

@@ -181,11 +181,11 @@ async fn ecr_unreachable_with_the_local_store_is_a_clear_error() {
         scan.stdout
     );
     assert_eq!(scan.stderr.lines().count(), 1, "{}", scan.stderr);
-    assert!(scan.stderr.starts_with("error: no image could be scanned; the first failure: could not reach AWS for ecr:ListImages"), "{}", scan.stderr);
+    assert!(scan.stderr.starts_with("error: no image could be scanned; the first failure: could not reach AWS for ecr:DescribeImages"), "{}", scan.stderr);
     let summary = run(ecrscan(&store).envs(env).arg("summary"));
     assert_eq!(summary.code, 1);
     assert_eq!(
         summary.stderr,
-        "error: no scan result could be read; the first failure: could not reach AWS for ecr:ListImages\n"
+        "error: no scan result could be read; the first failure: could not reach AWS for ecr:DescribeImages\n"
     );
 }

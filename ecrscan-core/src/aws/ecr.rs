@@ -11,7 +11,7 @@ use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsOutput;
 use aws_sdk_ecr::operation::start_image_scan::StartImageScanError;
 use aws_sdk_ecr::types::{
-    EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding, ListImagesFilter, ScanType,
+    DescribeImagesFilter, EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding, ScanType,
     TagStatus,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
 use super::{code, describe, is_access_denied_code, is_throttling_code, is_timeout};
-use crate::backend::{BackendError, Image, Resolution, ScanBackend};
+use crate::backend::{Account, BackendError, Image, Resolution, ScanBackend};
 use crate::config::RepositoryRef;
 use crate::finding::{DigestScan, Finding, FindingKind, LatestScan, ScanStatus};
 use crate::ratelimit::{RateLimits, RatePolicy};
@@ -38,14 +38,24 @@ use crate::severity::{Severity, SeverityCounts};
 /// Options of the [`EcrBackend`].
 #[derive(Debug, Clone)]
 pub struct EcrBackendOptions {
-    /// `maxResults` of ListImages and DescribeImageScanFindings (1–1000).
+    /// `maxResults` of DescribeRepositories, DescribeImages and
+    /// DescribeImageScanFindings (1–1000).
     pub page_size: i32,
     /// A hard ceiling of calls a second to each ECR API action in each
-    /// region. Under it (or under [`ratelimit::DEFAULT_CEILING`] without
-    /// one) the rate adapts to ECR's throttling: see [`crate::ratelimit`].
+    /// account and region. Under it (or under [`ratelimit::DEFAULT_CEILING`]
+    /// without one) the rate adapts to ECR's throttling: see
+    /// [`crate::ratelimit`].
     ///
     /// [`ratelimit::DEFAULT_CEILING`]: crate::ratelimit::DEFAULT_CEILING
     pub calls_per_second: Option<NonZeroU32>,
+    /// The role to assume in a registry of another account than the
+    /// caller's: a template of its ARN, `{account}` and `{partition}`
+    /// filled in, e.g. `arn:{partition}:iam::{account}:role/ecrscan-reader`.
+    /// `None`: the caller's own credentials for every registry (enough for
+    /// registries whose policy lets the caller in).
+    pub assume_role: Option<String>,
+    /// The external id the roles ask for, if any.
+    pub external_id: Option<String>,
 }
 
 impl Default for EcrBackendOptions {
@@ -53,19 +63,44 @@ impl Default for EcrBackendOptions {
         EcrBackendOptions {
             page_size: 1000,
             calls_per_second: None,
+            assume_role: None,
+            external_id: None,
         }
     }
 }
 
+/// The partition of a region: `aws`, `aws-cn`, `aws-us-gov`, …
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("eusc-") {
+        "aws-eusc"
+    } else {
+        "aws"
+    }
+}
+
+/// The role of `account` a template names, for `region`'s partition.
+pub fn role_arn(template: &str, account: &str, region: &str) -> String {
+    template
+        .replace("{account}", account)
+        .replace("{partition}", partition_of(region))
+}
+
 /// Scans and findings from Amazon ECR.
 ///
-/// - One SDK client per region, made on first use from the shared
-///   [`SdkConfig`] (so its credentials, retries, time limits and endpoint
-///   apply) and reused.
+/// - One SDK client per account and region, made on first use from the
+///   shared [`SdkConfig`] (so its credentials, retries, time limits and
+///   endpoint apply) and reused.
 /// - Listed tags are resolved with DescribeImages (one call per 100 tags);
 ///   when a batch names a missing tag, its tags are picked from one listing
-///   of every tagged image (pages of ListImages), never one call per tag.
-///   Every tagged image comes from all pages of ListImages. Untagged images
+///   of every tagged image, never one call per tag. Untagged images
 ///   are skipped.
 /// - Before the first StartImageScan in a registry, its scan type is read
 ///   once with GetRegistryScanningConfiguration: an ENHANCED (Amazon
@@ -77,19 +112,34 @@ impl Default for EcrBackendOptions {
 /// - Findings come from every page of DescribeImageScanFindings, basic and
 ///   enhanced.
 /// - Every call (every page) waits for its turn at the adaptive rate of its
-///   action and region ([`crate::ratelimit`]); every attempt the SDK makes,
-///   retries included, tells that rate whether ECR throttled it.
+///   action, account and region ([`crate::ratelimit`]); every attempt the
+///   SDK makes, retries included, tells that rate whether ECR throttled it.
+/// - Every tagged image comes from the pages of DescribeImages, with when
+///   it was pushed and last pulled and whether it is archived.
+/// - A registry of another account than the caller's (GetCallerIdentity,
+///   asked once) is read with the role [`EcrBackendOptions::assume_role`]
+///   names, when one is set: one session per account and region, kept
+///   fresh by the SDK's credential cache. A role that cannot be assumed
+///   fails that account's calls with [`BackendError::CannotAssumeRole`];
+///   every other account goes on.
+/// - An AWS Organization's accounts come from the pages of
+///   organizations:ListAccounts, with the caller's credentials.
 #[derive(Debug)]
 pub struct EcrBackend {
     sdk_config: SdkConfig,
     options: EcrBackendOptions,
-    clients: Mutex<HashMap<String, Client>>,
+    clients: Mutex<HashMap<(String, String), Client>>,
+    sessions: Mutex<HashMap<RegistryKey, Arc<Session>>>,
+    caller: OnceCell<Option<String>>,
     limits: Arc<RateLimits>,
     scan_types: Mutex<HashMap<RegistryKey, Arc<OnceCell<RegistryScanType>>>>,
 }
 
-/// (region, registry)
+/// (region, registry), or (registry, region) for clients and sessions.
 type RegistryKey = (String, String);
+
+/// A client with a session of an account's role, made once (or why not).
+type Session = OnceCell<Result<Client, BackendError>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RegistryScanType {
@@ -110,8 +160,16 @@ impl EcrBackend {
             limits: Arc::new(RateLimits::adaptive(rate_policy(options.calls_per_second))),
             options,
             clients: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            caller: OnceCell::new(),
             scan_types: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Where the rate of an action applies: an account in a region. What
+    /// [`EcrBackend::rate_limits`] is asked with.
+    pub fn rate_place(registry: &str, region: &str) -> String {
+        format!("{registry}@{region}")
     }
 
     /// The client-side rate limits, e.g. to see how many calls were made.
@@ -119,47 +177,139 @@ impl EcrBackend {
         &self.limits
     }
 
-    /// Uses `client` for `region` instead of one made from the SDK config
-    /// (e.g. a client with its own interceptors or HTTP client).
-    pub fn with_region_client(self, region: impl Into<String>, client: Client) -> EcrBackend {
-        let region = region.into();
+    /// Uses `client` for the registry `registry` in `region` instead of one
+    /// made from the SDK config (e.g. a client with its own interceptors or
+    /// HTTP client).
+    pub fn with_client(
+        self,
+        registry: impl Into<String>,
+        region: impl Into<String>,
+        client: Client,
+    ) -> EcrBackend {
+        let (registry, region) = (registry.into(), region.into());
         let client = Client::from_conf(
             client
                 .config()
                 .to_builder()
-                .interceptor(self.rate_feedback(&region))
+                .interceptor(self.rate_feedback(&registry, &region))
                 .build(),
         );
         self.clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(region, client);
+            .insert((registry, region), client);
         self
     }
 
-    fn rate_feedback(&self, region: &str) -> RateFeedback {
+    fn rate_feedback(&self, registry: &str, region: &str) -> RateFeedback {
         RateFeedback {
             limits: Arc::clone(&self.limits),
-            region: region.to_owned(),
+            place: EcrBackend::rate_place(registry, region),
         }
     }
 
-    fn client(&self, region: &str) -> Client {
-        let mut clients = self
+    /// Waits for a turn of `action` in the registry's account and region.
+    async fn turn(&self, action: &str, repository: &RepositoryRef) {
+        self.limits
+            .acquire(
+                action,
+                &EcrBackend::rate_place(&repository.registry, &repository.region),
+            )
+            .await;
+    }
+
+    /// The caller's account, asked of STS once; `None` when STS cannot say
+    /// (then every registry is read with the caller's credentials).
+    async fn caller_account(&self) -> Option<&str> {
+        self.caller
+            .get_or_init(|| async {
+                let sts = aws_sdk_sts::Client::new(&self.sdk_config);
+                match sts.get_caller_identity().send().await {
+                    Ok(identity) => identity.account().map(str::to_owned),
+                    Err(err) => {
+                        tracing::warn!(error = %describe(&err), "cannot tell the caller's account; reading every registry with its credentials");
+                        None
+                    }
+                }
+            })
+            .await
+            .as_deref()
+    }
+
+    /// The client for the registry `registry` in `region`: the caller's
+    /// credentials, or a session of the account's role.
+    async fn client(&self, registry: &str, region: &str) -> Result<Client, BackendError> {
+        let key = (registry.to_owned(), region.to_owned());
+        if let Some(client) = self
             .clients
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| {
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+        {
+            return Ok(client.clone());
+        }
+        let own = match &self.options.assume_role {
+            None => true,
+            Some(_) => self
+                .caller_account()
+                .await
+                .is_none_or(|caller| caller == registry),
+        };
+        if own {
+            let mut clients = self
+                .clients
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let client = clients.entry(key).or_insert_with(|| {
                 Client::from_conf(
                     aws_sdk_ecr::config::Builder::from(&self.sdk_config)
                         .region(aws_sdk_ecr::config::Region::new(region.to_owned()))
-                        .interceptor(self.rate_feedback(region))
+                        .interceptor(self.rate_feedback(registry, region))
                         .build(),
                 )
-            })
+            });
+            return Ok(client.clone());
+        }
+        let cell = Arc::clone(
+            self.sessions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .entry(key)
+                .or_default(),
+        );
+        cell.get_or_init(|| self.session_client(registry, region))
+            .await
             .clone()
+    }
+
+    /// A client with a session of `registry`'s role, checked by getting its
+    /// first credentials.
+    async fn session_client(&self, registry: &str, region: &str) -> Result<Client, BackendError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let template = self.options.assume_role.as_deref().unwrap_or_default();
+        let role = role_arn(template, registry, region);
+        // STS allows session names of 2-64 characters of [\w+=,.@-].
+        let session_name: String = format!("ecrscan-{registry}").chars().take(64).collect();
+        let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role)
+            .session_name(session_name)
+            .region(aws_config::Region::new(region.to_owned()));
+        if let Some(external_id) = &self.options.external_id {
+            builder = builder.external_id(external_id);
+        }
+        let provider = builder.configure(&self.sdk_config).build().await;
+        if let Err(err) = provider.provide_credentials().await {
+            return Err(BackendError::CannotAssumeRole {
+                role,
+                message: credentials_error_code(&err),
+            });
+        }
+        Ok(Client::from_conf(
+            aws_sdk_ecr::config::Builder::from(&self.sdk_config)
+                .region(aws_sdk_ecr::config::Region::new(region.to_owned()))
+                .credentials_provider(provider)
+                .interceptor(self.rate_feedback(registry, region))
+                .build(),
+        ))
     }
 
     async fn registry_scan_type(&self, repository: &RepositoryRef) -> RegistryScanType {
@@ -176,9 +326,11 @@ impl EcrBackend {
         };
         let lookup = cell
             .get_or_try_init(|| async {
-                let client = self.client(&repository.region);
-                self.limits
-                    .acquire("ecr:GetRegistryScanningConfiguration", &repository.region)
+                let client = self
+                    .client(&repository.registry, &repository.region)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                self.turn("ecr:GetRegistryScanningConfiguration", repository)
                     .await;
                 match client.get_registry_scanning_configuration().send().await {
                     Ok(output) if output.registry_id() == Some(repository.registry.as_str()) => Ok(
@@ -263,10 +415,7 @@ impl EcrBackend {
             .map(|(digest, mut image_tags)| {
                 image_tags.sort();
                 image_tags.dedup();
-                Image {
-                    digest,
-                    tags: image_tags,
-                }
+                Image::tagged(digest, image_tags)
             })
             .collect();
         Ok(Resolution {
@@ -286,9 +435,7 @@ impl EcrBackend {
             .iter()
             .map(|tag| ImageIdentifier::builder().image_tag(tag).build())
             .collect();
-        self.limits
-            .acquire("ecr:DescribeImages", &repository.region)
-            .await;
+        self.turn("ecr:DescribeImages", repository).await;
         let output = client
             .describe_images()
             .registry_id(&repository.registry)
@@ -316,19 +463,17 @@ impl EcrBackend {
         client: &Client,
         repository: &RepositoryRef,
     ) -> Result<Resolution, BackendError> {
-        let mut digest_tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut images: BTreeMap<String, Image> = BTreeMap::new();
         let mut next_token: Option<String> = None;
         // One rate-limit token per call made: the pages are asked for one by one.
         loop {
-            self.limits
-                .acquire("ecr:ListImages", &repository.region)
-                .await;
+            self.turn("ecr:DescribeImages", repository).await;
             let page = client
-                .list_images()
+                .describe_images()
                 .registry_id(&repository.registry)
                 .repository_name(&repository.repository)
                 .filter(
-                    ListImagesFilter::builder()
+                    DescribeImagesFilter::builder()
                         .tag_status(TagStatus::Tagged)
                         .build(),
                 )
@@ -336,27 +481,41 @@ impl EcrBackend {
                 .set_next_token(next_token.take())
                 .send()
                 .await
-                .map_err(|err| map_error("ecr:ListImages", repository, String::new(), err))?;
-            for id in page.image_ids() {
+                .map_err(|err| map_error("ecr:DescribeImages", repository, String::new(), err))?;
+            for detail in page.image_details() {
                 // Untagged images (an emulator may list them despite the filter) are not selected.
-                if let (Some(digest), Some(tag)) = (id.image_digest(), id.image_tag()) {
-                    digest_tags
-                        .entry(digest.to_owned())
-                        .or_default()
-                        .push(tag.to_owned());
+                let Some(digest) = detail.image_digest() else {
+                    continue;
+                };
+                if detail.image_tags().is_empty() {
+                    continue;
                 }
+                let image = images.entry(digest.to_owned()).or_insert_with(|| Image {
+                    digest: digest.to_owned(),
+                    ..Image::default()
+                });
+                image.tags.extend(detail.image_tags().iter().cloned());
+                image.pushed_at = image
+                    .pushed_at
+                    .or(detail.image_pushed_at().and_then(chrono_time));
+                image.last_pulled_at = image
+                    .last_pulled_at
+                    .or(detail.last_recorded_pull_time().and_then(chrono_time));
+                image.archived |= detail
+                    .image_status()
+                    .is_some_and(|status| status.as_str() == "ARCHIVED");
             }
             match page.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
                 _ => break,
             }
         }
-        let images = digest_tags
-            .into_iter()
-            .map(|(digest, mut tags)| {
-                tags.sort();
-                tags.dedup();
-                Image { digest, tags }
+        let images = images
+            .into_values()
+            .map(|mut image| {
+                image.tags.sort();
+                image.tags.dedup();
+                image
             })
             .collect();
         Ok(Resolution {
@@ -368,12 +527,90 @@ impl EcrBackend {
 
 #[async_trait::async_trait]
 impl ScanBackend for EcrBackend {
+    async fn list_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        let client = self.client(registry, region).await?;
+        let place = RepositoryRef {
+            region: region.to_owned(),
+            registry: registry.to_owned(),
+            repository: String::new(),
+        };
+        let mut names = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            self.turn("ecr:DescribeRepositories", &place).await;
+            let page = client
+                .describe_repositories()
+                .registry_id(registry)
+                .max_results(self.options.page_size)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|err| map_error("ecr:DescribeRepositories", &place, String::new(), err))?;
+            names.extend(
+                page.repositories()
+                    .iter()
+                    .filter_map(|repository| repository.repository_name())
+                    .map(str::to_owned),
+            );
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, BackendError> {
+        let client = aws_sdk_organizations::Client::new(&self.sdk_config);
+        let mut accounts = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            self.limits
+                .acquire("organizations:ListAccounts", "global")
+                .await;
+            let page = client
+                .list_accounts()
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|err| map_plain_error("organizations:ListAccounts", err))?;
+            for account in page.accounts() {
+                let Some(id) = account.id() else {
+                    continue;
+                };
+                let active = account
+                    .status()
+                    .is_none_or(|status| status.as_str() == "ACTIVE");
+                accounts.push(Account {
+                    id: id.to_owned(),
+                    name: account.name().map(str::to_owned),
+                    active,
+                });
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        accounts.dedup_by(|a, b| a.id == b.id);
+        Ok(accounts)
+    }
+
     async fn resolve_images(
         &self,
         repository: &RepositoryRef,
         tags: &[String],
     ) -> Result<Resolution, BackendError> {
-        let client = self.client(&repository.region);
+        let client = self
+            .client(&repository.registry, &repository.region)
+            .await?;
         if tags.is_empty() {
             self.all_tagged_images(&client, repository).await
         } else {
@@ -389,10 +626,10 @@ impl ScanBackend for EcrBackend {
         if self.registry_scan_type(repository).await == RegistryScanType::Enhanced {
             return Err(BackendError::ContinuousScanning);
         }
-        let client = self.client(&repository.region);
-        self.limits
-            .acquire("ecr:StartImageScan", &repository.region)
-            .await;
+        let client = self
+            .client(&repository.registry, &repository.region)
+            .await?;
+        self.turn("ecr:StartImageScan", repository).await;
         client
             .start_image_scan()
             .registry_id(&repository.registry)
@@ -422,15 +659,15 @@ impl ScanBackend for EcrBackend {
         repository: &RepositoryRef,
         digest: &str,
     ) -> Result<LatestScan, BackendError> {
-        let client = self.client(&repository.region);
+        let client = self
+            .client(&repository.registry, &repository.region)
+            .await?;
         let mut scan: Option<DigestScan> = None;
         let mut counted_by_ecr = false;
         let mut next_token: Option<String> = None;
         // One rate-limit token per call made: the pages are asked for one by one.
         loop {
-            self.limits
-                .acquire("ecr:DescribeImageScanFindings", &repository.region)
-                .await;
+            self.turn("ecr:DescribeImageScanFindings", repository).await;
             let sent = client
                 .describe_image_scan_findings()
                 .registry_id(&repository.registry)
@@ -648,6 +885,45 @@ where
     }
 }
 
+/// Turns an SDK error of a call about no repository into a [`BackendError`].
+fn map_plain_error<E>(action: &str, err: SdkError<E, HttpResponse>) -> BackendError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let place = RepositoryRef {
+        region: String::new(),
+        registry: String::new(),
+        repository: String::new(),
+    };
+    map_error(action, &place, String::new(), err)
+}
+
+/// The AWS error code (else the first line of the message) of why
+/// credentials could not be had: what `cannot assume …:` is followed by.
+fn credentials_error_code(err: &aws_credential_types::provider::error::CredentialsError) -> String {
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if let Some(sdk) = cause.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
+            return match code(sdk) {
+                Some(code) => code.to_owned(),
+                None => match sdk {
+                    SdkError::ServiceError(service) if service.raw().status().as_u16() == 403 => {
+                        "AccessDenied".to_owned()
+                    }
+                    other => describe(other),
+                },
+            };
+        }
+        source = cause.source();
+    }
+    err.to_string()
+        .lines()
+        .next()
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
 /// The rate policy of a backend: adaptive, under `ceiling` when one is set
 /// (starting at it: a ceiling is what its user wants).
 fn rate_policy(ceiling: Option<NonZeroU32>) -> RatePolicy {
@@ -664,7 +940,7 @@ fn rate_policy(ceiling: Option<NonZeroU32>) -> RatePolicy {
 #[derive(Debug)]
 struct RateFeedback {
     limits: Arc<RateLimits>,
-    region: String,
+    place: String,
 }
 
 /// The error code of an ECR operation's error, from the SDK's type-erased
@@ -672,10 +948,13 @@ struct RateFeedback {
 fn operation_error_code(err: &OperationError) -> Option<&str> {
     use aws_sdk_ecr::operation::{
         describe_image_scan_findings::DescribeImageScanFindingsError,
-        describe_images::DescribeImagesError,
+        describe_images::DescribeImagesError, describe_repositories::DescribeRepositoriesError,
         get_registry_scanning_configuration::GetRegistryScanningConfigurationError,
         list_images::ListImagesError,
     };
+    if let Some(err) = err.downcast_ref::<DescribeRepositoriesError>() {
+        return err.code();
+    }
     if let Some(err) = err.downcast_ref::<DescribeImagesError>() {
         return err.code();
     }
@@ -714,7 +993,7 @@ impl Intercept for RateFeedback {
             .response()
             .map(|response| response.status().as_u16());
         match context.output_or_error() {
-            Some(Ok(_)) => self.limits.accepted(&action, &self.region),
+            Some(Ok(_)) => self.limits.accepted(&action, &self.place),
             Some(Err(err)) => {
                 let throttled = status == Some(429)
                     || err
@@ -722,10 +1001,10 @@ impl Intercept for RateFeedback {
                         .and_then(operation_error_code)
                         .is_some_and(is_throttling_code);
                 if throttled {
-                    self.limits.throttled(&action, &self.region);
+                    self.limits.throttled(&action, &self.place);
                 } else if status.is_some_and(|status| status < 500) {
                     // Refused for a reason of its own: ECR answered, at this rate.
-                    self.limits.accepted(&action, &self.region);
+                    self.limits.accepted(&action, &self.place);
                 }
             }
             None => {}

@@ -121,7 +121,7 @@ fn render_feed<E>(
         let mut xml = XmlBuffer::with_capacity(2 * CHUNK_BYTES);
         write_head(&mut xml, config, results, now, options, None);
         while let Some(entry) = entries.next_entry() {
-            write_entry(&mut xml, config, &entry);
+            write_entry(&mut xml, &entry);
             if xml.doc.len() >= CHUNK_BYTES {
                 emit(&xml.doc)?;
                 xml.doc.clear();
@@ -148,7 +148,7 @@ fn render_feed<E>(
     let mut index = page.start;
     while let Some(entry) = entries.next_entry() {
         let before = body.doc.len();
-        write_entry(&mut body, config, &entry);
+        write_entry(&mut body, &entry);
         if body.doc.len() > entry_bytes && index > page.start {
             body.doc.truncate(before);
             next_start = Some(index);
@@ -283,7 +283,14 @@ fn write_head(
         .filter_map(|result| result.scan.scan_completed_at)
         .max()
         .unwrap_or(now);
-    let title = format!("ECR repository {} in {}", config.repository, config.region);
+    let title = if config.single_repository().is_some() {
+        format!("ECR repository {} in {}", config.repository, config.region)
+    } else {
+        format!(
+            "ECR repositories {} of {} in {}",
+            config.repository, config.registry, config.region
+        )
+    };
     write_preamble(xml, &title, config.id, updated);
     let console_title = format!("{} in the Amazon ECR console", config.repository);
     xml.empty(
@@ -351,7 +358,7 @@ struct EntryParts<'a> {
     link: Option<&'a str>,
 }
 
-fn write_entry(xml: &mut XmlBuffer, config: &ScanConfig, entry: &EntryParts<'_>) {
+fn write_entry(xml: &mut XmlBuffer, entry: &EntryParts<'_>) {
     let EntryParts {
         result,
         finding,
@@ -366,7 +373,7 @@ fn write_entry(xml: &mut XmlBuffer, config: &ScanConfig, entry: &EntryParts<'_>)
     xml.raw("[");
     xml.raw(finding.severity.as_str());
     xml.raw("] in image ");
-    xml.text(&config.repository);
+    xml.text(&result.image.repository);
     xml.raw(":");
     xml.text(tag);
     xml.raw(" found ");
@@ -480,10 +487,12 @@ fn entry_id(
     finding: &Finding,
 ) -> Uuid {
     name.clear();
+    // The image's own registry, region and repository: a config of
+    // patterns or of an organization spans several.
     for part in [
-        config.region.as_str(),
-        &config.registry,
-        &config.repository,
+        result.image.region.as_deref().unwrap_or(&config.region),
+        result.image.registry.as_deref().unwrap_or(&config.registry),
+        &result.image.repository,
         result.image.tag.as_deref().unwrap_or(""),
         result.image.digest.as_deref().unwrap_or(""),
     ] {
@@ -504,10 +513,14 @@ fn console_url(config: &ScanConfig) -> String {
     } else {
         format!("{region}.console.aws.amazon.com")
     };
-    format!(
-        "https://{host}/ecr/repositories/private/{}/{}?region={region}",
-        config.registry, config.repository
-    )
+    match config.single_repository() {
+        Some(_) => format!(
+            "https://{host}/ecr/repositories/private/{}/{}?region={region}",
+            config.registry, config.repository
+        ),
+        // Patterns and organizations: the region's private repositories.
+        None => format!("https://{host}/ecr/private-registry/repositories?region={region}"),
+    }
 }
 
 /// An absolute http(s) URL, normalized (and percent-encoded) by the URL

@@ -90,6 +90,25 @@ pub fn rollup_key(repository: &RepositoryRef) -> Result<String, StoreError> {
     ))
 }
 
+/// The key of a registry's recorded repositories:
+/// `results/REGION/REGISTRY/@repositories.json` (`@` is in no repository
+/// name, so no repository's directory is named so).
+pub fn repositories_key(registry: &str, region: &str) -> Result<String, StoreError> {
+    crate::config::validate_region(region)
+        .and_then(|()| crate::config::validate_registry(registry))
+        .map_err(|err| StoreError::InvalidKey {
+            kind: RecordKind::Repositories,
+            message: err.to_string(),
+        })?;
+    Ok(format!("results/{region}/{registry}/@repositories.json"))
+}
+
+/// The key of the recorded accounts of the caller's organization:
+/// `results/@accounts.json`.
+pub fn accounts_key() -> String {
+    "results/@accounts.json".to_owned()
+}
+
 /// The key of a repository's finding index: `results/REGION/REGISTRY/REPOSITORY/@findings.json`.
 pub fn findings_key(repository: &RepositoryRef) -> Result<String, StoreError> {
     Ok(format!(

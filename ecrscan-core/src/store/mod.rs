@@ -18,6 +18,8 @@
 //! | `results/REGION/REGISTRY/REPOSITORY/@digests/ALG-HEX.json` | a digest's recorded results ([`DigestRecord`](crate::records::DigestRecord)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@tags.json` | where each tag pointed, and since when ([`TagRecord`](crate::records::TagRecord)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@images/SELECTION.json` | what a selection of tags resolved to ([`RecordedResolution`](crate::records::RecordedResolution)) |
+//! | `results/REGION/REGISTRY/@repositories.json` | a registry's repositories, as last listed ([`RecordedList`](crate::records::RecordedList)) |
+//! | `results/@accounts.json` | the accounts of the caller's organization, as last listed |
 //! | `results/REGION/REGISTRY/REPOSITORY/@findings.json` | the findings of the repository's images, each distinct finding once, for summaries with suppression rules ([`FindingIndex`](crate::records::FindingIndex)) |
 //! | `results/REGION/REGISTRY/REPOSITORY/@rollup.json` | the repository's summary: every digest's latest counts and every selection's resolution, one object ([`Rollup`](crate::records::Rollup)) |
 //! | `changes/<id>.json` | a change ([`Change`](crate::changes::Change)), written once |
@@ -32,9 +34,12 @@ use std::fmt;
 
 use uuid::Uuid;
 
+use crate::backend::Account;
 use crate::changes::Change;
 use crate::config::{RepositoryRef, ScanConfig};
-use crate::records::{DigestRecord, FindingIndex, RecordedResolution, Rollup, TagRecord};
+use crate::records::{
+    DigestRecord, FindingIndex, RecordedList, RecordedResolution, Rollup, TagRecord,
+};
 
 mod channels;
 mod configs;
@@ -72,6 +77,8 @@ pub enum RecordKind {
     Rollup,
     /// A repository's finding index.
     FindingIndex,
+    /// A recorded listing of repositories or accounts.
+    Repositories,
     /// A change of an image's findings or tags.
     Change,
     /// A notification channel.
@@ -94,6 +101,7 @@ impl RecordKind {
             RecordKind::Resolution => "image resolution",
             RecordKind::Rollup => "repository rollup",
             RecordKind::FindingIndex => "repository finding index",
+            RecordKind::Repositories => "recorded listing",
             RecordKind::Change => "change",
             RecordKind::Channel => "notification channel",
             RecordKind::Delivery => "delivery",
@@ -388,6 +396,23 @@ pub trait ResultStore: Send + Sync {
         index: &FindingIndex,
         mode: PutMode,
     ) -> Result<Version, StoreError>;
+    /// A registry's repositories, as last recorded.
+    async fn get_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+    ) -> Result<Option<RecordedList<String>>, StoreError>;
+    /// Records a registry's repositories (last writer wins: a cache).
+    async fn put_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+        listing: &RecordedList<String>,
+    ) -> Result<(), StoreError>;
+    /// The accounts of the caller's organization, as last recorded.
+    async fn get_accounts(&self) -> Result<Option<RecordedList<Account>>, StoreError>;
+    /// Records the accounts of the caller's organization.
+    async fn put_accounts(&self, listing: &RecordedList<Account>) -> Result<(), StoreError>;
     /// Stores a change once, with a create-only write: `Ok(true)` when this
     /// call created it, `Ok(false)` when a change with its id exists
     /// (another writer recorded the same result).

@@ -3,15 +3,21 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::keys::{change_key, digest_key, findings_key, resolution_key, rollup_key, tags_key};
+use super::keys::{
+    accounts_key, change_key, digest_key, findings_key, repositories_key, resolution_key,
+    rollup_key, tags_key,
+};
 use super::listing::read_listed;
 use super::{
     Listing, MAX_RECORD_BYTES, ObjectStore, PutMode, RecordKind, ResultStore, StoreError, Version,
     Versioned,
 };
+use crate::backend::Account;
 use crate::changes::Change;
 use crate::config::RepositoryRef;
-use crate::records::{DigestRecord, FindingIndex, RecordedResolution, Rollup, TagRecord};
+use crate::records::{
+    DigestRecord, FindingIndex, RecordedList, RecordedResolution, Rollup, TagRecord,
+};
 
 /// A record as stored: JSON.
 fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -143,6 +149,49 @@ impl<S: ObjectStore> ResultStore for S {
     ) -> Result<Version, StoreError> {
         self.put(&findings_key(repository)?, encode(index), mode)
             .await
+    }
+
+    async fn get_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+    ) -> Result<Option<RecordedList<String>>, StoreError> {
+        Ok(get_versioned(
+            self,
+            &repositories_key(registry, region)?,
+            RecordKind::Repositories,
+        )
+        .await?
+        .and_then(|versioned| versioned.record))
+    }
+
+    async fn put_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+        listing: &RecordedList<String>,
+    ) -> Result<(), StoreError> {
+        self.put(
+            &repositories_key(registry, region)?,
+            encode(listing),
+            PutMode::Overwrite,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_accounts(&self) -> Result<Option<RecordedList<Account>>, StoreError> {
+        Ok(
+            get_versioned(self, &accounts_key(), RecordKind::Repositories)
+                .await?
+                .and_then(|versioned| versioned.record),
+        )
+    }
+
+    async fn put_accounts(&self, listing: &RecordedList<Account>) -> Result<(), StoreError> {
+        self.put(&accounts_key(), encode(listing), PutMode::Overwrite)
+            .await?;
+        Ok(())
     }
 
     async fn put_change(&self, change: &Change) -> Result<bool, StoreError> {

@@ -57,13 +57,35 @@ impl Paced {
 
 #[async_trait::async_trait]
 impl ScanBackend for Paced {
+    async fn list_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        let place = RepositoryRef {
+            region: region.to_owned(),
+            registry: registry.to_owned(),
+            repository: String::new(),
+        };
+        self.paced(
+            "ecr:DescribeRepositories",
+            &place,
+            self.inner.list_repositories(registry, region),
+        )
+        .await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<crate::backend::Account>, BackendError> {
+        self.inner.list_accounts().await
+    }
+
     async fn resolve_images(
         &self,
         repository: &RepositoryRef,
         tags: &[String],
     ) -> Result<Resolution, BackendError> {
         self.paced(
-            "ecr:ListImages",
+            "ecr:DescribeImages",
             repository,
             self.inner.resolve_images(repository, tags),
         )

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::backend::{BackendError, Image, Resolution, ScanBackend};
+use crate::backend::{Account, BackendError, Image, Resolution, ScanBackend};
 use crate::config::RepositoryRef;
 use crate::finding::{DigestScan, Finding, LatestScan, ScanStatus};
 use crate::severity::SeverityCounts;
@@ -34,7 +34,9 @@ use crate::severity::SeverityCounts;
 /// ```
 #[derive(Debug, Default)]
 pub struct SimulatedEcr {
-    repositories: BTreeMap<RepositoryRef, Vec<(String, Vec<String>)>>,
+    repositories: BTreeMap<RepositoryRef, Vec<Image>>,
+    accounts: Option<Vec<Account>>,
+    denied: BTreeMap<String, String>,
     findings: HashMap<String, Vec<Finding>>,
     scans: Mutex<HashMap<(RepositoryRef, String), DateTime<Utc>>>,
     latency: Duration,
@@ -51,17 +53,46 @@ impl SimulatedEcr {
     /// Adds an image with these tags (none: an untagged image) to a
     /// repository, creating the repository.
     pub fn with_image(
-        mut self,
+        self,
         repository: &RepositoryRef,
         digest: &str,
         tags: &[&str],
     ) -> SimulatedEcr {
         let mut tags: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
         tags.sort();
+        self.with_image_details(
+            repository,
+            Image {
+                digest: digest.to_owned(),
+                tags,
+                ..Image::default()
+            },
+        )
+    }
+
+    /// Adds an image with its push and pull times and archive status.
+    pub fn with_image_details(mut self, repository: &RepositoryRef, image: Image) -> SimulatedEcr {
         self.repositories
             .entry(repository.clone())
             .or_default()
-            .push((digest.to_owned(), tags));
+            .push(image);
+        self
+    }
+
+    /// The accounts of the caller's organization (without them,
+    /// [`ScanBackend::list_accounts`] fails as outside an organization).
+    pub fn with_accounts(mut self, accounts: Vec<Account>) -> SimulatedEcr {
+        self.accounts = Some(accounts);
+        self
+    }
+
+    /// Every call about the registry `account` fails as a role that cannot
+    /// be assumed.
+    pub fn with_role_denied(mut self, account: &str) -> SimulatedEcr {
+        self.denied.insert(
+            account.to_owned(),
+            format!("arn:aws:iam::{account}:role/ecrscan-reader"),
+        );
         self
     }
 
@@ -116,10 +147,18 @@ impl SimulatedEcr {
         }
     }
 
-    fn images(
-        &self,
-        repository: &RepositoryRef,
-    ) -> Result<&Vec<(String, Vec<String>)>, BackendError> {
+    fn allowed(&self, registry: &str) -> Result<(), BackendError> {
+        match self.denied.get(registry) {
+            Some(role) => Err(BackendError::CannotAssumeRole {
+                role: role.clone(),
+                message: "AccessDenied".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn images(&self, repository: &RepositoryRef) -> Result<&Vec<Image>, BackendError> {
+        self.allowed(&repository.registry)?;
         self.repositories
             .get(repository)
             .ok_or_else(|| BackendError::RepositoryNotFound {
@@ -130,6 +169,32 @@ impl SimulatedEcr {
 
 #[async_trait::async_trait]
 impl ScanBackend for SimulatedEcr {
+    async fn list_repositories(
+        &self,
+        registry: &str,
+        region: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        self.call().await;
+        self.allowed(registry)?;
+        Ok(self
+            .repositories
+            .keys()
+            .filter(|repository| repository.registry == registry && repository.region == region)
+            .map(|repository| repository.repository.clone())
+            .collect())
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, BackendError> {
+        self.call().await;
+        let mut accounts = self.accounts.clone().ok_or_else(|| BackendError::Other {
+            action: "organizations:ListAccounts".into(),
+            code: Some("AWSOrganizationsNotInUseException".into()),
+            message: "the simulated caller is in no organization".into(),
+        })?;
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(accounts)
+    }
+
     async fn resolve_images(
         &self,
         repository: &RepositoryRef,
@@ -137,31 +202,25 @@ impl ScanBackend for SimulatedEcr {
     ) -> Result<Resolution, BackendError> {
         self.call().await;
         let images = self.images(repository)?;
-        let mut selected: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for (digest, image_tags) in images {
-            for tag in image_tags {
+        let mut selected: BTreeMap<&str, Image> = BTreeMap::new();
+        for image in images {
+            for tag in &image.tags {
                 if tags.is_empty() || tags.contains(tag) {
-                    selected.entry(digest).or_default().push(tag.clone());
+                    let entry = selected.entry(&image.digest).or_insert_with(|| Image {
+                        tags: Vec::new(),
+                        ..image.clone()
+                    });
+                    entry.tags.push(tag.clone());
                 }
             }
         }
         let missing_tags = tags
             .iter()
-            .filter(|tag| {
-                !images
-                    .iter()
-                    .any(|(_, image_tags)| image_tags.contains(tag))
-            })
+            .filter(|tag| !images.iter().any(|image| image.tags.contains(tag)))
             .cloned()
             .collect();
         Ok(Resolution {
-            images: selected
-                .into_iter()
-                .map(|(digest, tags)| Image {
-                    digest: digest.to_owned(),
-                    tags,
-                })
-                .collect(),
+            images: selected.into_values().collect(),
             missing_tags,
         })
     }
@@ -172,7 +231,11 @@ impl ScanBackend for SimulatedEcr {
         digest: &str,
     ) -> Result<(), BackendError> {
         self.call().await;
-        if !self.images(repository)?.iter().any(|(d, _)| d == digest) {
+        if !self
+            .images(repository)?
+            .iter()
+            .any(|image| image.digest == digest)
+        {
             return Err(BackendError::ImageNotFound {
                 image: format!("{}@{digest}", repository.repository),
             });
@@ -199,7 +262,11 @@ impl ScanBackend for SimulatedEcr {
         digest: &str,
     ) -> Result<LatestScan, BackendError> {
         self.call().await;
-        if !self.images(repository)?.iter().any(|(d, _)| d == digest) {
+        if !self
+            .images(repository)?
+            .iter()
+            .any(|image| image.digest == digest)
+        {
             return Err(BackendError::ImageNotFound {
                 image: format!("{}@{digest}", repository.repository),
             });

@@ -8,12 +8,11 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsOutput;
 use aws_sdk_ecr::operation::describe_images::DescribeImagesOutput;
 use aws_sdk_ecr::operation::get_registry_scanning_configuration::GetRegistryScanningConfigurationOutput;
-use aws_sdk_ecr::operation::list_images::ListImagesOutput;
 use aws_sdk_ecr::operation::start_image_scan::StartImageScanOutput;
 use aws_sdk_ecr::types::{
-    Attribute, EnhancedImageScanFinding, FindingSeverity, ImageDetail, ImageIdentifier,
-    ImageScanFinding, ImageScanFindings, ImageScanStatus, PackageVulnerabilityDetails,
-    RegistryScanningConfiguration, ScanStatus as EcrScanStatus, ScanType, VulnerablePackage,
+    Attribute, EnhancedImageScanFinding, FindingSeverity, ImageDetail, ImageScanFinding,
+    ImageScanFindings, ImageScanStatus, PackageVulnerabilityDetails, RegistryScanningConfiguration,
+    ScanStatus as EcrScanStatus, ScanType, VulnerablePackage,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use ecrscan_core::finding::FindingKind;
@@ -46,7 +45,12 @@ fn backend_with(rules: &[&Rule], options: ecrscan_core::EcrBackendOptions) -> Ec
     let sdk_config = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
-    EcrBackend::with_options(&sdk_config, options).with_region_client("us-west-2", client)
+    EcrBackend::with_options(&sdk_config, options).with_client("123456789012", "us-west-2", client)
+}
+
+/// Where the rates of the test repository's calls apply: its account in its region.
+fn place() -> String {
+    EcrBackend::rate_place("123456789012", "us-west-2")
 }
 
 fn aws_error(code: &str, message: &str) -> String {
@@ -67,20 +71,31 @@ fn basic_registry() -> Rule {
 }
 
 #[tokio::test]
-async fn every_tagged_image_follows_list_images_pages() {
-    let page = |token: Option<&'static str>,
-                next: Option<&'static str>,
-                ids: Vec<(&'static str, Option<&'static str>)>| {
-        mock!(aws_sdk_ecr::Client::list_images)
-            .match_requests(move |req| req.next_token() == token && req.max_results() == Some(1000))
+async fn every_tagged_image_follows_describe_images_pages_with_push_pull_and_archive() {
+    use aws_sdk_ecr::primitives::DateTime as AwsTime;
+    use aws_sdk_ecr::types::{ImageStatus, TagStatus};
+    type Detail = (&'static str, Vec<&'static str>, i64, Option<i64>, bool);
+    let page = |token: Option<&'static str>, next: Option<&'static str>, details: Vec<Detail>| {
+        mock!(aws_sdk_ecr::Client::describe_images)
+            .match_requests(move |req| {
+                req.next_token() == token
+                    && req.max_results() == Some(1000)
+                    && req.filter().and_then(|f| f.tag_status()) == Some(&TagStatus::Tagged)
+            })
             .then_output(move || {
-                ListImagesOutput::builder()
-                    .set_image_ids(Some(
-                        ids.iter()
-                            .map(|(digest, tag)| {
-                                ImageIdentifier::builder()
+                DescribeImagesOutput::builder()
+                    .set_image_details(Some(
+                        details
+                            .iter()
+                            .map(|(digest, tags, pushed, pulled, archived)| {
+                                ImageDetail::builder()
                                     .image_digest(*digest)
-                                    .set_image_tag(tag.map(str::to_owned))
+                                    .set_image_tags(Some(
+                                        tags.iter().map(|t| t.to_string()).collect(),
+                                    ))
+                                    .image_pushed_at(AwsTime::from_secs(*pushed))
+                                    .set_last_recorded_pull_time(pulled.map(AwsTime::from_secs))
+                                    .set_image_status(archived.then_some(ImageStatus::Archived))
                                     .build()
                             })
                             .collect(),
@@ -92,14 +107,37 @@ async fn every_tagged_image_follows_list_images_pages() {
     let first = page(
         None,
         Some("t1"),
-        vec![("sha256:a", Some("1")), ("sha256:b", Some("2"))],
+        vec![
+            (
+                "sha256:a",
+                vec!["1"],
+                1_800_000_000,
+                Some(1_800_500_000),
+                false,
+            ),
+            ("sha256:b", vec!["2"], 1_800_000_100, None, true),
+        ],
     );
     let second = page(
         Some("t1"),
         Some("t2"),
-        vec![("sha256:a", Some("latest")), ("sha256:c", None)],
+        // A tag of sha256:a on a later page, and an untagged image despite the filter.
+        vec![
+            (
+                "sha256:a",
+                vec!["latest"],
+                1_800_000_000,
+                Some(1_800_500_000),
+                false,
+            ),
+            ("sha256:c", vec![], 1_800_000_200, None, false),
+        ],
     );
-    let third = page(Some("t2"), None, vec![("sha256:d", Some("4"))]);
+    let third = page(
+        Some("t2"),
+        None,
+        vec![("sha256:d", vec!["4"], 1_800_000_300, None, false)],
+    );
     let backend = backend(&[&first, &second, &third]);
 
     let resolution = backend
@@ -125,6 +163,16 @@ async fn every_tagged_image_follows_list_images_pages() {
             ("sha256:d", vec!["4"])
         ]
     );
+    let a = &resolution.images[0];
+    assert_eq!(a.pushed_at.map(|t| t.timestamp()), Some(1_800_000_000));
+    assert_eq!(
+        a.last_pulled_at.map(|t| t.timestamp()),
+        Some(1_800_500_000),
+        "lastRecordedPullTime, which moto lacks"
+    );
+    assert!(!a.archived);
+    assert!(resolution.images[1].archived, "imageStatus ARCHIVED");
+    assert_eq!(resolution.images[1].last_pulled_at, None, "never pulled");
     assert_eq!(
         (first.num_calls(), second.num_calls(), third.num_calls()),
         (1, 1, 1)
@@ -132,41 +180,87 @@ async fn every_tagged_image_follows_list_images_pages() {
 }
 
 #[tokio::test]
+async fn repositories_follow_describe_repositories_pages_of_1000() {
+    use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesOutput;
+    use aws_sdk_ecr::types::Repository;
+    let page =
+        |token: Option<&'static str>, next: Option<&'static str>, names: std::ops::Range<usize>| {
+            mock!(aws_sdk_ecr::Client::describe_repositories)
+                .match_requests(move |req| {
+                    req.next_token() == token
+                        && req.max_results() == Some(1000)
+                        && req.registry_id() == Some("123456789012")
+                })
+                .then_output(move || {
+                    DescribeRepositoriesOutput::builder()
+                        .set_repositories(Some(
+                            names
+                                .clone()
+                                .map(|i| {
+                                    Repository::builder()
+                                        .repository_name(format!("team/app-{i:04}"))
+                                        .build()
+                                })
+                                .collect(),
+                        ))
+                        .set_next_token(next.map(str::to_owned))
+                        .build()
+                })
+        };
+    let first = page(None, Some("r1"), 0..1000);
+    let second = page(Some("r1"), None, 1000..1500);
+    let backend = backend(&[&first, &second]);
+    let names = backend
+        .list_repositories("123456789012", "us-west-2")
+        .await
+        .expect("list");
+    assert_eq!(names.len(), 1500);
+    assert_eq!(names[0], "team/app-0000");
+    assert_eq!(names[1499], "team/app-1499");
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    assert_eq!(
+        backend
+            .rate_limits()
+            .granted("ecr:DescribeRepositories", &place()),
+        2
+    );
+}
+
+#[tokio::test]
 async fn listed_tags_with_missing_ones_cost_one_describe_images_per_100_and_one_listing() {
     // 250 tags asked, of which 248 do not exist: DescribeImages fails each
     // batch of 100, and the tags come from one listing of every tagged image.
-    let describe = mock!(aws_sdk_ecr::Client::describe_images).then_http_response(|| {
-        aws_smithy_runtime_api::http::Response::new(
-            400.try_into().unwrap(),
-            aws_smithy_types::body::SdkBody::from(aws_error(
-                "ImageNotFoundException",
-                "The image with imageId {imageTag:'gone'} does not exist",
-            )),
-        )
-    });
-    let list = mock!(aws_sdk_ecr::Client::list_images).then_output(|| {
-        ListImagesOutput::builder()
-            .image_ids(
-                ImageIdentifier::builder()
-                    .image_digest("sha256:u")
-                    .image_tag("16.04")
-                    .build(),
+    let describe = mock!(aws_sdk_ecr::Client::describe_images)
+        .match_requests(|req| !req.image_ids().is_empty())
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                400.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from(aws_error(
+                    "ImageNotFoundException",
+                    "The image with imageId {imageTag:'gone'} does not exist",
+                )),
             )
-            .image_ids(
-                ImageIdentifier::builder()
-                    .image_digest("sha256:u")
-                    .image_tag("latest")
-                    .build(),
-            )
-            .image_ids(
-                ImageIdentifier::builder()
-                    .image_digest("sha256:v")
-                    .image_tag("unasked")
-                    .build(),
-            )
-            .build()
-    });
-    let backend = backend(&[&describe, &list]);
+        });
+    let list = mock!(aws_sdk_ecr::Client::describe_images)
+        .match_requests(|req| req.image_ids().is_empty())
+        .then_output(|| {
+            DescribeImagesOutput::builder()
+                .image_details(
+                    ImageDetail::builder()
+                        .image_digest("sha256:u")
+                        .image_tags("16.04")
+                        .image_tags("latest")
+                        .build(),
+                )
+                .image_details(
+                    ImageDetail::builder()
+                        .image_digest("sha256:v")
+                        .image_tags("unasked")
+                        .build(),
+                )
+                .build()
+        });
+    let backend = backend(&[&list, &describe]);
     let mut tags: Vec<String> = (0..248).map(|i| format!("gone-{i}")).collect();
     tags.insert(7, "16.04".to_owned());
     tags.push("latest".to_owned());
@@ -280,7 +374,7 @@ async fn basic_findings_follow_every_page() {
     let tokens = || {
         backend
             .rate_limits()
-            .granted("ecr:DescribeImageScanFindings", "us-west-2")
+            .granted("ecr:DescribeImageScanFindings", &place())
     };
     assert_eq!(tokens(), 0);
 
@@ -325,14 +419,14 @@ async fn a_summary_of_one_page_digests_takes_one_rate_limit_token_per_digest() {
             )
             .build()
     });
-    let listing = mock!(aws_sdk_ecr::Client::list_images).then_output(|| {
-        ListImagesOutput::builder()
-            .set_image_ids(Some(
+    let listing = mock!(aws_sdk_ecr::Client::describe_images).then_output(|| {
+        DescribeImagesOutput::builder()
+            .set_image_details(Some(
                 (0..10)
                     .map(|i| {
-                        ImageIdentifier::builder()
+                        ImageDetail::builder()
                             .image_digest(format!("sha256:{i:02}"))
-                            .image_tag(format!("v{i}"))
+                            .image_tags(format!("v{i}"))
                             .build()
                     })
                     .collect(),
@@ -351,12 +445,12 @@ async fn a_summary_of_one_page_digests_takes_one_rate_limit_token_per_digest() {
     assert_eq!(summary.rows.len(), 10);
     let limits = backend.rate_limits();
     assert_eq!(
-        limits.granted("ecr:DescribeImageScanFindings", "us-west-2"),
+        limits.granted("ecr:DescribeImageScanFindings", &place()),
         10,
         "one token per one-page digest"
     );
     assert_eq!(findings.num_calls(), 10);
-    assert_eq!(limits.granted("ecr:ListImages", "us-west-2"), 1);
+    assert_eq!(limits.granted("ecr:DescribeImages", &place()), 1);
     assert_eq!(listing.num_calls(), 1);
 }
 
@@ -510,16 +604,16 @@ async fn throttling_is_retried_within_bounds_then_reported_with_its_code() {
     assert_eq!(rule.num_calls(), 3, "max_attempts");
     let limits = backend.rate_limits();
     assert_eq!(
-        limits.throttled_calls("ecr:DescribeImageScanFindings", "us-west-2"),
+        limits.throttled_calls("ecr:DescribeImageScanFindings", &place()),
         3,
         "every attempt, retries included, tells the adaptive rate"
     );
     assert!(
-        limits.rate("ecr:DescribeImageScanFindings", "us-west-2") < 100.0,
+        limits.rate("ecr:DescribeImageScanFindings", &place()) < 100.0,
         "the rate was cut"
     );
     assert_eq!(
-        limits.rate("ecr:ListImages", "us-west-2"),
+        limits.rate("ecr:DescribeImages", &place()),
         100.0,
         "other actions keep theirs"
     );
@@ -551,7 +645,7 @@ async fn accepted_calls_raise_the_adaptive_rate_and_a_ceiling_holds() {
             .unwrap();
     }
     let limits = backend.rate_limits();
-    let action = ("ecr:DescribeImageScanFindings", "us-west-2");
+    let action = ("ecr:DescribeImageScanFindings", &place());
     assert_eq!(limits.throttled_calls(action.0, action.1), 1);
     // Halved to 50 when the slow start ended, then 10 accepted calls: each
     // second of calls (50 of them) adds 3 % of the rate, 1.5 calls a second.
@@ -618,7 +712,7 @@ async fn the_scan_quota_is_final_not_retried_as_throttling() {
     assert_eq!(
         backend
             .rate_limits()
-            .throttled_calls("ecr:StartImageScan", "us-west-2"),
+            .throttled_calls("ecr:StartImageScan", &place()),
         0,
         "the daily quota is not a rate"
     );

@@ -30,6 +30,11 @@ fn config(id: &str, repository: &str, tags: &[&str]) -> ScanConfig {
         registry: "123456789012".into(),
         repository: repository.into(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        exclude_repositories: Vec::new(),
+        most_recent: None,
+        pushed_within_days: None,
+        pulled_within_days: None,
+        exclude_accounts: Vec::new(),
     }
 }
 
@@ -63,6 +68,7 @@ fn complete(repository: &str, tag: &str, digest: &str, findings: Vec<Finding>) -
             repository: repository.into(),
             tag: Some(tag.into()),
             digest: Some(digest.into()),
+            ..ImageRef::default()
         },
         scan: DigestScan {
             status: ScanStatus::Complete,
@@ -146,6 +152,7 @@ fn summary() -> Summary {
                         repository: "test/centos".into(),
                         tag: Some("7".into()),
                         digest: Some("sha256:3333".into()),
+                        ..ImageRef::default()
                     },
                     ScanStatus::NotScanned,
                     None,
@@ -158,6 +165,7 @@ fn summary() -> Summary {
                         repository: "test/centos".into(),
                         tag: Some("8".into()),
                         digest: None,
+                        ..ImageRef::default()
                     },
                     ScanStatus::Failed,
                     Some("ecr:DescribeImageScanFindings failed:\nThrottlingException".into()),

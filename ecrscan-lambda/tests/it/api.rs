@@ -37,6 +37,7 @@ pub(crate) fn backend() -> MockScanBackend {
                 images: vec![Image {
                     digest: format!("sha256:{}", repository.repository.len()),
                     tags,
+                    ..Image::default()
                 }],
                 missing_tags: vec![],
             })
@@ -460,6 +461,7 @@ async fn findings_feeds_over_lambdas_response_limit_come_in_pages() {
             images: vec![Image {
                 digest: "sha256:1".into(),
                 tags: tags.to_vec(),
+                ..Image::default()
             }],
             missing_tags: vec![],
         })
@@ -545,6 +547,7 @@ async fn summaries_over_lambdas_response_limit_come_in_pages() {
                 .map(|i| Image {
                     digest: format!("sha256:{}-{i:064}", repository.repository),
                     tags: vec![format!("v{i}")],
+                    ..Image::default()
                 })
                 .collect(),
             missing_tags: vec![],

@@ -33,6 +33,7 @@ fn backend(
                 images: vec![Image {
                     digest: format!("sha256:{}", repository.repository),
                     tags: tags.to_vec(),
+                    ..Image::default()
                 }],
                 missing_tags: vec![],
             })

@@ -57,6 +57,7 @@ async fn a_recorded_batch_is_settled_message_by_message() {
                 images: vec![Image {
                     digest: digest(7),
                     tags: vec!["latest".into()],
+                    ..Image::default()
                 }],
                 missing_tags: vec![],
             })
@@ -111,6 +112,12 @@ struct SlowEcr {
 
 #[async_trait::async_trait]
 impl ScanBackend for SlowEcr {
+    async fn list_repositories(&self, _: &str, _: &str) -> Result<Vec<String>, BackendError> {
+        unreachable!("no listing in this batch")
+    }
+    async fn list_accounts(&self) -> Result<Vec<ecrscan_core::Account>, BackendError> {
+        unreachable!("no listing in this batch")
+    }
     async fn resolve_images(
         &self,
         _: &RepositoryRef,
