@@ -148,10 +148,17 @@ impl ScanConfig {
             Some(pattern) => pattern.matches(name),
             None => self.repository == name,
         };
-        taken
-            && !self.exclude_repositories.iter().any(|excluded| {
+        taken && self.excluded_by(name).is_none()
+    }
+
+    /// The first of `exclude_repositories` that takes `name` out.
+    pub fn excluded_by(&self, name: &str) -> Option<&str> {
+        self.exclude_repositories
+            .iter()
+            .find(|excluded| {
                 Pattern::parse(excluded, NameKind::Repository).is_ok_and(|p| p.matches(name))
             })
+            .map(String::as_str)
     }
 
     /// Whether the config takes the account `registry` (its own, or an

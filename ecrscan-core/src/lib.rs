@@ -56,6 +56,7 @@ pub mod changes;
 pub mod channels;
 pub mod config;
 pub mod deliveries;
+pub mod explain;
 pub mod finding;
 pub mod notify;
 pub mod pattern;

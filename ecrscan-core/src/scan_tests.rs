@@ -645,3 +645,103 @@ async fn a_plan_past_its_deadline_resolves_nothing_and_reports_not_reached() {
     assert_eq!(report.not_reached, 2);
     assert_eq!(report.failed, 0);
 }
+
+mod selections {
+    use super::*;
+    use crate::config::{ConfigSpec, SelectionOptions};
+    use crate::testing::organization::{
+        CENTRAL, LOCKED, PAYMENTS, REGION, example_config, example_organization,
+    };
+
+    /// A second config sharing the first's listings: every tagged `v1.*`
+    /// image of `prod/api` in the caller's account.
+    fn central_api_config() -> ScanConfig {
+        let spec = ConfigSpec::with_options(
+            REGION,
+            CENTRAL,
+            "prod/a*",
+            ["v1.*"],
+            SelectionOptions::default(),
+        )
+        .unwrap();
+        ScanConfig::create(spec, Utc::now())
+    }
+
+    #[tokio::test]
+    async fn listings_are_made_once_per_run_however_many_configs_share_them() {
+        let ecr = example_organization(Utc::now());
+        let configs = vec![example_config(Utc::now()), central_api_config()];
+        let plan = plan(&configs, &ecr, &ScanOptions::default()).await;
+        assert_eq!(ecr.calls_of("list_accounts"), 1);
+        assert_eq!(
+            ecr.calls_of("list_repositories"),
+            3,
+            "central (shared by both configs), payments and the locked account"
+        );
+        assert_eq!(
+            ecr.calls_of("resolve_images"),
+            2,
+            "prod/api once for both configs, prod/worker"
+        );
+        let digests: Vec<&str> = plan.images.iter().map(|i| i.digest.as_str()).collect();
+        assert_eq!(digests, ["sha256:a1", "sha256:a2", "sha256:w1"]);
+    }
+
+    #[tokio::test]
+    async fn a_role_that_cannot_be_assumed_fails_only_its_accounts_rows() {
+        let ecr = example_organization(Utc::now());
+        let configs = vec![example_config(Utc::now())];
+        let report = rescan(&configs, &ecr, &ScanOptions::default()).await;
+        let rows: Vec<(&str, &str, Option<&str>, ScanOutcome)> = report
+            .images
+            .iter()
+            .map(|r| {
+                (
+                    r.registry.as_str(),
+                    r.repository.as_str(),
+                    r.tag.as_deref(),
+                    r.outcome,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (CENTRAL, "prod/api", Some("v1.0"), ScanOutcome::Started),
+                (CENTRAL, "prod/api", Some("v1.1"), ScanOutcome::Started),
+                (PAYMENTS, "prod/worker", Some("v2"), ScanOutcome::Started),
+                (LOCKED, "prod/*", None, ScanOutcome::Failed),
+            ]
+        );
+        assert_eq!(
+            report.images[3].reason.as_deref(),
+            Some("cannot assume arn:aws:iam::555555555555:role/ecrscan-reader: AccessDenied")
+        );
+        assert_eq!((report.started, report.failed), (3, 1));
+        assert_eq!(ecr.calls_of("start_scan"), 3);
+    }
+
+    #[tokio::test]
+    async fn an_organization_that_cannot_be_listed_fails_its_config_and_no_other() {
+        let ecr = crate::testing::SimulatedEcr::new().with_image(
+            &repo("test/ubuntu"),
+            "sha256:aa",
+            &["latest"],
+        );
+        let configs = vec![
+            example_config(Utc::now()),
+            config("test/ubuntu", &["latest"]),
+        ];
+        let report = rescan(&configs, &ecr, &ScanOptions::default()).await;
+        assert_eq!((report.started, report.failed), (1, 1), "{report:?}");
+        let failed = &report.images[0];
+        assert_eq!(failed.config_id, configs[0].id);
+        assert!(
+            failed
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("organizations:ListAccounts failed")),
+            "{failed:?}"
+        );
+    }
+}

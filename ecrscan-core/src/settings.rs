@@ -51,6 +51,16 @@ pub const ENVIRONMENT: &[EnvironmentSetting] = &[
         rule: "a hard ceiling of calls a second per ECR action, account and region: a whole number from 1 to 10000 (default: none, the rate adapts)",
     },
     EnvironmentSetting {
+        name: "ECRSCAN_ASSUME_ROLE",
+        read_by: "cli, lambda",
+        rule: "the role to assume in registries of other accounts: an ARN template with {account} (and optionally {partition}), e.g. arn:{partition}:iam::{account}:role/ecrscan-reader (default: none, the caller's credentials everywhere)",
+    },
+    EnvironmentSetting {
+        name: "ECRSCAN_EXTERNAL_ID",
+        read_by: "cli, lambda",
+        rule: "the external id those roles ask for: 2-1224 characters of letters, digits and +=,.@:/- (default: none)",
+    },
+    EnvironmentSetting {
         name: "ECRSCAN_CONCURRENCY",
         read_by: "cli, ecrscan-api",
         rule: "AWS calls in flight: a whole number from 1 to 1024 (default 32)",
@@ -177,6 +187,73 @@ pub fn parse_concurrency(value: &str) -> Result<NonZeroUsize, String> {
         .ok_or_else(|| format!("{value:?} is not a whole number from 1 to 1024"))
 }
 
+/// Parses a role ARN template: `arn:` and an IAM role, with `{account}`
+/// (and optionally `{partition}`) to fill in.
+pub fn parse_role_template(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let filled = value
+        .replace("{account}", "123456789012")
+        .replace("{partition}", "aws");
+    let parts: Vec<&str> = filled.splitn(6, ':').collect();
+    let valid = value.contains("{account}")
+        && value.len() <= 2048
+        && parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && parts[5].starts_with("role/")
+        && parts[5].len() > "role/".len()
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "{:?} is not a role ARN template with {{account}}, e.g. arn:{{partition}}:iam::{{account}}:role/ecrscan-reader",
+            value.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
+/// Parses an external id: 2-1224 characters of letters, digits and
+/// `+=,.@:/-`, as STS allows.
+pub fn parse_external_id(value: &str) -> Result<String, String> {
+    let valid = (2..=1224).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err("an external id is 2-1224 characters of letters, digits and +=,.@:/-".into())
+    }
+}
+
+/// `ECRSCAN_ASSUME_ROLE`, or not set (an empty value too: the template
+/// passes its empty default).
+pub fn assume_role() -> Result<Option<String>, InvalidSetting> {
+    var("ECRSCAN_ASSUME_ROLE")
+        .map(|value| {
+            parse_role_template(&value).map_err(|rule| InvalidSetting {
+                name: "ECRSCAN_ASSUME_ROLE",
+                value: value.chars().take(40).collect(),
+                rule,
+            })
+        })
+        .transpose()
+}
+
+/// `ECRSCAN_EXTERNAL_ID`, or not set (an empty value too).
+pub fn external_id() -> Result<Option<String>, InvalidSetting> {
+    var("ECRSCAN_EXTERNAL_ID")
+        .map(|value| {
+            parse_external_id(&value).map_err(|rule| InvalidSetting {
+                name: "ECRSCAN_EXTERNAL_ID",
+                value: "(not shown)".into(),
+                rule,
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +269,24 @@ mod tests {
         for bad in ["0", "many", "1025", "-3"] {
             assert!(parse_concurrency(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn role_templates_and_external_ids() {
+        assert!(parse_role_template("arn:{partition}:iam::{account}:role/ecrscan-reader").is_ok());
+        assert!(parse_role_template("arn:aws:iam::{account}:role/path/reader").is_ok());
+        for bad in [
+            "arn:aws:iam::123456789012:role/fixed",
+            "ecrscan-reader",
+            "arn:aws:s3:::{account}",
+            "arn:aws:iam::{account}:user/x",
+            "arn:aws:iam::{account}:role/",
+        ] {
+            assert!(parse_role_template(bad).is_err(), "{bad}");
+        }
+        assert!(parse_external_id("ecrscan-7f3a").is_ok());
+        assert!(parse_external_id("x").is_err());
+        assert!(parse_external_id("has space").is_err());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 mod fault_proxy;
 mod memory_queue;
+pub mod organization;
 mod paced;
 mod peak_heap;
 mod simulated;

@@ -44,6 +44,7 @@ impl WiringSettings {
     /// The settings a deployed function takes from its environment (see
     /// [`crate::settings::ENVIRONMENT`]): the store (`ECRSCAN_STORE`, else
     /// `ECR_SCAN_CONFIG_BUCKET`), `ECRSCAN_CALLS_PER_SECOND`,
+    /// `ECRSCAN_ASSUME_ROLE`, `ECRSCAN_EXTERNAL_ID`,
     /// `ECRSCAN_RESULT_HISTORY` and `ECRSCAN_API_URL`, each validated; the
     /// AWS configuration is the standard one.
     pub fn from_env() -> Result<WiringSettings, WiringError> {
@@ -53,6 +54,8 @@ impl WiringSettings {
             aws: AwsSettings::default(),
             ecr: EcrBackendOptions {
                 calls_per_second: crate::settings::calls_per_second()?,
+                assume_role: crate::settings::assume_role()?,
+                external_id: crate::settings::external_id()?,
                 ..EcrBackendOptions::default()
             },
             record: RecordOptions::from_env()?,

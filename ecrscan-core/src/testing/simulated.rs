@@ -42,6 +42,7 @@ pub struct SimulatedEcr {
     latency: Duration,
     cap: Option<DefaultDirectRateLimiter>,
     calls: AtomicUsize,
+    calls_by_action: Mutex<BTreeMap<&'static str, usize>>,
 }
 
 impl SimulatedEcr {
@@ -137,11 +138,29 @@ impl SimulatedEcr {
         self.calls.load(Ordering::Relaxed)
     }
 
-    async fn call(&self) {
+    /// Calls of one action answered so far: `list_accounts`,
+    /// `list_repositories`, `resolve_images`, `start_scan` or
+    /// `scan_result`.
+    pub fn calls_of(&self, action: &str) -> usize {
+        self.calls_by_action
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(action)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    async fn call(&self, action: &'static str) {
         if let Some(cap) = &self.cap {
             cap.until_ready().await;
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
+        *self
+            .calls_by_action
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(action)
+            .or_default() += 1;
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -174,7 +193,7 @@ impl ScanBackend for SimulatedEcr {
         registry: &str,
         region: &str,
     ) -> Result<Vec<String>, BackendError> {
-        self.call().await;
+        self.call("list_repositories").await;
         self.allowed(registry)?;
         Ok(self
             .repositories
@@ -185,7 +204,7 @@ impl ScanBackend for SimulatedEcr {
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, BackendError> {
-        self.call().await;
+        self.call("list_accounts").await;
         let mut accounts = self.accounts.clone().ok_or_else(|| BackendError::Other {
             action: "organizations:ListAccounts".into(),
             code: Some("AWSOrganizationsNotInUseException".into()),
@@ -200,7 +219,7 @@ impl ScanBackend for SimulatedEcr {
         repository: &RepositoryRef,
         tags: &[String],
     ) -> Result<Resolution, BackendError> {
-        self.call().await;
+        self.call("resolve_images").await;
         let images = self.images(repository)?;
         let mut selected: BTreeMap<&str, Image> = BTreeMap::new();
         for image in images {
@@ -230,7 +249,7 @@ impl ScanBackend for SimulatedEcr {
         repository: &RepositoryRef,
         digest: &str,
     ) -> Result<(), BackendError> {
-        self.call().await;
+        self.call("start_scan").await;
         if !self
             .images(repository)?
             .iter()
@@ -261,7 +280,7 @@ impl ScanBackend for SimulatedEcr {
         repository: &RepositoryRef,
         digest: &str,
     ) -> Result<LatestScan, BackendError> {
-        self.call().await;
+        self.call("scan_result").await;
         if !self
             .images(repository)?
             .iter()
