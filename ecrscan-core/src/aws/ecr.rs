@@ -133,13 +133,20 @@ pub struct EcrBackend {
     caller: OnceCell<Option<String>>,
     limits: Arc<RateLimits>,
     scan_types: Mutex<HashMap<RegistryKey, Arc<OnceCell<RegistryScanType>>>>,
+    organizations: Option<aws_sdk_organizations::Client>,
 }
 
 /// (region, registry), or (registry, region) for clients and sessions.
 type RegistryKey = (String, String);
 
-/// A client with a session of an account's role, made once (or why not).
-type Session = OnceCell<Result<Client, BackendError>>;
+/// A client with a session of an account's role, made once (or why not,
+/// and when that was found: a role that could not be assumed is tried
+/// again after [`SESSION_RETRY`]).
+type Session = OnceCell<(std::time::Instant, Result<Client, BackendError>)>;
+
+/// How long a role that could not be assumed is not tried again: one run
+/// asks once, and a long-lived process notices a fixed role.
+const SESSION_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RegistryScanType {
@@ -163,7 +170,18 @@ impl EcrBackend {
             sessions: Mutex::new(HashMap::new()),
             caller: OnceCell::new(),
             scan_types: Mutex::new(HashMap::new()),
+            organizations: None,
         }
+    }
+
+    /// Uses `client` for AWS Organizations instead of one made from the SDK
+    /// config.
+    pub fn with_organizations_client(
+        mut self,
+        client: aws_sdk_organizations::Client,
+    ) -> EcrBackend {
+        self.organizations = Some(client);
+        self
     }
 
     /// Where the rate of an action applies: an account in a region. What
@@ -270,16 +288,28 @@ impl EcrBackend {
             });
             return Ok(client.clone());
         }
-        let cell = Arc::clone(
-            self.sessions
+        let cell = {
+            let mut sessions = self
+                .sessions
                 .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .entry(key)
-                .or_default(),
-        );
-        cell.get_or_init(|| self.session_client(registry, region))
-            .await
-            .clone()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let session = sessions.entry(key).or_default();
+            if let Some((at, Err(_))) = session.get()
+                && at.elapsed() >= SESSION_RETRY
+            {
+                *session = Arc::default();
+            }
+            Arc::clone(session)
+        };
+        cell.get_or_init(|| async {
+            (
+                std::time::Instant::now(),
+                self.session_client(registry, region).await,
+            )
+        })
+        .await
+        .1
+        .clone()
     }
 
     /// A client with a session of `registry`'s role, checked by getting its
@@ -567,9 +597,14 @@ impl ScanBackend for EcrBackend {
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, BackendError> {
-        let client = aws_sdk_organizations::Client::new(&self.sdk_config);
+        let client = self
+            .organizations
+            .clone()
+            .unwrap_or_else(|| aws_sdk_organizations::Client::new(&self.sdk_config));
         let mut accounts = Vec::new();
         let mut next_token: Option<String> = None;
+        // A token seen before would page forever.
+        let mut seen_tokens = std::collections::HashSet::new();
         loop {
             self.limits
                 .acquire("organizations:ListAccounts", "global")
@@ -584,9 +619,14 @@ impl ScanBackend for EcrBackend {
                 let Some(id) = account.id() else {
                     continue;
                 };
-                let active = account
-                    .status()
-                    .is_none_or(|status| status.as_str() == "ACTIVE");
+                // `State` replaces the deprecated `Status`; either says
+                // ACTIVE of an account that can be read.
+                #[allow(deprecated)]
+                let active = match (account.state(), account.status()) {
+                    (Some(state), _) => state.as_str() == "ACTIVE",
+                    (None, Some(status)) => status.as_str() == "ACTIVE",
+                    (None, None) => true,
+                };
                 accounts.push(Account {
                     id: id.to_owned(),
                     name: account.name().map(str::to_owned),
@@ -594,7 +634,10 @@ impl ScanBackend for EcrBackend {
                 });
             }
             match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                Some(token) if !token.is_empty() && !seen_tokens.contains(token) => {
+                    seen_tokens.insert(token.to_owned());
+                    next_token = Some(token.to_owned());
+                }
                 _ => break,
             }
         }

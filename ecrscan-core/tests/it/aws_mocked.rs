@@ -227,6 +227,61 @@ async fn repositories_follow_describe_repositories_pages_of_1000() {
 }
 
 #[tokio::test]
+async fn organization_accounts_follow_every_page_and_only_active_ones_are_active() {
+    use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
+    #[allow(deprecated)]
+    use aws_sdk_organizations::types::AccountStatus;
+    use aws_sdk_organizations::types::{Account, AccountState};
+    let account = |id: &str, state: Option<AccountState>| {
+        let builder = Account::builder().id(id).name(format!("account-{id}"));
+        match state {
+            Some(state) => builder.state(state),
+            // Before `State`, only the deprecated `Status` said it.
+            #[allow(deprecated)]
+            None => builder.status(AccountStatus::Suspended),
+        }
+        .build()
+    };
+    let first = mock!(aws_sdk_organizations::Client::list_accounts)
+        .match_requests(|req| req.next_token().is_none())
+        .then_output(move || {
+            ListAccountsOutput::builder()
+                .accounts(account("111111111111", Some(AccountState::Active)))
+                .accounts(account("222222222222", Some(AccountState::Suspended)))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_organizations::Client::list_accounts)
+        .match_requests(|req| req.next_token() == Some("page-2"))
+        .then_output(move || {
+            ListAccountsOutput::builder()
+                .accounts(account("333333333333", Some(AccountState::PendingClosure)))
+                .accounts(account("444444444444", None))
+                .accounts(account("055555555555", Some(AccountState::Active)))
+                // A service that hands the same token back again must not
+                // be paged forever.
+                .next_token("page-2")
+                .build()
+        });
+    let organizations = mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [&first, &second]);
+    let backend = backend(&[]).with_organizations_client(organizations);
+    let accounts = backend.list_accounts().await.expect("accounts");
+    let listed: Vec<(&str, bool)> = accounts.iter().map(|a| (a.id.as_str(), a.active)).collect();
+    assert_eq!(
+        listed,
+        [
+            ("055555555555", true),
+            ("111111111111", true),
+            ("222222222222", false),
+            ("333333333333", false),
+            ("444444444444", false),
+        ]
+    );
+    assert_eq!(accounts[1].name.as_deref(), Some("account-111111111111"));
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
 async fn listed_tags_with_missing_ones_cost_one_describe_images_per_100_and_one_listing() {
     // 250 tags asked, of which 248 do not exist: DescribeImages fails each
     // batch of 100, and the tags come from one listing of every tagged image.
