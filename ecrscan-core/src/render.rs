@@ -41,21 +41,43 @@ pub use changes::{JsonChanges, write_json_changes, write_json_changes_page, writ
 /// ` Status: NOT_SCANNED`. (The JSON summary also carries ECR's or
 /// ecrscan's explanation of a status.) A result read from stored results
 /// rather than from ECR says how fresh it is: ` Recorded at: <RFC 3339>`.
+///
+/// A summary over more than one account names each row's account after
+/// its region: `Results for prod/api:v1 in us-west-2 (222222222222):`.
 pub fn write_text_summary(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    let accounts = many_accounts(summary);
     summary
         .rows
         .iter()
-        .try_for_each(|row| write_text_row(row, out))
+        .try_for_each(|row| write_text_row(row, accounts, out))
 }
 
-fn write_text_row(row: &SummaryRow, out: &mut dyn Write) -> io::Result<()> {
+/// Whether the summary's rows are of more than one account.
+pub fn many_accounts(summary: &Summary) -> bool {
+    summary.rows.first().is_some_and(|first| {
+        summary
+            .rows
+            .iter()
+            .any(|row| row.registry != first.registry)
+    })
+}
+
+fn write_text_row(row: &SummaryRow, accounts: bool, out: &mut dyn Write) -> io::Result<()> {
     let result = &row.result;
     let tag = result.image.tag.as_deref().unwrap_or("*");
-    writeln!(
-        out,
-        "Results for {}:{} in {}:",
-        result.image.repository, tag, row.region
-    )?;
+    if accounts {
+        writeln!(
+            out,
+            "Results for {}:{} in {} ({}):",
+            result.image.repository, tag, row.region, row.registry
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Results for {}:{} in {}:",
+            result.image.repository, tag, row.region
+        )?;
+    }
     if result.scan.status.has_findings() {
         for (severity, count) in result.scan.severity_counts.iter() {
             writeln!(out, " {severity}: {count}")?;
@@ -286,9 +308,10 @@ pub fn write_summary_page(
     let origin = out.len();
     match format {
         SummaryFormat::Text => {
+            let accounts = many_accounts(summary);
             for (index, row) in rows.iter().enumerate() {
                 let before = out.len();
-                write_text_row(row, out)?;
+                write_text_row(row, accounts, out)?;
                 if out.len() - origin > page.max_bytes && index > 0 {
                     out.truncate(before);
                     return Ok(Some(page.start + index));
