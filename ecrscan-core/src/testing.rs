@@ -196,13 +196,30 @@ impl MotoServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Sends one HTTP/1.1 request and returns the status code and body.
+    /// Sends one HTTP/1.1 request with a JSON body and returns the status
+    /// code and body.
     pub fn request(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        self.request_with_headers(method, path, &[("Content-Type", "application/json")], body)
+    }
+
+    /// Sends one HTTP/1.1 request with these headers and returns the
+    /// status code and body.
+    pub fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> std::io::Result<(u16, String)> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let headers: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{headers}\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.port,
             body.len()
@@ -228,7 +245,13 @@ impl MotoServer {
     /// whole DescribeImageScanFindings response, matched by repository and
     /// digest.
     pub fn set_scan_findings(&self, region: &str, results: &serde_json::Value) {
-        let body = serde_json::json!({ "region": region, "account_id": "123456789012", "results": results });
+        self.set_scan_findings_in("123456789012", region, results);
+    }
+
+    /// [`MotoServer::set_scan_findings`] of the registry `account`.
+    pub fn set_scan_findings_in(&self, account: &str, region: &str, results: &serde_json::Value) {
+        let body =
+            serde_json::json!({ "region": region, "account_id": account, "results": results });
         let (status, text) = self
             .request(
                 "POST",
@@ -268,6 +291,91 @@ impl MotoServer {
                 .operation_timeout(Duration::from_secs(30))
                 .build(),
         )
+    }
+}
+
+/// Many accounts on the emulator: IAM in any account, SDK clients acting
+/// in another account, and moto's authentication.
+#[cfg(feature = "ecr")]
+impl MotoServer {
+    /// Calls IAM (`Action` and its parameters) in `account`, with
+    /// authentication off; returns the XML answer.
+    ///
+    /// # Panics
+    ///
+    /// When moto refuses the call.
+    pub fn iam(&self, account: &str, action: &str, parameters: &[(&str, &str)]) -> String {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("Action", action)
+            .append_pair("Version", "2010-05-08")
+            .extend_pairs(parameters.iter().copied())
+            .finish();
+        let (status, text) = self
+            .request_with_headers(
+                "POST",
+                "/",
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    (
+                        "Authorization",
+                        "AWS4-HMAC-SHA256 Credential=testing/20261204/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+                    ),
+                    ("x-moto-account-id", account),
+                ],
+                &body,
+            )
+            .expect("moto answers");
+        assert!(status < 300, "moto refused iam:{action}: {status} {text}");
+        text
+    }
+
+    /// An SDK configuration acting in `account`: the credentials of a role
+    /// session moto hands out (with authentication off, into any account).
+    pub async fn sdk_config_in(&self, account: &str) -> aws_config::SdkConfig {
+        let sts = aws_sdk_sts::Client::new(&self.sdk_config());
+        let credentials = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/moto-seeder"))
+            .role_session_name("seeder")
+            .send()
+            .await
+            .expect("moto hands out a session in any account")
+            .credentials
+            .expect("a session has credentials");
+        self.sdk_config()
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        credentials.access_key_id,
+                        credentials.secret_access_key,
+                        Some(credentials.session_token),
+                        None,
+                        "moto-session",
+                    ),
+                ),
+            )
+            .build()
+    }
+
+    /// Switches moto's authentication on for the rest of this server's
+    /// life: every request must then be signed with keys moto issued, and
+    /// the caller's IAM policies are checked (cross-account trust policies
+    /// are not).
+    ///
+    /// # Panics
+    ///
+    /// When moto refuses.
+    pub fn require_authentication(&self) {
+        let (status, text) = self
+            .request_with_headers(
+                "POST",
+                "/moto-api/reset-auth",
+                &[("Content-Type", "text/plain")],
+                "0",
+            )
+            .expect("moto answers");
+        assert!(status < 300, "moto refused reset-auth: {status} {text}");
     }
 }
 
@@ -408,45 +516,56 @@ impl MotoServer {
     /// from `seed`, so different seeds give different digests) under each
     /// of `tags`, or untagged when `tags` is empty; returns its digest.
     pub async fn push_image(&self, repository: &str, seed: &str, tags: &[&str]) -> String {
-        let layer: String = format!("{:x}", u128::from_le_bytes(*seed_bytes(seed)))
-            .chars()
-            .cycle()
-            .take(64)
-            .collect();
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1469,
-                       "digest": format!("sha256:{}", "c".repeat(64))},
-            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 26_000_000,
-                        "digest": format!("sha256:{layer}")}],
-        })
-        .to_string();
-        let tags: Vec<Option<&str>> = if tags.is_empty() {
-            vec![None]
-        } else {
-            tags.iter().copied().map(Some).collect()
-        };
-        let mut digest = String::new();
-        for tag in tags {
-            let output = self
-                .ecr()
-                .put_image()
-                .repository_name(repository)
-                .image_manifest(&manifest)
-                .set_image_tag(tag.map(str::to_owned))
-                .send()
-                .await
-                .expect("push the image to moto");
-            digest = output
-                .image()
-                .and_then(|image| image.image_id())
-                .and_then(|id| id.image_digest())
-                .expect("moto returns the digest")
-                .to_owned();
-        }
-        digest
+        push_image_with(&self.ecr(), repository, seed, tags).await
     }
+}
+
+/// Pushes an image with `ecr` (see [`MotoServer::push_image`]): in the
+/// account its credentials act in.
+#[cfg(all(feature = "s3", feature = "ecr"))]
+pub async fn push_image_with(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    seed: &str,
+    tags: &[&str],
+) -> String {
+    let layer: String = format!("{:x}", u128::from_le_bytes(*seed_bytes(seed)))
+        .chars()
+        .cycle()
+        .take(64)
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1469,
+                   "digest": format!("sha256:{}", "c".repeat(64))},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 26_000_000,
+                    "digest": format!("sha256:{layer}")}],
+    })
+    .to_string();
+    let tags: Vec<Option<&str>> = if tags.is_empty() {
+        vec![None]
+    } else {
+        tags.iter().copied().map(Some).collect()
+    };
+    let mut digest = String::new();
+    for tag in tags {
+        let output = ecr
+            .put_image()
+            .repository_name(repository)
+            .image_manifest(&manifest)
+            .set_image_tag(tag.map(str::to_owned))
+            .send()
+            .await
+            .expect("push the image to moto");
+        digest = output
+            .image()
+            .and_then(|image| image.image_id())
+            .and_then(|id| id.image_digest())
+            .expect("moto returns the digest")
+            .to_owned();
+    }
+    digest
 }
 
 /// 16 bytes that differ for different seeds (FNV-1a, twice).
