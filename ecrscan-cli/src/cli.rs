@@ -45,6 +45,14 @@ pub struct Cli {
     /// cut when ECR throttles.
     #[arg(long, env = "ECRSCAN_CALLS_PER_SECOND", value_name = "N", value_parser = ecrscan_core::settings::parse_calls_per_second)]
     pub calls_per_second: Option<std::num::NonZeroU32>,
+    /// The role to read registries of other accounts through: an ARN
+    /// template, e.g. 'arn:{partition}:iam::{account}:role/ecrscan-reader'.
+    /// Without one, the caller's credentials read every registry.
+    #[arg(long, env = "ECRSCAN_ASSUME_ROLE", value_name = "ARN_TEMPLATE", value_parser = ecrscan_core::settings::parse_role_template, global = true)]
+    pub assume_role: Option<String>,
+    /// The external id those roles ask for.
+    #[arg(long, env = "ECRSCAN_EXTERNAL_ID", value_name = "ID", value_parser = ecrscan_core::settings::parse_external_id, global = true, hide_env_values = true)]
+    pub external_id: Option<String>,
     /// Attempts per AWS call, retries included (default: AWS_MAX_ATTEMPTS, else 3).
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
@@ -213,6 +221,19 @@ pub enum ConfigsCommand {
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
         output: ListFormat,
+    },
+    /// Show what a config selects right now: its accounts, repositories and
+    /// images, each with the clause that took it, and what it leaves out and
+    /// why. A dry run: nothing is scanned or recorded.
+    #[command(
+        after_help = "Examples:\n  ecrscan configs explain 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a\n  ecrscan --assume-role 'arn:{partition}:iam::{account}:role/ecrscan-reader' configs explain ID -o json"
+    )]
+    Explain {
+        /// The config id.
+        id: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ExplainFormat::Text)]
+        output: ExplainFormat,
     },
     /// Show one scan config as JSON.
     #[command(after_help = "Example:\n  ecrscan configs show 6c3b5b4e-8e5b-4a7b-9c1d-2f3e4d5c6b7a")]
@@ -439,20 +460,69 @@ pub struct ChannelOptions {
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// JSON files to read (`-` for stdin).
-    #[arg(conflicts_with_all = ["region", "registry", "repository", "tags"])]
+    #[arg(conflicts_with_all = ["region", "registry", "repository", "tags", "exclude_repositories", "most_recent", "pushed_within", "pulled_within", "exclude_accounts"])]
     pub files: Vec<PathBuf>,
     /// The registry's AWS region.
     #[arg(long, requires_all = ["registry", "repository"])]
     pub region: Option<String>,
-    /// The registry: a 12-digit AWS account ID.
+    /// The registry: a 12-digit AWS account ID, or `organization` for every
+    /// active account of the caller's AWS Organization.
     #[arg(long, requires_all = ["region", "repository"])]
     pub registry: Option<String>,
-    /// The repository name.
+    /// The repository name, or a pattern: `*` matches any run of
+    /// characters, `/` included (`prod/*`, `*/api`, `*`).
     #[arg(long, requires_all = ["region", "registry"])]
     pub repository: Option<String>,
-    /// A tag to scan (repeatable); none means every tagged image.
+    /// A tag or tag pattern to scan (repeatable, e.g. `v1.*`); none means
+    /// every tagged image.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Repositories the pattern takes to leave out again (repeatable).
+    #[arg(
+        long = "exclude-repository",
+        value_name = "PATTERN",
+        requires = "repository"
+    )]
+    pub exclude_repositories: Vec<String>,
+    /// Keep the N most recently pushed images of each repository.
+    #[arg(long, value_name = "N", requires = "repository")]
+    pub most_recent: Option<u32>,
+    /// Keep images pushed within this time, e.g. 30d.
+    #[arg(long, value_name = "DAYS", value_parser = parse_days, requires = "repository")]
+    pub pushed_within: Option<u32>,
+    /// Keep images pulled within this time, e.g. 14d (ECR records pulls
+    /// about once a day; an image never pulled is not kept by this).
+    #[arg(long, value_name = "DAYS", value_parser = parse_days, requires = "repository")]
+    pub pulled_within: Option<u32>,
+    /// An account of the organization to leave out (repeatable).
+    #[arg(
+        long = "exclude-account",
+        value_name = "ACCOUNT",
+        requires = "repository"
+    )]
+    pub exclude_accounts: Vec<String>,
+}
+
+/// A whole number of days: `30d`, `2w` or `30`.
+fn parse_days(value: &str) -> Result<u32, String> {
+    let days = if value.bytes().all(|b| b.is_ascii_digit()) {
+        value.parse::<u32>().ok()
+    } else {
+        humantime::parse_duration(value).ok().and_then(|duration| {
+            let seconds = duration.as_secs();
+            (seconds % 86_400 == 0 && duration.subsec_nanos() == 0)
+                .then(|| u32::try_from(seconds / 86_400).ok())
+                .flatten()
+        })
+    };
+    days.filter(|days| *days > 0)
+        .ok_or_else(|| format!("{value:?} is not a whole number of days, e.g. 30d or 2w"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -522,4 +592,25 @@ fn parse_since(value: &str) -> Result<Since, String> {
     humantime::parse_duration(value)
         .map(Since::Ago)
         .map_err(|_| format!("{value:?} is neither a time ago (24h, 7d) nor an RFC 3339 time"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_whole_days_in_any_unit() {
+        assert_eq!(parse_days("30d"), Ok(30));
+        assert_eq!(parse_days("2w"), Ok(14));
+        assert_eq!(parse_days("14"), Ok(14));
+        for bad in ["0d", "12h", "1.5d", "", "soon", "99999999999d"] {
+            assert!(parse_days(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -1,141 +1,27 @@
 //! What each command does: read the arguments, call the core, print.
 
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use clap::CommandFactory;
-use ecrscan_core::aws::AwsSettings;
-use ecrscan_core::aws::wiring::{Wiring, WiringSettings};
-use ecrscan_core::notify::{Notifier, NotifyOptions};
 use ecrscan_core::render::{
     FeedOptions, write_atom_feed, write_json_findings, write_json_summary, write_text_summary,
 };
 use ecrscan_core::scan::{SuppressedFindings, collect_summary_with_progress, rescan_with_progress};
 use ecrscan_core::{
-    ConfigError, ConfigSpec, EcrBackendOptions, ImageScanResult, ReadFrom, ScanBackend, ScanConfig,
-    ScanOptions, ScanOutcome, ScanStatus, Store, StoreLocation, Summary, Suppressions,
-    collect_results,
+    ImageScanResult, ReadFrom, ScanConfig, ScanOutcome, ScanStatus, Summary, collect_results,
 };
 use uuid::Uuid;
 
-use crate::cli::{
-    AddArgs, Cli, Command, ConfigsCommand, FindingsFormat, ListFormat, ScanFormat, Shell,
-    SummaryFormat,
-};
+use crate::cli::{Cli, Command, FindingsFormat, ListFormat, ScanFormat, Shell, SummaryFormat};
+use crate::context::{Context, list_configs, parse_id, parse_uuid};
 use crate::failure::{FINDINGS_FOUND, Failure, SOME_FAILED};
 use crate::output;
 use ecrscan_core::aws::sqs::SqsWorkQueue;
 use ecrscan_core::queue::{BATCH, QueueError, Settled, WorkQueue, enqueue_plan, settle, work_on};
-
-pub(crate) struct Context {
-    wiring: Wiring,
-    pub(crate) style: output::Style,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) options: ScanOptions,
-    send: bool,
-}
-
-impl Context {
-    async fn new(cli: &Cli, style: output::Style) -> Result<Context, Failure> {
-        let location = match &cli.store {
-            Some(uri) => {
-                uri.parse()
-                    .map_err(|err: ecrscan_core::store::InvalidStoreLocation| {
-                        Failure::Usage(err.to_string())
-                    })?
-            }
-            None => {
-                match StoreLocation::from_env().map_err(|err| Failure::Usage(err.to_string()))? {
-                    Some(location) => location,
-                    None => StoreLocation::Dir(default_store_dir()?),
-                }
-            }
-        };
-        let settings = WiringSettings {
-            store: location,
-            aws: AwsSettings {
-                profile: cli.profile.clone(),
-                region: cli.region.clone(),
-                endpoint_url: cli.endpoint_url.clone(),
-                max_attempts: cli.max_attempts,
-                ..AwsSettings::default()
-            },
-            ecr: EcrBackendOptions {
-                calls_per_second: cli.calls_per_second,
-                ..EcrBackendOptions::default()
-            },
-            record: ecrscan_core::RecordOptions::from_env()
-                .map_err(|err| Failure::Usage(err.to_string()))?,
-            notify: NotifyOptions::default().with_api_url(cli.api_url.clone()),
-        };
-        let wiring = Wiring::open(settings).await?;
-        Ok(Context {
-            store: wiring.store(),
-            wiring,
-            style,
-            send: !cli.no_send,
-            options: ScanOptions {
-                concurrency: cli.concurrency.get(),
-            },
-        })
-    }
-
-    async fn sdk_config(&self) -> aws_config::SdkConfig {
-        self.wiring.sdk_config().await.clone()
-    }
-
-    /// The store's channels, sent to over the real transports.
-    async fn notifier(&self) -> Result<Arc<Notifier>, Failure> {
-        Ok(self.wiring.notifier().await?)
-    }
-
-    /// ECR, through the store's recorded results: everything read is
-    /// recorded, with its changes queued for the channels; with
-    /// [`ReadFrom::Recorded`] finished results come from the store.
-    pub(crate) async fn backend(
-        &self,
-        read_from: ReadFrom,
-    ) -> Result<Arc<dyn ScanBackend>, Failure> {
-        Ok(self.wiring.backend(read_from).await?)
-    }
-
-    /// The suppression rules at `now` (expired ones kept, to warn about);
-    /// what the listing skipped is said on stderr.
-    pub(crate) async fn suppressions(
-        &self,
-        now: chrono::DateTime<Utc>,
-    ) -> Result<Suppressions, Failure> {
-        let listing = self.store.list_suppressions().await?;
-        for skipped in &listing.skipped {
-            eprintln!("warning: skipped {}: {}", skipped.key, skipped.reason);
-        }
-        Ok(Suppressions::active_at(listing.items, now))
-    }
-
-    /// Sends what the command queued (and anything still pending), unless
-    /// `--no-send`; says on stderr what did not go through.
-    pub(crate) async fn send_queued(&self) -> Result<(), Failure> {
-        if !self.send || !self.wiring.notifier_built() {
-            return Ok(());
-        }
-        let report = self.notifier().await?.deliver_due(Utc::now()).await;
-        output::delivery_report_note(&report);
-        Ok(())
-    }
-}
-
-fn default_store_dir() -> Result<PathBuf, Failure> {
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
-        .ok_or_else(|| Failure::Usage("no store: set --store, ECRSCAN_STORE or HOME".into()))?;
-    Ok(data_home.join("ecrscan/configs"))
-}
 
 /// Runs the command; `Ok` carries the exit code of a command that ran.
 pub async fn run(cli: Cli, style: output::Style) -> Result<ExitCode, Failure> {
@@ -144,10 +30,7 @@ pub async fn run(cli: Cli, style: output::Style) -> Result<ExitCode, Failure> {
     }
     let context = Context::new(&cli, style).await?;
     match cli.command {
-        Command::Configs(ConfigsCommand::Add(args)) => configs_add(&context, args).await,
-        Command::Configs(ConfigsCommand::List { output }) => configs_list(&context, output).await,
-        Command::Configs(ConfigsCommand::Show { id }) => configs_show(&context, &id).await,
-        Command::Configs(ConfigsCommand::Rm { ids }) => configs_rm(&context, &ids).await,
+        Command::Configs(command) => crate::configs::run(&context, command).await,
         Command::Scan {
             ids,
             output,
@@ -355,125 +238,6 @@ fn completions(shell: Shell) -> Result<ExitCode, Failure> {
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn parse_id(id: &str) -> Result<Uuid, Failure> {
-    parse_uuid("config", id)
-}
-
-/// The id of a `kind` (config, channel), or a usage error naming it.
-pub(crate) fn parse_uuid(kind: &str, id: &str) -> Result<Uuid, Failure> {
-    Uuid::parse_str(id)
-        .map_err(|_| Failure::Usage(format!("invalid {kind} id {id:?}: a {kind} id is a UUID")))
-}
-
-/// The largest config file read: a config is a few hundred bytes.
-const MAX_CONFIG_FILE_BYTES: u64 = 64 * 1024;
-
-/// Reads at most `max_bytes` of a file, or of stdin for `-`: its name for
-/// messages and its bytes; more is a usage error, never read whole.
-pub(crate) fn read_input(path: &Path, max_bytes: u64) -> Result<(String, Vec<u8>), Failure> {
-    let (name, read): (String, Box<dyn Read>) = if path == Path::new("-") {
-        ("stdin".to_owned(), Box::new(io::stdin()))
-    } else {
-        let file = std::fs::File::open(path)
-            .map_err(|err| Failure::Usage(format!("cannot read {}: {err}", path.display())))?;
-        (path.display().to_string(), Box::new(file))
-    };
-    let mut bytes = Vec::new();
-    read.take(max_bytes + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|err| Failure::Usage(format!("cannot read {name}: {err}")))?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(Failure::Usage(format!(
-            "{name} is larger than {max_bytes} bytes"
-        )));
-    }
-    Ok((name, bytes))
-}
-
-fn read_spec(path: &Path) -> Result<ConfigSpec, Failure> {
-    let (name, bytes) = read_input(path, MAX_CONFIG_FILE_BYTES)?;
-    ConfigSpec::from_json(&bytes)
-        .map_err(|err: ConfigError| Failure::Usage(format!("{name}: {err}")))
-}
-
-async fn configs_add(context: &Context, args: AddArgs) -> Result<ExitCode, Failure> {
-    let specs: Vec<ConfigSpec> = match (&args.region, &args.registry, &args.repository) {
-        (Some(region), Some(registry), Some(repository)) => {
-            vec![
-                ConfigSpec::new(
-                    region.as_str(),
-                    registry.as_str(),
-                    repository.as_str(),
-                    args.tags.iter().map(String::as_str),
-                )
-                .map_err(|err| Failure::Usage(err.to_string()))?,
-            ]
-        }
-        _ if args.files.is_empty() => {
-            return Err(Failure::Usage(
-                "nothing to add: give JSON files (or - for stdin), or --region, --registry and --repository".into(),
-            ));
-        }
-        _ => args
-            .files
-            .iter()
-            .map(|path| read_spec(path))
-            .collect::<Result<_, _>>()?,
-    };
-    let now = Utc::now();
-    let configs: Vec<ScanConfig> = specs
-        .into_iter()
-        .map(|spec| ScanConfig::create(spec, now))
-        .collect();
-    for config in &configs {
-        context.store.put(config).await?;
-        output::stdout(|out| writeln!(out, "{}", config.id))?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn configs_list(context: &Context, format: ListFormat) -> Result<ExitCode, Failure> {
-    let configs = list_configs(context).await?;
-    output::stdout(|out| match format {
-        ListFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &configs)?;
-            writeln!(out)
-        }
-        ListFormat::Table => output::configs_table(&configs, out),
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn configs_show(context: &Context, id: &str) -> Result<ExitCode, Failure> {
-    let config = context.store.get(parse_id(id)?).await?;
-    output::stdout(|out| {
-        serde_json::to_writer_pretty(&mut *out, &config)?;
-        writeln!(out)
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn configs_rm(context: &Context, ids: &[String]) -> Result<ExitCode, Failure> {
-    let ids: Vec<Uuid> = ids
-        .iter()
-        .map(|id| parse_id(id))
-        .collect::<Result<_, _>>()?;
-    for id in ids {
-        context.store.delete(id).await?;
-        eprintln!("deleted {id}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Every readable config; what the listing skipped is said on stderr.
-pub(crate) async fn list_configs(context: &Context) -> Result<Vec<ScanConfig>, Failure> {
-    let listing = context.store.list().await?;
-    for skipped in &listing.skipped {
-        eprintln!("warning: skipped {}: {}", skipped.key, skipped.reason);
-    }
-    Ok(listing.items)
 }
 
 /// The named configs, or all of them.

@@ -3,6 +3,8 @@
 
 mod cli;
 mod commands;
+mod configs;
+mod context;
 mod failure;
 mod output;
 mod suppress;

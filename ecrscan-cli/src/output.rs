@@ -133,16 +133,158 @@ fn paint_outcome(outcome: ScanOutcome, style: Style) -> String {
 }
 
 /// The scan report for people: one line per image, `REPOSITORY:TAG
-/// OUTCOME[: reason]`.
+/// OUTCOME[: reason]`, each line starting with its account and region when
+/// the report spans more than one.
 pub fn scan_report(report: &RescanReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let first = report.images.first().map(|i| (&i.registry, &i.region));
+    let places = report
+        .images
+        .iter()
+        .any(|i| Some((&i.registry, &i.region)) != first);
     for image in &report.images {
+        let place = if places {
+            format!(
+                "{} {} ",
+                printable(&image.registry),
+                printable(&image.region)
+            )
+        } else {
+            String::new()
+        };
         let tag = image.tag.as_deref().unwrap_or("*");
         let outcome = paint_outcome(image.outcome, style);
+        let repository = printable(&image.repository);
         match (&image.outcome, &image.reason) {
-            (ScanOutcome::Failed, Some(reason)) => {
-                writeln!(out, "{}:{tag} {outcome}: {reason}", image.repository)?
+            (ScanOutcome::Failed, Some(reason)) => writeln!(
+                out,
+                "{place}{repository}:{} {outcome}: {}",
+                printable(tag),
+                printable(reason)
+            )?,
+            _ => writeln!(out, "{place}{repository}:{} {outcome}", printable(tag))?,
+        }
+    }
+    Ok(())
+}
+
+/// `text` with control characters (a terminal's escape sequences among
+/// them) shown as `?`: text from AWS or a store is never trusted to be
+/// harmless on a terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
+/// What a config selects, for people: its accounts (for an organization),
+/// then each repository with the images it takes (`+`) and leaves out
+/// (`-`), each with its clauses or reason.
+pub fn config_explanation(
+    explanation: &ecrscan_core::explain::Explanation,
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let taken_repositories = explanation
+        .repositories
+        .iter()
+        .filter(|r| r.taken.is_some())
+        .count();
+    writeln!(
+        out,
+        "config {} selects {} image(s) in {} repositor{} at {}",
+        explanation.config_id,
+        explanation.images(),
+        taken_repositories,
+        if taken_repositories == 1 { "y" } else { "ies" },
+        explanation.at.format("%Y-%m-%d %H:%M UTC"),
+    )?;
+    if let Some(error) = &explanation.accounts_error {
+        writeln!(
+            out,
+            "{}",
+            style.paint(
+                &format!(
+                    "cannot list the organization's accounts: {}",
+                    printable(error)
+                ),
+                "31"
+            )
+        )?;
+    }
+    if !explanation.accounts.is_empty() {
+        writeln!(out, "accounts:")?;
+        for account in &explanation.accounts {
+            let name = account
+                .name
+                .as_deref()
+                .map(|name| format!(" {}", printable(name)))
+                .unwrap_or_default();
+            match &account.left_out {
+                None => writeln!(out, "  + {}{name}", account.id)?,
+                Some(reason) => writeln!(
+                    out,
+                    "  {} {}{name} ({reason})",
+                    style.paint("-", "2"),
+                    account.id
+                )?,
             }
-            _ => writeln!(out, "{}:{tag} {outcome}", image.repository)?,
+        }
+    }
+    for repository in &explanation.repositories {
+        let place = format!(
+            "{} {} {}",
+            repository.registry,
+            repository.region,
+            printable(&repository.repository)
+        );
+        if let Some(error) = &repository.error {
+            writeln!(
+                out,
+                "{place}: {}",
+                style.paint(&format!("error: {}", printable(error)), "31")
+            )?;
+        } else if let Some(reason) = &repository.left_out {
+            writeln!(
+                out,
+                "{place}: {}",
+                style.paint(&format!("left out: {reason}"), "2")
+            )?;
+        } else {
+            let why = repository.taken.as_deref().unwrap_or_default();
+            writeln!(out, "{place}: {why}")?;
+        }
+        for chosen in &repository.images {
+            writeln!(
+                out,
+                "  {} {} {}: {}",
+                style.paint("+", "32"),
+                chosen.image.digest,
+                printable(&chosen.image.tags.join(",")),
+                chosen.clauses.join(", ")
+            )?;
+        }
+        for left_out in &repository.images_left_out {
+            writeln!(
+                out,
+                "  {} {} {}: {}",
+                style.paint("-", "2"),
+                left_out.image.digest,
+                printable(&left_out.image.tags.join(",")),
+                left_out.reason
+            )?;
+        }
+        for tag in &repository.missing_tags {
+            writeln!(
+                out,
+                "  {} tag {} not found",
+                style.paint("!", "33"),
+                printable(tag)
+            )?;
         }
     }
     Ok(())
@@ -397,36 +539,68 @@ pub fn configs_table(configs: &[ScanConfig], out: &mut dyn Write) -> io::Result<
     if configs.is_empty() {
         return writeln!(out, "no scan configs");
     }
+    let selections: Vec<String> = configs.iter().map(selection_text).collect();
+    let any_selection = selections.iter().any(|s| !s.is_empty());
     let rows: Vec<Vec<(String, String)>> = configs
         .iter()
-        .map(|config| {
+        .zip(selections)
+        .map(|(config, selection)| {
             let tags = if config.tags.is_empty() {
                 "(all tagged images)".to_owned()
             } else {
                 config.tags.join(",")
             };
-            vec![
+            let mut row = vec![
                 plain(config.id.to_string()),
                 plain(config.created.format("%Y-%m-%d %H:%M").to_string()),
                 plain(config.region.clone()),
                 plain(config.registry.clone()),
                 plain(config.repository.clone()),
                 plain(tags),
-            ]
+            ];
+            if any_selection {
+                row.push(plain(selection));
+            }
+            row
         })
         .collect();
-    table(
-        &[
-            "ID",
-            "CREATED (UTC)",
-            "REGION",
-            "REGISTRY",
-            "REPOSITORY",
-            "TAGS",
-        ],
-        &rows,
-        out,
-    )
+    let mut header = vec![
+        "ID",
+        "CREATED (UTC)",
+        "REGION",
+        "REGISTRY",
+        "REPOSITORY",
+        "TAGS",
+    ];
+    if any_selection {
+        header.push("SELECTION");
+    }
+    table(&header, &rows, out)
+}
+
+/// A config's fields beyond the sample's, briefly: `not prod/legacy-*;
+/// most recent 3; pushed 30d; pulled 14d; not accounts 444455556666`.
+fn selection_text(config: &ScanConfig) -> String {
+    let mut parts = Vec::new();
+    if !config.exclude_repositories.is_empty() {
+        parts.push(format!("not {}", config.exclude_repositories.join(",")));
+    }
+    if let Some(n) = config.most_recent {
+        parts.push(format!("most recent {n}"));
+    }
+    if let Some(days) = config.pushed_within_days {
+        parts.push(format!("pushed {days}d"));
+    }
+    if let Some(days) = config.pulled_within_days {
+        parts.push(format!("pulled {days}d"));
+    }
+    if !config.exclude_accounts.is_empty() {
+        parts.push(format!(
+            "not accounts {}",
+            config.exclude_accounts.join(",")
+        ));
+    }
+    parts.join("; ")
 }
 
 fn severity_cell(severity: Severity, count: u64, style: Style) -> (String, String) {
@@ -463,6 +637,7 @@ pub fn summary_table(summary: &Summary, style: Style, out: &mut dyn Write) -> io
         .rows
         .iter()
         .any(|row| !row.result.suppressed_counts.is_empty());
+    let accounts = ecrscan_core::render::many_accounts(summary);
     let rows: Vec<Vec<(String, String)>> = summary
         .rows
         .iter()
@@ -476,8 +651,11 @@ pub fn summary_table(summary: &Summary, style: Style, out: &mut dyn Write) -> io
                     result.image.tag.as_deref().unwrap_or("*")
                 )),
                 plain(row.region.clone()),
-                status_cell(result.scan.status, style),
             ];
+            if accounts {
+                cells.push(plain(row.registry.clone()));
+            }
+            cells.push(status_cell(result.scan.status, style));
             for severity in [
                 Severity::Critical,
                 Severity::High,
@@ -500,9 +678,13 @@ pub fn summary_table(summary: &Summary, style: Style, out: &mut dyn Write) -> io
             cells
         })
         .collect();
-    let mut header = vec![
-        "IMAGE", "REGION", "STATUS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "OTHER", "TOTAL",
-    ];
+    let mut header = vec!["IMAGE", "REGION"];
+    if accounts {
+        header.push("ACCOUNT");
+    }
+    header.extend([
+        "STATUS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "OTHER", "TOTAL",
+    ]);
     if any_suppressed {
         header.push("SUPPRESSED");
     }
@@ -561,6 +743,105 @@ mod tests {
         assert!(
             coloured.contains("\x1b[31mfailed\x1b[0m: tag gone"),
             "{coloured:?}"
+        );
+    }
+
+    #[test]
+    fn a_report_over_several_accounts_names_each_lines_account_and_hostile_text_is_defused() {
+        let mut report = report();
+        report.images[1].registry = "222222222222".into();
+        report.images[1].reason = Some("denied\x1b[2J\x07".into());
+        let off = Style {
+            colour: false,
+            colour_stderr: false,
+        };
+        let mut out = Vec::new();
+        scan_report(&report, off, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "123456789012 us-west-2 test/ubuntu:16.04 started\n\
+             222222222222 us-west-2 test/ubuntu:gone failed: denied?[2J?\n"
+        );
+    }
+
+    #[test]
+    fn an_explanation_lists_accounts_repositories_and_images_with_their_reasons() {
+        use ecrscan_core::backend::Image;
+        use ecrscan_core::explain::{AccountExplained, Explanation, RepositoryExplained};
+        use ecrscan_core::select::{Chosen, LeftOut};
+        let image = |digest: &str, tag: &str| Image {
+            digest: digest.into(),
+            tags: vec![tag.into()],
+            ..Image::default()
+        };
+        let repository = |name: &str| RepositoryExplained {
+            registry: "111111111111".into(),
+            region: "us-west-2".into(),
+            repository: name.into(),
+            taken: None,
+            left_out: None,
+            error: None,
+            images: Vec::new(),
+            images_left_out: Vec::new(),
+            missing_tags: Vec::new(),
+        };
+        let explanation = Explanation {
+            config_id: Uuid::nil(),
+            at: chrono::DateTime::from_timestamp(1_796_385_600, 0).unwrap(),
+            accounts: vec![
+                AccountExplained {
+                    id: "111111111111".into(),
+                    name: Some("central".into()),
+                    left_out: None,
+                },
+                AccountExplained {
+                    id: "333333333333".into(),
+                    name: None,
+                    left_out: Some("suspended or closing".into()),
+                },
+            ],
+            accounts_error: None,
+            repositories: vec![
+                RepositoryExplained {
+                    taken: Some("matches prod/*".into()),
+                    images: vec![Chosen {
+                        image: image("sha256:a2", "v1.1"),
+                        clauses: vec!["every tagged image".into(), "most recent (#1 of 1)".into()],
+                    }],
+                    images_left_out: vec![LeftOut {
+                        image: image("sha256:a4", "v0.1"),
+                        reason: "archived".into(),
+                    }],
+                    ..repository("prod/api")
+                },
+                RepositoryExplained {
+                    left_out: Some("excluded by prod/legacy-*".into()),
+                    ..repository("prod/legacy-web")
+                },
+                RepositoryExplained {
+                    error: Some("cannot assume arn:aws:iam::1:role/r: AccessDenied".into()),
+                    ..repository("prod/*")
+                },
+            ],
+        };
+        let off = Style {
+            colour: false,
+            colour_stderr: false,
+        };
+        let mut out = Vec::new();
+        config_explanation(&explanation, off, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "config 00000000-0000-0000-0000-000000000000 selects 1 image(s) in 1 repository at 2026-12-04 12:00 UTC
+accounts:
+  + 111111111111 central
+  - 333333333333 (suspended or closing)
+111111111111 us-west-2 prod/api: matches prod/*
+  + sha256:a2 v1.1: every tagged image, most recent (#1 of 1)
+  - sha256:a4 v0.1: archived
+111111111111 us-west-2 prod/legacy-web: left out: excluded by prod/legacy-*
+111111111111 us-west-2 prod/*: error: cannot assume arn:aws:iam::1:role/r: AccessDenied
+"
         );
     }
 }

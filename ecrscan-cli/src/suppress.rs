@@ -10,7 +10,7 @@ use ecrscan_core::{ReadFrom, Suppression, Suppressions, collect_summary};
 use uuid::Uuid;
 
 use crate::cli::{ExpiryArgs, ListFormat, SuppressAddArgs, SuppressCommand};
-use crate::commands::{Context, list_configs, parse_uuid, read_input};
+use crate::context::{Context, list_configs, parse_uuid, read_input};
 use crate::failure::Failure;
 use crate::output;
 

@@ -1,5 +1,6 @@
 //! The ecrscan-cli integration tests, one binary: each module is one concern.
 
+mod accounts;
 mod channels;
 mod demo;
 mod faults;
