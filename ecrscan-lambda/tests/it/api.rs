@@ -204,6 +204,64 @@ async fn create_ignores_a_clients_id_and_created() {
 }
 
 #[tokio::test]
+async fn configs_take_patterns_recency_and_an_organization() {
+    let store = Arc::new(MemoryStore::new());
+    let router = router(store.clone());
+    let body = r#"{"region":"us-west-2","registry":"organization","repository":"prod/*",
+        "exclude_repositories":["prod/legacy-*"],"tags":["v1.*"],"most_recent":3,
+        "pushed_within_days":30,"pulled_within_days":14,"exclude_accounts":["444455556666"]}"#;
+    let created = send(&router, post_json("/configs", body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let stored = store.list().await.unwrap().items;
+    let config = &stored[0];
+    assert_eq!(config.registry, "organization");
+    assert_eq!(config.exclude_repositories, ["prod/legacy-*"]);
+    assert_eq!(
+        (
+            config.most_recent,
+            config.pushed_within_days,
+            config.pulled_within_days
+        ),
+        (Some(3), Some(30), Some(14))
+    );
+    // A GET answers the stored config, the sample's six fields first.
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let got = send(&router, get(&format!("/configs/{id}"))).await;
+    let position = |key: &str| got.body.find(&format!("\"{key}\":")).unwrap();
+    let sample: Vec<usize> = ["id", "created", "region", "registry", "repository", "tags"]
+        .iter()
+        .map(|key| position(key))
+        .collect();
+    assert!(sample.is_sorted(), "{}", got.body);
+    assert!(sample[5] < position("exclude_repositories"), "{}", got.body);
+    assert!(sample[5] < position("most_recent"), "{}", got.body);
+
+    for (body, named) in [
+        (
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"prod/*","most_recent":0}"#,
+            "most_recent",
+        ),
+        (
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"PROD/*"}"#,
+            "repository",
+        ),
+        (
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"app","exclude_accounts":["444455556666"]}"#,
+            "exclude_accounts",
+        ),
+        (
+            r#"{"region":"us-west-2","registry":"123456789012","repository":"app","pulled_within_days":-1}"#,
+            "pulled_within_days",
+        ),
+    ] {
+        let answer = send(&router, post_json("/configs", body)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(answer.error().contains(named), "{body}: {}", answer.error());
+    }
+    assert_eq!(store.list().await.unwrap().items.len(), 1);
+}
+
+#[tokio::test]
 async fn invalid_configs_are_400_naming_the_field_and_nothing_is_stored() {
     let store = Arc::new(MemoryStore::new());
     let router = router(store.clone());

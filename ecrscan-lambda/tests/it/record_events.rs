@@ -32,6 +32,27 @@ fn an_inspector_scan_event_names_its_image_by_arn() {
 }
 
 #[test]
+fn an_event_forwarded_from_a_member_account_names_that_account() {
+    // EventBridge keeps the source account of an event a member account's
+    // rule forwards to the central bus (member-account.yaml).
+    let mut forwarded = event("ecr-image-scan.json");
+    forwarded["account"] = "222222222222".into();
+    let FinishedScan { repository, .. } = finished_scan(&forwarded).unwrap();
+    assert_eq!(repository.registry, "222222222222");
+
+    let mut inspector = event("inspector2-scan.json");
+    inspector["account"] = "999999999999".into();
+    inspector["detail"]["repository-name"] =
+        "arn:aws:ecr:us-east-2:333333333333:repository/prod/api".into();
+    let FinishedScan { repository, .. } = finished_scan(&inspector).unwrap();
+    assert_eq!(
+        (repository.registry.as_str(), repository.repository.as_str()),
+        ("333333333333", "prod/api"),
+        "the repository's ARN names its account"
+    );
+}
+
+#[test]
 fn other_and_hostile_events_are_refused_clearly() {
     let mut other = event("ecr-image-scan.json");
     other["detail-type"] = "ECR Image Action".into();

@@ -252,13 +252,13 @@ PROBES += [("sts:AssumeRole", r) for r in ROLES]
 PROBES += [("organizations:ListAccounts", "*"), ("organizations:DescribeOrganization", "*"),
            ("organizations:ListAccountsForParent", "*")]
 READ_IMAGES_AND_FINDINGS = {("ecr:DescribeRepositories", REPOSITORY), ("ecr:DescribeImages", REPOSITORY),
-                            ("ecr:ListImages", REPOSITORY), ("ecr:DescribeImageScanFindings", REPOSITORY),
+                            ("ecr:DescribeImageScanFindings", REPOSITORY),
                             ("ecr:BatchGetRepositoryScanningConfiguration", REPOSITORY),
                             ("inspector2:ListFindings", "*")}
 # Resolving a config: its repositories, their images and tags, and their
 # scanning configurations.
 RESOLVE = {("ecr:DescribeRepositories", REPOSITORY), ("ecr:DescribeImages", REPOSITORY),
-           ("ecr:ListImages", REPOSITORY), ("ecr:BatchGetRepositoryScanningConfiguration", REPOSITORY)}
+           ("ecr:BatchGetRepositoryScanningConfiguration", REPOSITORY)}
 LIST_ANYTHING = {(LIST, r) for r in LISTINGS}
 # Summaries, feeds and the record step judge findings by the suppression
 # rules: they read them, only ConfigsFunc writes them.
@@ -1410,7 +1410,7 @@ def test_member_accounts_may_put_events_on_the_default_bus_exactly_when_allowed(
 # member account's repositories; the registry's scanning configuration and
 # Inspector's findings (DescribeImageScanFindings of enhanced scans) have
 # no narrower resource.
-BACKEND_REPOSITORY_ACTIONS = ("ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:ListImages",
+BACKEND_REPOSITORY_ACTIONS = ("ecr:DescribeRepositories", "ecr:DescribeImages",
                               "ecr:DescribeImageScanFindings", "ecr:StartImageScan",
                               "ecr:BatchGetRepositoryScanningConfiguration")
 MEMBER_REPOSITORY = f"arn:aws:ecr:eu-west-1:{MEMBER}:repository/team/app"
