@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod events;
+pub mod local;
 pub mod replay;
 pub mod runtime;
 pub mod scheduled;

@@ -5,6 +5,7 @@ mod concurrency;
 mod e2e_moto;
 mod hostile;
 mod lambda_events;
+mod local;
 mod logs;
 mod record_events;
 mod scheduled;
