@@ -50,6 +50,11 @@ use uuid::Uuid;
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long a request may take before the handler gives up with 503:
+/// before API Gateway's 29 s, so no function keeps calling ECR for an
+/// answer nobody waits for.
+pub const HANDLER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// The most bytes one page of a summary or findings feed takes: Lambda
 /// answers at most 6 MB, the body escaped into a JSON envelope included.
 pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -79,6 +84,8 @@ pub struct AppState {
     /// Where suppression rules are kept; `None`: no rules, and
     /// `/suppressions` is 404.
     pub suppressions: Option<Arc<dyn SuppressionStore>>,
+    /// How long a request may take ([`HANDLER_DEADLINE`] by default).
+    pub deadline: std::time::Duration,
 }
 
 impl AppState {
@@ -96,6 +103,7 @@ impl AppState {
             results: None,
             channels: None,
             suppressions: None,
+            deadline: HANDLER_DEADLINE,
         }
     }
 
@@ -132,6 +140,7 @@ pub struct PublicBaseUrl(pub String);
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
+    let deadline = state.deadline;
     let cors = state.cors_allow_origin.clone().map(|origin| {
         CorsLayer::new()
             .allow_origin(origin)
@@ -172,10 +181,34 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            within_deadline(deadline, request, next)
+        }))
         .with_state(state);
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
+    }
+}
+
+/// Answers 503 when the handler is not done by `deadline`; the handler's
+/// calls are dropped with it.
+async fn within_deadline(
+    deadline: std::time::Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%path, seconds = deadline.as_secs_f64(), "request gave up at its deadline");
+            ApiError::Unavailable(format!(
+                "the answer took longer than {} s; stored results answer faster (leave out fresh=true), or try again later",
+                deadline.as_secs()
+            ))
+            .into_response()
+        }
     }
 }
 
@@ -196,6 +229,8 @@ pub enum ApiError {
     Upstream(String),
     /// 500: something else failed.
     Internal(String),
+    /// 503: the answer was not ready by the handler's deadline.
+    Unavailable(String),
 }
 
 impl IntoResponse for ApiError {
@@ -217,6 +252,14 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Upstream(message) => (StatusCode::BAD_GATEWAY, message),
             ApiError::Internal(message) => (StatusCode::INTERNAL_SERVER_ERROR, message),
+            ApiError::Unavailable(message) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "60")],
+                    Json(serde_json::json!({ "error": message })),
+                )
+                    .into_response();
+            }
         };
         (status, Json(serde_json::json!({ "error": message }))).into_response()
     }
@@ -342,6 +385,8 @@ async fn delete_config(
 #[derive(Debug, Deserialize)]
 struct SummaryQuery {
     format: Option<String>,
+    /// One config's images only.
+    config: Option<String>,
     #[serde(default)]
     fresh: bool,
     #[serde(default)]
@@ -367,7 +412,17 @@ async fn summary(
         None if accepts_json(&headers) => SummaryFormat::Json,
         None => SummaryFormat::Text,
     };
-    let configs = state.store.list().await?.items;
+    let configs = match &query.config {
+        Some(id) => vec![state.store.get(parse_id(id)?).await?],
+        // A fresh summary of every image would read the whole fleet from
+        // ECR for any reader, per instance.
+        None if query.fresh => {
+            return Err(ApiError::BadRequest(
+                "fresh=true reads ECR directly: name one config with config=ID".into(),
+            ));
+        }
+        None => state.store.list().await?.items,
+    };
     let now = Utc::now();
     let suppressions = state.suppressions_at(now).await?;
     let summary = collect_summary(
@@ -411,6 +466,9 @@ fn next_summary_link(
     next.push_str(&format!("?start={start}"));
     if let Some(format) = &query.format {
         next.push_str(&format!("&format={format}"));
+    }
+    if let Some(config) = &query.config {
+        next.push_str(&format!("&config={config}"));
     }
     if query.fresh {
         next.push_str("&fresh=true");

@@ -262,6 +262,58 @@ async fn configs_take_patterns_recency_and_an_organization() {
 }
 
 #[tokio::test]
+async fn a_fresh_summary_reads_ecr_for_one_config_only() {
+    let centos = r#"{"region":"us-west-2","registry":"123456789012","repository":"test/centos","tags":["7"]}"#;
+    let (store, configs) = with_configs(&[UBUNTU, centos]).await;
+    // Stored results: none; ECR: only the live backend answers.
+    let mut stored = MockScanBackend::new();
+    stored.expect_summary_view().returning(|_, _| None);
+    stored.expect_resolve_images().never();
+    let router = app(AppState {
+        live_backend: Arc::new(backend()),
+        ..AppState::new(store, Arc::new(stored))
+    });
+    let everything = send(&router, get("/summary?fresh=true")).await;
+    assert_eq!(everything.status, StatusCode::BAD_REQUEST);
+    assert!(
+        everything.error().contains("config=ID"),
+        "{}",
+        everything.error()
+    );
+    let one = send(
+        &router,
+        get(&format!(
+            "/summary?fresh=true&format=json&config={}",
+            configs[0].id
+        )),
+    )
+    .await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    let repositories: Vec<String> = one.json()["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|image| image["repository"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(repositories, ["test/ubuntu", "test/ubuntu"]);
+    assert_eq!(
+        send(&router, get("/summary?config=not-a-uuid"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        send(
+            &router,
+            get("/summary?config=00000000-0000-4000-8000-000000000000")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
 async fn invalid_configs_are_400_naming_the_field_and_nothing_is_stored() {
     let store = Arc::new(MemoryStore::new());
     let router = router(store.clone());
