@@ -728,9 +728,17 @@ impl ScanBackend for EcrBackend {
                             DigestScan::without_findings(ScanStatus::NotScanned, None),
                         )),
                         Some("UnsupportedImageTypeException") => {
+                            // AWS's own message goes to the log only; the
+                            // status says what it means.
+                            tracing::info!(
+                                repository = %repository.repository,
+                                digest,
+                                message = err.message().unwrap_or_default(),
+                                "ECR cannot scan this image type"
+                            );
                             Ok(LatestScan::live(DigestScan::without_findings(
                                 ScanStatus::UnsupportedImage,
-                                err.message().map(str::to_owned),
+                                Some(UNSUPPORTED_IMAGE_DESCRIPTION.to_owned()),
                             )))
                         }
                         _ => Err(map_error(
@@ -966,6 +974,10 @@ fn credentials_error_code(err: &aws_credential_types::provider::error::Credentia
         .unwrap_or("unknown")
         .to_owned()
 }
+
+/// The status description of an image ECR cannot scan (its operating
+/// system or package manager, or its media type).
+pub const UNSUPPORTED_IMAGE_DESCRIPTION: &str = "ECR cannot scan this image: its operating system, package manager or media type is not supported";
 
 /// The rate policy of a backend: adaptive, under `ceiling` when one is set
 /// (starting at it: a ceiling is what its user wants).

@@ -623,7 +623,18 @@ async fn scan_result_errors_become_statuses_or_typed_errors() {
         let backend = backend(&[&rule]);
         let result = backend.scan_result(&repository(), "sha256:u").await;
         match (expected, result) {
-            (Ok(status), Ok(latest)) => assert_eq!(latest.scan.status, status, "{code}"),
+            (Ok(status), Ok(latest)) => {
+                assert_eq!(latest.scan.status, status, "{code}");
+                // AWS's message ("details") reaches the log, never a client.
+                let description = latest.scan.status_description.unwrap_or_default();
+                assert!(!description.contains("details"), "{code}: {description}");
+                if status == ScanStatus::UnsupportedImage {
+                    assert_eq!(
+                        description,
+                        ecrscan_core::aws::ecr::UNSUPPORTED_IMAGE_DESCRIPTION
+                    );
+                }
+            }
             (
                 Err("RepositoryNotFound"),
                 Err(BackendError::RepositoryNotFound { repository: r }),
