@@ -58,7 +58,7 @@ pub const ENVIRONMENT: &[EnvironmentSetting] = &[
     EnvironmentSetting {
         name: "ECRSCAN_EXTERNAL_ID",
         read_by: "cli, lambda",
-        rule: "the external id those roles ask for: 2-1224 characters of letters, digits and +=,.@:/- (default: none)",
+        rule: "the external id those roles ask for: 2-1224 characters of letters, digits and +=,.@:/_- (default: none)",
     },
     EnvironmentSetting {
         name: "ECRSCAN_CONCURRENCY",
@@ -214,7 +214,7 @@ pub fn parse_role_template(value: &str) -> Result<String, String> {
 }
 
 /// Parses an external id: 2-1224 characters of letters, digits and
-/// `+=,.@:/-`, as STS allows.
+/// `+=,.@:/_-`, as STS allows.
 pub fn parse_external_id(value: &str) -> Result<String, String> {
     let valid = (2..=1224).contains(&value.len())
         && value
@@ -223,7 +223,7 @@ pub fn parse_external_id(value: &str) -> Result<String, String> {
     if valid {
         Ok(value.to_owned())
     } else {
-        Err("an external id is 2-1224 characters of letters, digits and +=,.@:/-".into())
+        Err("an external id is 2-1224 characters of letters, digits and +=,.@:/_-".into())
     }
 }
 
@@ -287,6 +287,28 @@ mod tests {
         assert!(parse_external_id("ecrscan-7f3a").is_ok());
         assert!(parse_external_id("x").is_err());
         assert!(parse_external_id("has space").is_err());
+    }
+
+    #[test]
+    fn the_readmes_environment_table_is_this_table() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("the workspace README");
+        let start =
+            "<!-- environment table: generated from ecrscan-core/src/settings.rs ENVIRONMENT -->";
+        let table = readme
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once("<!-- end of environment table -->"))
+            .map(|(table, _)| table)
+            .expect("the README's environment table between its markers");
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .collect();
+        let expected: Vec<String> = ENVIRONMENT
+            .iter()
+            .map(|s| format!("| `{}` | {} | {} |", s.name, s.read_by, s.rule))
+            .collect();
+        assert_eq!(rows, expected, "update the README's table from ENVIRONMENT");
     }
 
     #[test]
