@@ -21,7 +21,9 @@ use crate::context::{Context, list_configs, parse_id, parse_uuid};
 use crate::failure::{FINDINGS_FOUND, Failure, SOME_FAILED};
 use crate::output;
 use ecrscan_core::aws::sqs::SqsWorkQueue;
-use ecrscan_core::queue::{BATCH, QueueError, Settled, WorkQueue, enqueue_plan, settle, work_on};
+use ecrscan_core::queue::{
+    BATCH, QueueError, Settled, Settlement, WorkDone, WorkQueue, enqueue_plan, settle, work_on,
+};
 
 /// Runs the command; `Ok` carries the exit code of a command that ran.
 pub async fn run(cli: Cli, style: output::Style) -> Result<ExitCode, Failure> {
@@ -325,7 +327,16 @@ async fn worker(
             }
             continue;
         }
-        let report = work_on(messages, backend.as_ref(), &queue, &context.options, None).await;
+        let mut report = work_on(messages, backend.as_ref(), &queue, &context.options, None).await;
+        if until_empty {
+            // A worker that stops when the queue is empty does not wait
+            // hours for a quota: those images are already scanned today.
+            for (_, settlement) in &mut report {
+                if matches!(settlement, Settlement::WaitForQuota { .. }) {
+                    *settlement = Settlement::Done(WorkDone::Scan(ScanOutcome::AlreadyScanned));
+                }
+            }
+        }
         let settled = settle(&queue, report, max_receives).await;
         for (message_id, reason) in &settled.dead_lettered {
             eprintln!("dead-lettered {message_id}: {reason}");
@@ -336,13 +347,15 @@ async fn worker(
         total.done += settled.done;
         total.retried += settled.retried;
         total.deferred += settled.deferred;
+        total.waiting += settled.waiting;
         total.dead_lettered.extend(settled.dead_lettered);
         context.send_queued().await?;
     }
     println!(
-        "{} done, {} returned to the queue, {} dead-lettered",
+        "{} done, {} returned to the queue, {} waiting for their scan quota, {} dead-lettered",
         total.done,
         total.retried,
+        total.waiting,
         total.dead_lettered.len()
     );
     Ok(if total.dead_lettered.is_empty() {
@@ -372,10 +385,7 @@ async fn scan(context: &Context, ids: &[String], format: ScanFormat) -> Result<E
         ScanFormat::Text => output::scan_report(&report, context.style, out),
     })?;
     if report.failed == 0 || report.failed < report.images.len() {
-        eprintln!(
-            "{} started, {} already scanned, {} continuous, {} failed",
-            report.started, report.already_scanned, report.continuous, report.failed
-        );
+        output::scan_counts_note(&report);
     }
     if let Some(first) = report
         .images

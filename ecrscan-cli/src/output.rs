@@ -125,7 +125,8 @@ fn colour_on(stream: &impl IsTerminal) -> bool {
 fn paint_outcome(outcome: ScanOutcome, style: Style) -> String {
     let code = match outcome {
         ScanOutcome::Started => "32",
-        ScanOutcome::AlreadyScanned | ScanOutcome::Continuous => "36",
+        ScanOutcome::AlreadyScanned | ScanOutcome::Continuous | ScanOutcome::ScanOnPush => "36",
+        ScanOutcome::NotCovered => "33",
         ScanOutcome::Failed => "31",
         ScanOutcome::NotReached => "33",
     };
@@ -165,6 +166,29 @@ pub fn scan_report(report: &RescanReport, style: Style, out: &mut dyn Write) -> 
         }
     }
     Ok(())
+}
+
+/// The scan's counts on stderr: `N started, N already scanned, N
+/// continuous, N failed`, with the enhanced-scanning gaps when there are
+/// any.
+pub fn scan_counts_note(report: &RescanReport) {
+    let mut note = format!(
+        "{} started, {} already scanned, {} continuous, {} failed",
+        report.started, report.already_scanned, report.continuous, report.failed
+    );
+    if report.scan_on_push > 0 {
+        note.push_str(&format!(
+            "; {} scanned on push only (not re-scanned)",
+            report.scan_on_push
+        ));
+    }
+    if report.not_covered > 0 {
+        note.push_str(&format!(
+            "; {} never scanned: no enhanced scanning rule covers their repositories",
+            report.not_covered
+        ));
+    }
+    eprintln!("{note}");
 }
 
 /// `text` with control characters (a terminal's escape sequences among

@@ -131,11 +131,29 @@ pub enum BackendError {
     /// scan per image per day.
     #[error("scan quota reached: the image was already scanned in the last 24 hours")]
     ScanQuotaExceeded,
+    /// The quota is reached, and the recorded start of the image's last
+    /// scan says when it frees: a run that reached the image a little
+    /// earlier than the day before can try again then.
+    #[error("scan quota reached: it frees at {at}")]
+    ScanQuotaFreesAt {
+        /// When the image's last scan is 24 hours old.
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// The registry uses continuous enhanced scanning (Amazon Inspector),
     /// which re-scans images by itself; a manual scan is neither needed nor
     /// possible.
     #[error("the registry uses continuous enhanced scanning")]
     ContinuousScanning,
+    /// The registry's enhanced scanning scans this repository's images on
+    /// push only: they are never re-scanned, and a manual scan is not
+    /// possible.
+    #[error("the registry's enhanced scanning scans this repository on push only")]
+    ScanOnPushOnly,
+    /// No rule of the registry's enhanced scanning matches this
+    /// repository: its images are never scanned, and a manual scan is not
+    /// possible.
+    #[error("no rule of the registry's enhanced scanning covers this repository")]
+    NotCovered,
     /// ECR cannot scan this image type.
     #[error("unsupported image: {message}")]
     UnsupportedImage {

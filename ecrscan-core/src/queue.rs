@@ -199,7 +199,21 @@ pub enum Settlement {
     /// and never dead-lettered: at its last receive it is sent again as a
     /// new message ([`requeue`]) and this one deleted.
     Deferred,
+    /// ECR's scan quota for the image frees in `delay` (at most
+    /// [`MAX_QUOTA_WAIT`]): hidden until then, to be tried again, so an
+    /// image a run reached a little earlier than the day before waits
+    /// minutes, not a day. At its last receive it is done (already
+    /// scanned) instead.
+    WaitForQuota {
+        /// How long to hide the message.
+        delay: Duration,
+    },
 }
+
+/// The longest a message waits for an image's scan quota to free: SQS
+/// hides a message for at most 12 hours, and a quota further off frees
+/// before the next daily run anyway.
+pub const MAX_QUOTA_WAIT: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// The outcome of work that is done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +237,15 @@ fn settle_error(err: &BackendError) -> Settlement {
         BackendError::ScanQuotaExceeded => {
             Settlement::Done(WorkDone::Scan(ScanOutcome::AlreadyScanned))
         }
+        BackendError::ScanQuotaFreesAt { at } => {
+            // A minute's margin for the clocks of ECR and of the recorder.
+            match (*at + chrono::Duration::minutes(1) - chrono::Utc::now()).to_std() {
+                Ok(delay) if delay <= MAX_QUOTA_WAIT => Settlement::WaitForQuota { delay },
+                _ => Settlement::Done(WorkDone::Scan(ScanOutcome::AlreadyScanned)),
+            }
+        }
+        BackendError::ScanOnPushOnly => Settlement::Done(WorkDone::Scan(ScanOutcome::ScanOnPush)),
+        BackendError::NotCovered => Settlement::Done(WorkDone::Scan(ScanOutcome::NotCovered)),
         BackendError::ContinuousScanning => {
             Settlement::Done(WorkDone::Scan(ScanOutcome::Continuous))
         }
@@ -345,6 +368,8 @@ pub struct Settled {
     pub retried: usize,
     /// Messages not tried (the deadline came first), returned or sent again.
     pub deferred: usize,
+    /// Messages hidden until their image's scan quota frees.
+    pub waiting: usize,
     /// Messages moved to the dead-letter queue, with their reasons.
     pub dead_lettered: Vec<(String, String)>,
     /// Settlements that failed (each such message comes back when its
@@ -410,6 +435,15 @@ pub async fn settle(
                             .await
                     }
                     Err(err) => Err(err),
+                }
+            }
+            Settlement::WaitForQuota { delay } => {
+                if last {
+                    settled.done += 1;
+                    queue.delete(std::slice::from_ref(&message)).await
+                } else {
+                    settled.waiting += 1;
+                    queue.release(&message, delay).await
                 }
             }
             Settlement::Deferred => {

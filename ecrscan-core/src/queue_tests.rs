@@ -500,3 +500,53 @@ async fn a_plan_queues_no_more_than_a_registrys_daily_quota() {
             .contains(r#""over_quota":1"#)
     );
 }
+
+#[tokio::test]
+async fn an_image_reached_before_its_quota_frees_waits_for_it_then_is_done() {
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(30);
+    let tomorrow = chrono::Utc::now() + chrono::Duration::hours(13);
+    let mut backend = MockScanBackend::new();
+    for (n, at) in [(1, soon), (2, tomorrow)] {
+        backend
+            .expect_start_scan()
+            .with(eq(repository("app/one")), eq(digest(n)))
+            .return_once(move |_, _| Err(BackendError::ScanQuotaFreesAt { at }));
+    }
+    let queue = RecordingQueue::default();
+    let messages = vec![message(&scan_item(1), 1), message(&scan_item(2), 1)];
+    let report = work_on(messages, &backend, &queue, &ScanOptions::default(), None).await;
+    let mut waits = report.iter().filter_map(|(m, s)| match s {
+        Settlement::WaitForQuota { delay } => Some((m.message_id.clone(), *delay)),
+        _ => None,
+    });
+    let (waiting, delay) = waits
+        .next()
+        .expect("the image whose quota frees soon waits");
+    assert!(waits.next().is_none(), "{report:?}");
+    // Until the quota frees, and a minute more.
+    assert!(
+        delay > Duration::from_secs(30 * 60) && delay <= Duration::from_secs(31 * 60),
+        "{delay:?}"
+    );
+    assert!(
+        report
+            .iter()
+            .any(|(_, s)| *s == Settlement::Done(WorkDone::Scan(ScanOutcome::AlreadyScanned)))
+    );
+
+    let settled = settle(&queue, report, Some(5)).await;
+    assert_eq!((settled.waiting, settled.done), (1, 1));
+    assert_eq!(*queue.released.lock().unwrap(), vec![(waiting, delay)]);
+
+    // At its last receive it waits no longer: done, as already scanned.
+    let queue = RecordingQueue::default();
+    let last = message(&scan_item(3), 5);
+    let settled = settle(
+        &queue,
+        vec![(last.clone(), Settlement::WaitForQuota { delay })],
+        Some(5),
+    )
+    .await;
+    assert_eq!((settled.waiting, settled.done), (0, 1));
+    assert_eq!(*queue.deleted.lock().unwrap(), vec![last.message_id]);
+}

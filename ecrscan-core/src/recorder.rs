@@ -769,6 +769,23 @@ impl RecordingBackend {
             })
     }
 
+    /// The quota error of a digest ECR would not scan: when it frees, if the
+    /// record says when its last scan started less than 24 hours ago.
+    async fn quota_frees_at(&self, repository: &RepositoryRef, digest: &str) -> BackendError {
+        let now = Utc::now();
+        let started = match self.recorder.store().get_digest(repository, digest).await {
+            Ok(record) => record.and_then(|versioned| versioned.record?.scan_started_at),
+            Err(err) => {
+                tracing::warn!(error = %err, %repository, digest, "cannot read when the last scan started");
+                None
+            }
+        };
+        match started.map(|at| at + chrono::Duration::hours(24)) {
+            Some(at) if at > now => BackendError::ScanQuotaFreesAt { at },
+            _ => BackendError::ScanQuotaExceeded,
+        }
+    }
+
     /// Asks the live backend for a selection's images and records them.
     async fn resolve_live(
         &self,
@@ -904,7 +921,13 @@ impl ScanBackend for RecordingBackend {
         repository: &RepositoryRef,
         digest: &str,
     ) -> Result<(), BackendError> {
-        self.live.start_scan(repository, digest).await?;
+        match self.live.start_scan(repository, digest).await {
+            Ok(()) => {}
+            Err(BackendError::ScanQuotaExceeded) => {
+                return Err(self.quota_frees_at(repository, digest).await);
+            }
+            Err(err) => return Err(err),
+        }
         if let Err(err) = self
             .recorder
             .record_started(repository, digest, Utc::now())

@@ -980,3 +980,28 @@ async fn a_removed_rule_resurfaces_its_findings_and_unreadable_rules_judge_nothi
     assert_eq!(recording.changes.len(), 1);
     assert_eq!(recording.changes[0].resurfaced[0].name, "CVE-ACCEPTED");
 }
+
+#[tokio::test]
+async fn the_quota_answer_says_when_it_frees_from_the_recorded_start() {
+    let store = Arc::new(MemoryStore::new());
+    let mut live = MockScanBackend::new();
+    live.expect_start_scan()
+        .returning(|_, _| Err(BackendError::ScanQuotaExceeded));
+    let backend = RecordingBackend::new(Arc::new(live), store.clone(), ReadFrom::Live);
+    // No record of a start: ECR's answer as it is.
+    assert_eq!(
+        backend.start_scan(&repository(), DIGEST).await,
+        Err(BackendError::ScanQuotaExceeded)
+    );
+    let started = Utc::now() - Duration::hours(23);
+    Recorder::new(store.clone())
+        .record_started(&repository(), DIGEST, started)
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.start_scan(&repository(), DIGEST).await,
+        Err(BackendError::ScanQuotaFreesAt {
+            at: started + Duration::hours(24)
+        })
+    );
+}

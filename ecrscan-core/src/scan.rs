@@ -56,6 +56,12 @@ pub enum ScanOutcome {
     AlreadyScanned,
     /// The registry scans continuously (enhanced scanning); nothing to start.
     Continuous,
+    /// The registry's enhanced scanning scans this repository on push only:
+    /// its images are not re-scanned, and nothing can be started.
+    ScanOnPush,
+    /// No rule of the registry's enhanced scanning covers this repository:
+    /// its images are never scanned, and nothing can be started.
+    NotCovered,
     /// The scan could not be started; see the reason.
     Failed,
     /// The run's deadline came before the scan was asked for; a later run
@@ -64,12 +70,15 @@ pub enum ScanOutcome {
 }
 
 impl ScanOutcome {
-    /// `started`, `already_scanned`, `continuous`, `failed` or `not_reached`.
+    /// `started`, `already_scanned`, `continuous`, `scan_on_push`,
+    /// `not_covered`, `failed` or `not_reached`.
     pub fn as_str(self) -> &'static str {
         match self {
             ScanOutcome::Started => "started",
             ScanOutcome::AlreadyScanned => "already_scanned",
             ScanOutcome::Continuous => "continuous",
+            ScanOutcome::ScanOnPush => "scan_on_push",
+            ScanOutcome::NotCovered => "not_covered",
             ScanOutcome::Failed => "failed",
             ScanOutcome::NotReached => "not_reached",
         }
@@ -123,6 +132,14 @@ pub struct RescanReport {
     pub already_scanned: usize,
     /// Rows in continuously scanned registries.
     pub continuous: usize,
+    /// Rows in repositories enhanced scanning scans on push only (only in
+    /// the JSON when there are any).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scan_on_push: usize,
+    /// Rows in repositories enhanced scanning does not cover (only in the
+    /// JSON when there are any).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_covered: usize,
     /// Rows that failed.
     pub failed: usize,
     /// Rows not reached before the run's deadline (only in the JSON when
@@ -142,6 +159,8 @@ impl RescanReport {
             started: count(ScanOutcome::Started),
             already_scanned: count(ScanOutcome::AlreadyScanned),
             continuous: count(ScanOutcome::Continuous),
+            scan_on_push: count(ScanOutcome::ScanOnPush),
+            not_covered: count(ScanOutcome::NotCovered),
             failed: count(ScanOutcome::Failed),
             not_reached: count(ScanOutcome::NotReached),
             images,
@@ -664,8 +683,12 @@ impl Execution {
 fn image_outcome(result: Result<(), BackendError>) -> ImageOutcome {
     let (outcome, reason) = match result {
         Ok(()) => (ScanOutcome::Started, None),
-        Err(BackendError::ScanQuotaExceeded) => (ScanOutcome::AlreadyScanned, None),
+        Err(BackendError::ScanQuotaExceeded | BackendError::ScanQuotaFreesAt { .. }) => {
+            (ScanOutcome::AlreadyScanned, None)
+        }
         Err(BackendError::ContinuousScanning) => (ScanOutcome::Continuous, None),
+        Err(BackendError::ScanOnPushOnly) => (ScanOutcome::ScanOnPush, None),
+        Err(err @ BackendError::NotCovered) => (ScanOutcome::NotCovered, Some(err.to_string())),
         Err(err) => (ScanOutcome::Failed, Some(err.to_string())),
     };
     ImageOutcome { outcome, reason }

@@ -745,3 +745,59 @@ mod selections {
         );
     }
 }
+
+#[tokio::test]
+async fn enhanced_scanning_gaps_are_reported_per_repository() {
+    let configs = vec![
+        config("prod/api", &["v1"]),
+        config("dev/api", &["v1"]),
+        config("sandbox/api", &["v1"]),
+    ];
+    let mut backend = MockScanBackend::new();
+    backend.expect_resolve_images().returning(|repository, _| {
+        Ok(resolution(
+            vec![image(
+                &format!("sha256:{}", repository.repository.len()),
+                &["v1"],
+            )],
+            &[],
+        ))
+    });
+    backend
+        .expect_start_scan()
+        .returning(|repository, _| match repository.repository.as_str() {
+            "prod/api" => Err(BackendError::ContinuousScanning),
+            "dev/api" => Err(BackendError::ScanOnPushOnly),
+            _ => Err(BackendError::NotCovered),
+        });
+    let report = rescan(&configs, &backend, &ScanOptions::default()).await;
+    let outcomes: Vec<(ScanOutcome, Option<&str>)> = report
+        .images
+        .iter()
+        .map(|row| (row.outcome, row.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (ScanOutcome::Continuous, None),
+            (ScanOutcome::ScanOnPush, None),
+            (
+                ScanOutcome::NotCovered,
+                Some("no rule of the registry's enhanced scanning covers this repository")
+            ),
+        ]
+    );
+    assert_eq!(
+        (
+            report.continuous,
+            report.scan_on_push,
+            report.not_covered,
+            report.failed
+        ),
+        (1, 1, 1, 0)
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["scan_on_push"], 1);
+    assert_eq!(json["not_covered"], 1);
+    assert_eq!(json["images"][1]["outcome"], "scan_on_push");
+}

@@ -19,6 +19,13 @@ pub struct StartScanCounts {
     pub already_scanned: usize,
     /// Images in continuously scanned registries.
     pub continuous: usize,
+    /// Images enhanced scanning scans on push only (only when any).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub scan_on_push: usize,
+    /// Images in repositories no enhanced scanning rule covers, never
+    /// scanned (only when any).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_covered: usize,
     /// Images that failed.
     pub failed: usize,
 }
@@ -102,8 +109,14 @@ pub async fn start_scans(
         started: report.started,
         already_scanned: report.already_scanned,
         continuous: report.continuous,
+        scan_on_push: report.scan_on_push,
+        not_covered: report.not_covered,
         failed: report.failed,
     })
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 fn log_report(report: &RescanReport) {
@@ -119,6 +132,13 @@ fn log_report(report: &RescanReport) {
                 outcome = %image.outcome,
                 reason = image.reason.as_deref().unwrap_or(""),
                 "image scan failed"
+            ),
+            ScanOutcome::NotCovered => tracing::warn!(
+                config_id = %image.config_id,
+                repository = %image.repository,
+                tag,
+                digest,
+                "never scanned: no rule of the registry's enhanced scanning covers the repository"
             ),
             _ => tracing::info!(
                 config_id = %image.config_id,

@@ -37,6 +37,8 @@ pub struct BatchCounts {
     pub deferred: usize,
     /// Messages moved to the dead-letter queue.
     pub dead_lettered: usize,
+    /// Messages hidden until their image's scan quota frees.
+    pub waiting: usize,
 }
 
 /// Works on the batch until `deadline` and returns the messages to return
@@ -61,8 +63,9 @@ pub async fn work_on_batch(
         };
         messages.push(Received {
             message_id,
-            // Lambda deletes what is not reported as failed.
-            receipt: String::new(),
+            // Lambda deletes what is not reported as failed; the handle
+            // lets a message wait for its image's scan quota.
+            receipt: record.receipt_handle.unwrap_or_default(),
             body: record.body.unwrap_or_default(),
             receive_count: record
                 .attributes
@@ -91,6 +94,21 @@ pub async fn work_on_batch(
                 if last && matches!(requeue(queue, &message).await, Ok(true)) {
                     continue;
                 }
+                response.add_failure(message.message_id);
+            }
+            Settlement::WaitForQuota { delay } => {
+                let last = max_receives.is_some_and(|max| message.receive_count >= max);
+                if last {
+                    counts.already_scanned += 1;
+                    continue;
+                }
+                // Hidden until the quota frees; reported as failed, so that
+                // Lambda keeps it.
+                if let Err(err) = queue.release(&message, delay).await {
+                    tracing::warn!(message_id = %message.message_id, error = %err, "cannot hold the message until the scan quota frees; it returns after the queue's visibility timeout");
+                }
+                tracing::info!(message_id = %message.message_id, seconds = delay.as_secs(), "waiting for the image's scan quota to free");
+                counts.waiting += 1;
                 response.add_failure(message.message_id);
             }
             Settlement::Retry { reason } => {

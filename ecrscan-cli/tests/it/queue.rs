@@ -277,7 +277,7 @@ async fn an_image_that_keeps_failing_ends_in_the_dead_letter_queue_with_its_reas
     );
     assert!(
         stdout.starts_with(&format!(
-            "{} done, 0 returned to the queue, 1 dead-lettered",
+            "{} done, 0 returned to the queue, 0 waiting for their scan quota, 1 dead-lettered",
             digests.len() - 1
         )),
         "{stdout}"

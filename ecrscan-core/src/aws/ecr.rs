@@ -11,8 +11,8 @@ use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsOutput;
 use aws_sdk_ecr::operation::start_image_scan::StartImageScanError;
 use aws_sdk_ecr::types::{
-    DescribeImagesFilter, EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding, ScanType,
-    TagStatus,
+    DescribeImagesFilter, EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding,
+    ScanFrequency, ScanType, TagStatus,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -102,10 +102,13 @@ pub fn role_arn(template: &str, account: &str, region: &str) -> String {
 ///   when a batch names a missing tag, its tags are picked from one listing
 ///   of every tagged image, never one call per tag. Untagged images
 ///   are skipped.
-/// - Before the first StartImageScan in a registry, its scan type is read
-///   once with GetRegistryScanningConfiguration: an ENHANCED (Amazon
-///   Inspector) registry scans continuously, so no StartImageScan is sent
-///   and the outcome is [`BackendError::ContinuousScanning`].
+/// - Before the first StartImageScan in a registry, its scanning
+///   configuration is read once with GetRegistryScanningConfiguration. An
+///   ENHANCED (Amazon Inspector) registry takes no manual scans: a
+///   repository its continuous rule's filters match is
+///   [`BackendError::ContinuousScanning`], one only its scan-on-push rule
+///   matches [`BackendError::ScanOnPushOnly`], and one no rule matches
+///   [`BackendError::NotCovered`] (never scanned: a gap to report).
 /// - StartImageScan's LimitExceededException (one basic scan per image per
 ///   day) is [`BackendError::ScanQuotaExceeded`] at once: the SDK would
 ///   otherwise retry it as throttling.
@@ -148,10 +151,69 @@ type Session = OnceCell<(std::time::Instant, Result<Client, BackendError>)>;
 /// asks once, and a long-lived process notices a fixed role.
 const SESSION_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A registry's scanning configuration, as far as starting scans goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum RegistryScanType {
     Basic,
-    Enhanced,
+    /// Amazon Inspector scans the repositories its rules' filters match:
+    /// each rule's frequency and filters.
+    Enhanced(Vec<(EnhancedFrequency, Vec<String>)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EnhancedFrequency {
+    Continuous,
+    OnPush,
+}
+
+impl RegistryScanType {
+    /// Why no scan of `repository` is started, or `None`: start one.
+    fn no_manual_scan(&self, repository: &str) -> Option<BackendError> {
+        let RegistryScanType::Enhanced(rules) = self else {
+            return None;
+        };
+        let covered_by = |frequency: EnhancedFrequency| {
+            rules.iter().any(|(rule, filters)| {
+                *rule == frequency && filters.iter().any(|f| filter_matches(f, repository))
+            })
+        };
+        // A repository both rules match is scanned continuously.
+        Some(if covered_by(EnhancedFrequency::Continuous) {
+            BackendError::ContinuousScanning
+        } else if covered_by(EnhancedFrequency::OnPush) {
+            BackendError::ScanOnPushOnly
+        } else {
+            BackendError::NotCovered
+        })
+    }
+}
+
+/// Whether an enhanced scanning filter matches a repository name, as ECR
+/// documents it: a filter without `*` matches every name that contains it;
+/// with `*`, the whole name, each `*` standing for zero or more characters.
+pub(crate) fn filter_matches(filter: &str, name: &str) -> bool {
+    if !filter.contains('*') {
+        return name.contains(filter);
+    }
+    let (filter, name) = (filter.as_bytes(), name.as_bytes());
+    let (mut f, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if f < filter.len() && filter[f] == b'*' {
+            star = Some((f, n));
+            f += 1;
+        } else if f < filter.len() && filter[f] == name[n] {
+            f += 1;
+            n += 1;
+        } else if let Some((star_f, star_n)) = star {
+            f = star_f + 1;
+            n = star_n + 1;
+            star = Some((star_f, star_n + 1));
+        } else {
+            return false;
+        }
+    }
+    filter[f..].iter().all(|&b| b == b'*')
 }
 
 impl EcrBackend {
@@ -363,12 +425,34 @@ impl EcrBackend {
                 self.turn("ecr:GetRegistryScanningConfiguration", repository)
                     .await;
                 match client.get_registry_scanning_configuration().send().await {
-                    Ok(output) if output.registry_id() == Some(repository.registry.as_str()) => Ok(
-                        match output.scanning_configuration().and_then(|c| c.scan_type()) {
-                            Some(ScanType::Enhanced) => RegistryScanType::Enhanced,
+                    Ok(output) if output.registry_id() == Some(repository.registry.as_str()) => {
+                        let configuration = output.scanning_configuration();
+                        Ok(match configuration.and_then(|c| c.scan_type()) {
+                            Some(ScanType::Enhanced) => RegistryScanType::Enhanced(
+                                configuration
+                                    .map(|c| c.rules())
+                                    .unwrap_or_default()
+                                    .iter()
+                                    .filter_map(|rule| {
+                                        let frequency = match rule.scan_frequency() {
+                                            ScanFrequency::ContinuousScan => {
+                                                EnhancedFrequency::Continuous
+                                            }
+                                            ScanFrequency::ScanOnPush => EnhancedFrequency::OnPush,
+                                            _ => return None,
+                                        };
+                                        let filters = rule
+                                            .repository_filters()
+                                            .iter()
+                                            .map(|f| f.filter().to_owned())
+                                            .collect();
+                                        Some((frequency, filters))
+                                    })
+                                    .collect(),
+                            ),
                             _ => RegistryScanType::Basic,
-                        },
-                    ),
+                        })
+                    }
                     // Another account's registry: its settings aren't visible; StartImageScan will tell.
                     Ok(_) => Ok(RegistryScanType::Basic),
                     Err(err) => Err(describe(&err)),
@@ -376,7 +460,7 @@ impl EcrBackend {
             })
             .await;
         match lookup {
-            Ok(scan_type) => *scan_type,
+            Ok(scan_type) => scan_type.clone(),
             Err(error) => {
                 // Not cached: the next scan in this registry asks again.
                 tracing::warn!(
@@ -666,8 +750,12 @@ impl ScanBackend for EcrBackend {
         repository: &RepositoryRef,
         digest: &str,
     ) -> Result<(), BackendError> {
-        if self.registry_scan_type(repository).await == RegistryScanType::Enhanced {
-            return Err(BackendError::ContinuousScanning);
+        if let Some(reason) = self
+            .registry_scan_type(repository)
+            .await
+            .no_manual_scan(&repository.repository)
+        {
+            return Err(reason);
         }
         let client = self
             .client(&repository.registry, &repository.region)
@@ -1005,15 +1093,11 @@ fn operation_error_code(err: &OperationError) -> Option<&str> {
         describe_image_scan_findings::DescribeImageScanFindingsError,
         describe_images::DescribeImagesError, describe_repositories::DescribeRepositoriesError,
         get_registry_scanning_configuration::GetRegistryScanningConfigurationError,
-        list_images::ListImagesError,
     };
     if let Some(err) = err.downcast_ref::<DescribeRepositoriesError>() {
         return err.code();
     }
     if let Some(err) = err.downcast_ref::<DescribeImagesError>() {
-        return err.code();
-    }
-    if let Some(err) = err.downcast_ref::<ListImagesError>() {
         return err.code();
     }
     if let Some(err) = err.downcast_ref::<DescribeImageScanFindingsError>() {
@@ -1095,5 +1179,48 @@ impl ClassifyRetry for ScanQuotaIsFinal {
     fn priority(&self) -> RetryClassifierPriority {
         // Runs first, and a RetryForbidden ends the classification.
         RetryClassifierPriority::run_before(RetryClassifierPriority::http_status_code_classifier())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enhanced_filters_match_as_ecr_documents() {
+        // Without a wildcard: every name containing the filter.
+        assert!(filter_matches("prod", "team/prod-api"));
+        assert!(!filter_matches("prod", "team/dev-api"));
+        // With one: the whole name.
+        assert!(filter_matches("prod*", "prod/api"));
+        assert!(!filter_matches("prod*", "team/prod"));
+        assert!(filter_matches("*", "anything/at/all"));
+        assert!(filter_matches("*/api", "team/api"));
+        assert!(filter_matches("a*b*c", "aXbYbZc"));
+        assert!(!filter_matches("a*b*c", "aXbYbZ"));
+        assert!(filter_matches("prod-**", "prod-"));
+    }
+
+    #[test]
+    fn continuous_rules_win_and_uncovered_repositories_are_named() {
+        let registry = RegistryScanType::Enhanced(vec![
+            (EnhancedFrequency::OnPush, vec!["*".into()]),
+            (EnhancedFrequency::Continuous, vec!["prod*".into()]),
+        ]);
+        assert_eq!(
+            registry.no_manual_scan("prod/api"),
+            Some(BackendError::ContinuousScanning)
+        );
+        assert_eq!(
+            registry.no_manual_scan("dev/api"),
+            Some(BackendError::ScanOnPushOnly)
+        );
+        let narrow =
+            RegistryScanType::Enhanced(vec![(EnhancedFrequency::Continuous, vec!["prod*".into()])]);
+        assert_eq!(
+            narrow.no_manual_scan("dev/api"),
+            Some(BackendError::NotCovered)
+        );
+        assert_eq!(RegistryScanType::Basic.no_manual_scan("dev/api"), None);
     }
 }

@@ -785,14 +785,36 @@ async fn the_scan_quota_is_final_not_retried_as_throttling() {
 }
 
 #[tokio::test]
-async fn the_registry_scan_type_is_read_once_and_enhanced_means_continuous() {
+async fn the_registry_scan_type_is_read_once_and_its_rules_say_how_each_repository_is_scanned() {
+    use aws_sdk_ecr::types::{
+        RegistryScanningRule, ScanFrequency, ScanningRepositoryFilter, ScanningRepositoryFilterType,
+    };
+    let rule = |frequency: ScanFrequency, filter: &str| {
+        RegistryScanningRule::builder()
+            .scan_frequency(frequency)
+            .repository_filters(
+                ScanningRepositoryFilter::builder()
+                    .filter(filter)
+                    .filter_type(ScanningRepositoryFilterType::Wildcard)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let (continuous, on_push) = (
+        rule(ScanFrequency::ContinuousScan, "prod*"),
+        rule(ScanFrequency::ScanOnPush, "test"),
+    );
     let enhanced =
-        mock!(aws_sdk_ecr::Client::get_registry_scanning_configuration).then_output(|| {
+        mock!(aws_sdk_ecr::Client::get_registry_scanning_configuration).then_output(move || {
             GetRegistryScanningConfigurationOutput::builder()
                 .registry_id("123456789012")
                 .scanning_configuration(
                     RegistryScanningConfiguration::builder()
                         .scan_type(ScanType::Enhanced)
+                        .rules(continuous.clone())
+                        .rules(on_push.clone())
                         .build(),
                 )
                 .build()
@@ -800,14 +822,30 @@ async fn the_registry_scan_type_is_read_once_and_enhanced_means_continuous() {
     let start = mock!(aws_sdk_ecr::Client::start_image_scan)
         .then_output(|| StartImageScanOutput::builder().build());
     let backend = backend(&[&enhanced, &start]);
-    for digest in ["sha256:1", "sha256:2", "sha256:3"] {
-        assert_eq!(
-            backend.start_scan(&repository(), digest).await,
-            Err(BackendError::ContinuousScanning)
-        );
+    let in_repository = |name: &str| RepositoryRef {
+        repository: name.into(),
+        ..repository()
+    };
+    for (name, expected) in [
+        ("prod/api", BackendError::ContinuousScanning),
+        ("test/ubuntu", BackendError::ScanOnPushOnly),
+        ("team/latest-tests", BackendError::ScanOnPushOnly),
+        ("dev/api", BackendError::NotCovered),
+    ] {
+        for digest in ["sha256:1", "sha256:2"] {
+            assert_eq!(
+                backend.start_scan(&in_repository(name), digest).await,
+                Err(expected.clone()),
+                "{name}"
+            );
+        }
     }
-    assert_eq!(enhanced.num_calls(), 1);
-    assert_eq!(start.num_calls(), 0);
+    assert_eq!(enhanced.num_calls(), 1, "read once per registry");
+    assert_eq!(
+        start.num_calls(),
+        0,
+        "an enhanced registry takes no manual scan"
+    );
 }
 
 #[tokio::test]

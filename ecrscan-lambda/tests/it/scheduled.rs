@@ -79,6 +79,8 @@ async fn partial_failures_are_counted_not_fatal() {
             started: 1,
             already_scanned: 1,
             continuous: 0,
+            scan_on_push: 0,
+            not_covered: 0,
             failed: 1
         }
     );

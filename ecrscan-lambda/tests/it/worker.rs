@@ -88,6 +88,7 @@ async fn a_recorded_batch_is_settled_message_by_message() {
             returned: 1,
             deferred: 0,
             dead_lettered: 1,
+            waiting: 0,
         }
     );
     // The resolved selection queued its image's scan.
@@ -204,4 +205,106 @@ async fn a_message_not_tried_at_its_last_receive_is_sent_again_not_dead_lettered
     assert_eq!(counts.deferred, 1);
     assert_eq!(queue.sent(), 1);
     assert!(queue.dead_letters().is_empty());
+}
+
+/// A queue that only records which messages were held, and for how long.
+#[derive(Default)]
+struct HoldingQueue {
+    held: Mutex<Vec<(String, Duration)>>,
+}
+
+#[async_trait::async_trait]
+impl ecrscan_core::queue::WorkQueue for HoldingQueue {
+    async fn send(
+        &self,
+        _: &[ecrscan_core::queue::WorkItem],
+    ) -> Result<(), ecrscan_core::queue::QueueError> {
+        Ok(())
+    }
+    async fn receive(
+        &self,
+        _: usize,
+        _: Duration,
+    ) -> Result<Vec<ecrscan_core::queue::Received>, ecrscan_core::queue::QueueError> {
+        Ok(Vec::new())
+    }
+    async fn delete(
+        &self,
+        _: &[ecrscan_core::queue::Received],
+    ) -> Result<(), ecrscan_core::queue::QueueError> {
+        Ok(())
+    }
+    async fn release(
+        &self,
+        message: &ecrscan_core::queue::Received,
+        after: Duration,
+    ) -> Result<(), ecrscan_core::queue::QueueError> {
+        self.held
+            .lock()
+            .unwrap()
+            .push((message.receipt.clone(), after));
+        Ok(())
+    }
+    async fn dead_letter(
+        &self,
+        _: &ecrscan_core::queue::Received,
+        _: &str,
+    ) -> Result<bool, ecrscan_core::queue::QueueError> {
+        Ok(false)
+    }
+    async fn max_receives(&self) -> Result<Option<u32>, ecrscan_core::queue::QueueError> {
+        Ok(Some(5))
+    }
+    async fn is_drained(&self) -> Result<bool, ecrscan_core::queue::QueueError> {
+        Ok(true)
+    }
+}
+
+#[tokio::test]
+async fn a_message_whose_quota_frees_soon_is_held_until_then_and_kept() {
+    let frees = chrono::Utc::now() + chrono::Duration::minutes(20);
+    let mut backend = MockScanBackend::new();
+    backend.expect_start_scan().returning(move |_, d| {
+        if d == digest(2) {
+            Err(BackendError::ScanQuotaFreesAt { at: frees })
+        } else {
+            Ok(())
+        }
+    });
+    backend.expect_resolve_images().returning(|_, _| {
+        Ok(Resolution {
+            images: vec![],
+            missing_tags: vec![],
+        })
+    });
+    let queue = HoldingQueue::default();
+    let event = recorded_batch();
+    let waiting_message = event
+        .records
+        .iter()
+        .find(|r| r.body.as_deref().is_some_and(|b| b.contains(&digest(2))))
+        .cloned()
+        .expect("the recorded batch scans digest 2");
+    let (response, counts) = work_on_batch(
+        event,
+        &backend,
+        &queue,
+        &ScanOptions::default(),
+        tokio::time::Instant::now() + Duration::from_secs(60),
+        Some(5),
+    )
+    .await;
+    assert_eq!(counts.waiting, 1);
+    assert!(
+        failures(&response).contains(&waiting_message.message_id.as_deref().unwrap()),
+        "reported as failed, so Lambda keeps it"
+    );
+    let held = queue.held.lock().unwrap().clone();
+    assert_eq!(held.len(), 1);
+    assert_eq!(Some(&held[0].0), waiting_message.receipt_handle.as_ref());
+    assert!(
+        held[0].1 > Duration::from_secs(20 * 60) && held[0].1 <= Duration::from_secs(21 * 60),
+        "{:?}",
+        held[0].1
+    );
 }

@@ -253,12 +253,9 @@ PROBES += [("organizations:ListAccounts", "*"), ("organizations:DescribeOrganiza
            ("organizations:ListAccountsForParent", "*")]
 READ_IMAGES_AND_FINDINGS = {("ecr:DescribeRepositories", REPOSITORY), ("ecr:DescribeImages", REPOSITORY),
                             ("ecr:DescribeImageScanFindings", REPOSITORY),
-                            ("ecr:BatchGetRepositoryScanningConfiguration", REPOSITORY),
                             ("inspector2:ListFindings", "*")}
-# Resolving a config: its repositories, their images and tags, and their
-# scanning configurations.
-RESOLVE = {("ecr:DescribeRepositories", REPOSITORY), ("ecr:DescribeImages", REPOSITORY),
-           ("ecr:BatchGetRepositoryScanningConfiguration", REPOSITORY)}
+# Resolving a config: its repositories, their images and tags.
+RESOLVE = {("ecr:DescribeRepositories", REPOSITORY), ("ecr:DescribeImages", REPOSITORY)}
 LIST_ANYTHING = {(LIST, r) for r in LISTINGS}
 # Summaries, feeds and the record step judge findings by the suppression
 # rules: they read them, only ConfigsFunc writes them.
@@ -288,6 +285,7 @@ ALLOWED = {
     "ScanWorkerFunc": {("ecr:StartImageScan", REPOSITORY), ("ecr:GetRegistryScanningConfiguration", "*"),
                        ("sqs:ReceiveMessage", WORK_QUEUE), ("sqs:DeleteMessage", WORK_QUEUE),
                        ("sqs:GetQueueAttributes", WORK_QUEUE), ("sqs:SendMessage", WORK_QUEUE),
+                       ("sqs:ChangeMessageVisibility", WORK_QUEUE),
                        ("sqs:SendMessage", DEAD_LETTER_QUEUE)} | RESOLVE | LIST_ANYTHING | RECORD,
     # Configs for the links in Slack messages; listing, so that S3 answers
     # a key not written yet with 404 rather than 403.
@@ -1406,13 +1404,12 @@ def test_member_accounts_may_put_events_on_the_default_bus_exactly_when_allowed(
 
 # ------------------------------------------------------------ member account --
 # What ecrscan's ECR backend calls (ecrscan-core/src/aws/ecr.rs, and the
-# repository and scanning-configuration reads that resolve configs), on a
+# repository reads that resolve configs), on a
 # member account's repositories; the registry's scanning configuration and
 # Inspector's findings (DescribeImageScanFindings of enhanced scans) have
 # no narrower resource.
 BACKEND_REPOSITORY_ACTIONS = ("ecr:DescribeRepositories", "ecr:DescribeImages",
-                              "ecr:DescribeImageScanFindings", "ecr:StartImageScan",
-                              "ecr:BatchGetRepositoryScanningConfiguration")
+                              "ecr:DescribeImageScanFindings", "ecr:StartImageScan")
 MEMBER_REPOSITORY = f"arn:aws:ecr:eu-west-1:{MEMBER}:repository/team/app"
 READER = ({(a, MEMBER_REPOSITORY) for a in BACKEND_REPOSITORY_ACTIONS}
           | {("ecr:GetRegistryScanningConfiguration", "*"), ("inspector2:ListFindings", "*")})
