@@ -85,8 +85,10 @@ pub fn stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()
     Ok(())
 }
 
-/// Writes a file through a temporary file in the same directory and a
-/// rename, so readers never see half a file.
+/// Writes a file through a temporary file in the same directory (created
+/// new with an unpredictable name, never through a symbolic link) and a
+/// rename, then syncs the directory: readers never see half a file, and
+/// the new file survives a crash once this returns.
 pub fn write_file_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
@@ -98,23 +100,19 @@ pub fn write_file_atomically(
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other("not a file name"))?;
-    let temp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = io::BufWriter::new(std::fs::File::create(&temp)?);
-        write(&mut file)?;
-        file.into_inner()
-            .map_err(|err| err.into_error())?
-            .sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    let mut file = io::BufWriter::new(temp);
+    write(&mut file)?;
+    let temp = file.into_inner().map_err(|err| err.into_error())?;
+    temp.as_file().sync_all()?;
+    // On failure the temporary file is removed when dropped.
+    temp.persist(path).map_err(|err| err.error)?;
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 fn colour_on(stream: &impl IsTerminal) -> bool {
@@ -867,5 +865,32 @@ accounts:
 111111111111 us-west-2 prod/*: error: cannot assume arn:aws:iam::1:role/r: AccessDenied
 "
         );
+    }
+
+    #[test]
+    fn atomic_writes_replace_a_symlink_never_write_through_it_and_leave_nothing_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let report = dir.path().join("report.atom");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&victim, &report).unwrap();
+        write_file_atomically(&report, |out| out.write_all(b"<feed/>")).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(&report).unwrap(), "<feed/>");
+        assert!(std::fs::symlink_metadata(&report).unwrap().is_file());
+
+        let failed = write_file_atomically(&report, |out| {
+            out.write_all(b"half")?;
+            Err(io::Error::other("the renderer failed"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&report).unwrap(), "<feed/>");
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["report.atom", "victim"], "no temporary file left");
     }
 }
