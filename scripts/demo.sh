@@ -12,12 +12,36 @@ cd "$root"
 bold() { if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 step() { echo; bold "\$ $*"; }
 
+# Where cargo put the binary: CARGO_TARGET_DIR, a build.target-dir setting
+# or a workspace elsewhere all move it, so ask cargo rather than guess.
+build_ecrscan() {
+  cargo build --quiet --locked -p ecrscan-cli --bin ecrscan --message-format=json-render-diagnostics |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        continue
+    if message.get("reason") == "compiler-artifact" and message.get("executable") \
+            and message.get("target", {}).get("name") == "ecrscan":
+        print(message["executable"])
+'
+}
+
 if [ -n "${ECRSCAN_BIN:-}" ]; then
   ecrscan="$ECRSCAN_BIN"
 else
   echo "building ecrscan ..." >&2
-  cargo build --quiet --locked -p ecrscan-cli
-  ecrscan="$root/target/debug/ecrscan"
+  ecrscan="$(build_ecrscan)"
+  if [ -z "$ecrscan" ] || [ ! -x "$ecrscan" ]; then
+    echo "error: cargo built ecrscan but did not say where ('$ecrscan')" >&2
+    exit 1
+  fi
+fi
+if [ "${1:-}" = "--print-binary" ]; then
+  echo "$ecrscan"
+  exit 0
 fi
 moto_server="$(scripts/ensure-moto.sh)"
 python="$(dirname "$moto_server")/python"

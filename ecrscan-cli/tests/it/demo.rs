@@ -45,3 +45,56 @@ fn the_demo_runs_end_to_end() {
     assert!(roxmltree::Document::parse(&xml).is_ok());
     let _ = std::fs::remove_dir_all(Path::new(feed).parent().unwrap());
 }
+
+/// The demo asks cargo where it built the binary (CARGO_TARGET_DIR and
+/// other settings move it): a stand-in cargo reports a binary elsewhere,
+/// and the demo uses that one.
+#[test]
+fn the_demo_runs_the_binary_cargo_says_it_built() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere/debug/ecrscan");
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    std::fs::write(&elsewhere, "#!/bin/sh\n").unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let artifact = serde_json::json!({
+        "reason": "compiler-artifact",
+        "target": {"name": "ecrscan", "kind": ["bin"]},
+        "executable": elsewhere,
+    });
+    let cargo = bin.join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\necho '{{\"reason\":\"build-script-executed\"}}'\necho '{artifact}'\necho '{{\"reason\":\"build-finished\",\"success\":true}}'\n"
+        ),
+    )
+    .unwrap();
+    for file in [&cargo, &elsewhere] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = StdCommand::new("bash")
+        .arg(root.join("scripts/demo.sh"))
+        .arg("--print-binary")
+        .env("PATH", path)
+        .env_remove("ECRSCAN_BIN")
+        .env("CARGO_TARGET_DIR", dir.path().join("elsewhere"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        elsewhere.to_str().unwrap()
+    );
+}
