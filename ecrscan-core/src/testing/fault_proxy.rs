@@ -25,6 +25,14 @@ pub enum Fault {
     Reset,
     /// Answer nothing for a minute.
     Hang,
+    /// Forward the request's head and half its body, then close both
+    /// connections: the server gets a request cut in the middle of its
+    /// body, the client no answer.
+    CutBody,
+    /// Forward the whole request and wait for the server's answer, then
+    /// reset the client's connection without it: the request took effect,
+    /// and the client cannot know.
+    DropAnswer,
 }
 
 /// A request the proxy received, as its plan sees it.
@@ -180,6 +188,33 @@ impl FaultProxy {
                         }
                         Fault::Hang => {
                             tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        Fault::CutBody => {
+                            if let Ok(mut server) =
+                                TcpStream::connect(("127.0.0.1", upstream)).await
+                            {
+                                let whole = close_after(&request);
+                                let head = whole
+                                    .windows(4)
+                                    .position(|w| w == b"\r\n\r\n")
+                                    .map_or(whole.len(), |end| end + 4);
+                                let cut = head + (whole.len() - head) / 2;
+                                let _ = server.write_all(&whole[..cut]).await;
+                                let _ = server.shutdown().await;
+                            }
+                            let _ = client.set_zero_linger();
+                            return;
+                        }
+                        Fault::DropAnswer => {
+                            if let Ok(mut server) =
+                                TcpStream::connect(("127.0.0.1", upstream)).await
+                                && server.write_all(&close_after(&request)).await.is_ok()
+                            {
+                                let mut response = Vec::new();
+                                let _ = server.read_to_end(&mut response).await;
+                            }
+                            let _ = client.set_zero_linger();
+                            return;
                         }
                     }
                     let _ = client.shutdown().await;

@@ -5,10 +5,12 @@
 //! are never lost or half-written; an emulator killed in the middle of a run
 //! fails the rest of the run, image by image, with a clear reason.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use ecrscan_core::conformance::sample_config;
-use ecrscan_core::testing::{Fault, FaultProxy, MotoServer};
+use ecrscan_core::testing::{Fault, FaultProxy, MotoServer, ProxiedRequest};
 use ecrscan_core::{
     ConfigStore, EcrBackend, S3Store, ScanConfig, ScanOptions, ScanOutcome, rescan,
 };
@@ -37,12 +39,16 @@ async fn transient_server_errors_and_resets_are_retried_and_recovered() {
     };
     moto.create_repository("test/ubuntu").await;
     moto.push_image("test/ubuntu", "faults-a", &["16.04"]).await;
-    // Every other request fails, alternately with a 500 and a reset connection.
-    let proxy = FaultProxy::start(moto.port(), |n| match n % 4 {
-        0 => Fault::ServerError,
-        2 => Fault::Reset,
-        _ => Fault::Pass,
-    })
+    // Each request fails twice, with a 500 and then a reset connection,
+    // and passes the third time.
+    let proxy = FaultProxy::start_by_request(
+        moto.port(),
+        keyed(|_, _, attempt| match attempt {
+            0 => Fault::ServerError,
+            1 => Fault::Reset,
+            _ => Fault::Pass,
+        }),
+    )
     .await;
     let backend = EcrBackend::new(&proxy.sdk_config(4));
     let report = guarded_rescan(&[config("test/ubuntu", &["16.04"])], &backend).await;
@@ -52,7 +58,7 @@ async fn transient_server_errors_and_resets_are_retried_and_recovered() {
         "{:?}",
         report.images[0]
     );
-    assert!(proxy.requests() > 3, "failed requests were retried");
+    assert!(proxy.requests() >= 9, "each request was retried twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,8 +69,12 @@ async fn persistent_throttling_is_reported_per_image_with_the_aws_code() {
     moto.create_repository("test/ubuntu").await;
     moto.push_image("test/ubuntu", "faults-b", &["16.04"]).await;
     // Listing passes; every StartImageScan and registry lookup is throttled.
-    let proxy = FaultProxy::start(moto.port(), |n| {
-        if n == 0 { Fault::Pass } else { Fault::Throttle }
+    let proxy = FaultProxy::start_by_request(moto.port(), |request| {
+        if request.target.ends_with(".DescribeImages") {
+            Fault::Pass
+        } else {
+            Fault::Throttle
+        }
     })
     .await;
     let backend = EcrBackend::new(&proxy.sdk_config(3));
@@ -96,8 +106,28 @@ async fn answers_past_the_time_limit_end_as_timeouts_not_hangs() {
     }
 }
 
+/// A plan by what each request is: `fault(method, path, attempt)` for the
+/// `attempt`-th request (from 0) with that method and path, however the
+/// others are ordered or delayed.
+fn keyed(
+    fault: impl Fn(&str, &str, usize) -> Fault + Send + Sync + 'static,
+) -> impl Fn(&ProxiedRequest<'_>) -> Fault + Send + Sync + 'static {
+    let attempts: Mutex<HashMap<String, usize>> = Mutex::default();
+    move |request| {
+        let path = request.path.split('?').next().unwrap_or_default();
+        let key = format!("{} {path} {}", request.method, request.target);
+        let attempt = {
+            let mut attempts = attempts.lock().unwrap();
+            let n = attempts.entry(key).or_default();
+            *n += 1;
+            *n - 1
+        };
+        fault(request.method, path, attempt)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_write_loses_nothing_and_leaves_no_half_config() {
+async fn a_write_cut_in_the_middle_of_its_body_leaves_the_old_config_whole() {
     let Some(moto) = MotoServer::start() else {
         return;
     };
@@ -105,28 +135,66 @@ async fn a_failed_write_loses_nothing_and_leaves_no_half_config() {
     let direct = S3Store::new(&moto.sdk_config(), "faulty", "");
     let kept = config("test/ubuntu", &["16.04"]);
     direct.put(&kept).await.unwrap();
-    // Through the proxy, every write fails: 500s then resets.
-    let proxy = FaultProxy::start(moto.port(), |n| {
-        if n % 2 == 0 {
-            Fault::ServerError
-        } else {
-            Fault::Reset
-        }
-    })
+    let key_path = format!("/faulty/{}.json", kept.id);
+    // Every write of the config reaches the server cut in half; reads pass.
+    let proxy = FaultProxy::start_by_request(
+        moto.port(),
+        keyed(move |method, path, _| {
+            if method == "PUT" && path == key_path {
+                Fault::CutBody
+            } else {
+                Fault::Pass
+            }
+        }),
+    )
     .await;
     let faulty = S3Store::new(&proxy.sdk_config(3), "faulty", "");
     let mut changed = kept.clone();
-    changed.tags = vec!["latest".into()];
+    changed.tags = vec!["latest".into(), "a-much-longer-tag-to-cut".into()];
     let err = tokio::time::timeout(Duration::from_secs(60), faulty.put(&changed))
         .await
         .expect("the write finished")
         .unwrap_err();
     assert!(err.to_string().contains("s3:PutObject"), "{err}");
+    assert!(proxy.requests() >= 3, "each attempt reached the server");
     assert_eq!(
         direct.list().await.unwrap().items,
-        vec![kept],
+        vec![kept.clone()],
         "the old config is intact and alone"
     );
+    assert_eq!(direct.get(kept.id).await.unwrap(), kept);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_is_lost_is_retried_and_stored_once_whole() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    moto.create_bucket("faulty").await;
+    let direct = S3Store::new(&moto.sdk_config(), "faulty", "");
+    let kept = config("test/ubuntu", &["16.04"]);
+    direct.put(&kept).await.unwrap();
+    // The first write of the config takes effect, but its answer is lost
+    // on the way back; the retry is answered.
+    let proxy = FaultProxy::start_by_request(
+        moto.port(),
+        keyed(|method, _, attempt| {
+            if method == "PUT" && attempt == 0 {
+                Fault::DropAnswer
+            } else {
+                Fault::Pass
+            }
+        }),
+    )
+    .await;
+    let faulty = S3Store::new(&proxy.sdk_config(3), "faulty", "");
+    let mut changed = kept.clone();
+    changed.tags = vec!["latest".into()];
+    tokio::time::timeout(Duration::from_secs(60), faulty.put(&changed))
+        .await
+        .expect("the write finished")
+        .expect("the retry is answered");
+    assert_eq!(direct.list().await.unwrap().items, vec![changed]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
