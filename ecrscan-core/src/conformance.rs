@@ -301,10 +301,12 @@ pub async fn run_configs(store: &dyn ConfigStore) {
     every_tag_selection_round_trips(store).await;
 }
 
-/// Runs [`run_all`] and then [`concurrent_puts_and_deletes`] on a shared store.
+/// Runs [`run_all`], then [`concurrent_puts_and_deletes`] and
+/// [`contended_writes_and_listings`] on a shared store.
 pub async fn run_all_shared(store: Arc<dyn Store>) {
     run_all(store.as_ref()).await;
-    concurrent_puts_and_deletes(store).await;
+    concurrent_puts_and_deletes(Arc::clone(&store) as Arc<dyn ConfigStore>).await;
+    contended_writes_and_listings(store).await;
 }
 
 /// An empty store lists nothing.
@@ -437,6 +439,94 @@ pub async fn concurrent_puts_and_deletes(store: Arc<dyn ConfigStore>) {
     assert_eq!(listed, expected);
     for id in expected {
         store.delete(id).await.expect("delete");
+    }
+}
+
+/// Writers contending for the same keys while readers list: 8 configs,
+/// each rewritten by 4 writers at once with their own tags, and listings
+/// all the while. Every listing succeeds, skips nothing, and shows each
+/// config whole — as first stored or as one writer wrote it, never a mix —
+/// and the last state of each config is one writer's, whole.
+pub async fn contended_writes_and_listings(store: Arc<dyn ConfigStore>) {
+    const CONFIGS: usize = 8;
+    const WRITERS: usize = 4;
+    let originals: Vec<ScanConfig> = (0..CONFIGS)
+        .map(|i| sample_config(&format!("contended/repo-{i}"), &["v0"], 2000 + i as i64))
+        .collect();
+    for config in &originals {
+        store.put(config).await.expect("put before the contention");
+    }
+    let version = |config: &ScanConfig, writer: usize| {
+        let mut written = config.clone();
+        written.tags = (0..=writer)
+            .map(|n| format!("writer-{writer}-tag-{n}"))
+            .collect();
+        written
+    };
+    let acceptable = |listed: &ScanConfig| {
+        originals.iter().any(|original| {
+            original.id == listed.id
+                && (listed == original
+                    || (0..WRITERS).any(|writer| *listed == version(original, writer)))
+        })
+    };
+    let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reader = {
+        let (store, writing) = (Arc::clone(&store), Arc::clone(&writing));
+        tokio::spawn(async move {
+            let mut listings = Vec::new();
+            loop {
+                let listing = store.list().await.expect("a listing while writers write");
+                listings.push(listing);
+                if !writing.load(std::sync::atomic::Ordering::SeqCst) {
+                    return listings;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut writers = tokio::task::JoinSet::new();
+    for round in 0..2 {
+        for config in &originals {
+            for writer in 0..WRITERS {
+                let store = Arc::clone(&store);
+                let written = version(config, (writer + round) % WRITERS);
+                writers.spawn(async move { store.put(&written).await.expect("a contended put") });
+            }
+        }
+    }
+    while let Some(joined) = writers.join_next().await {
+        joined.expect("a writer panicked");
+    }
+    writing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let listings = reader.await.expect("the reader panicked");
+    assert!(!listings.is_empty());
+    for listing in &listings {
+        assert!(
+            listing.skipped.is_empty(),
+            "a listing during writes skipped {:?}",
+            listing.skipped
+        );
+        let contended: Vec<&ScanConfig> = listing
+            .items
+            .iter()
+            .filter(|c| originals.iter().any(|o| o.id == c.id))
+            .collect();
+        assert_eq!(contended.len(), CONFIGS, "every config listed, once");
+        for config in contended {
+            assert!(acceptable(config), "a mixed or unknown config: {config:?}");
+        }
+    }
+    for original in &originals {
+        let last = store
+            .get(original.id)
+            .await
+            .expect("get after the contention");
+        assert!(
+            (0..WRITERS).any(|writer| last == version(original, writer)),
+            "the last state is one writer's: {last:?}"
+        );
+        store.delete(original.id).await.expect("delete");
     }
 }
 

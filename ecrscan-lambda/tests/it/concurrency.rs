@@ -1,6 +1,7 @@
-//! 200 concurrent `POST /configs` with interleaved deletes, through the
-//! API, on the local-directory store and the S3 store (moto): the final
-//! listing is exactly the configs added and not deleted.
+//! 200 concurrent `POST /configs` with interleaved deletes (each by two
+//! clients at once) and listings, through the API, on the local-directory
+//! store and the S3 store (moto): every listing answers with whole configs,
+//! and the final listing is exactly the configs added and not deleted.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -28,14 +29,49 @@ async fn storm(store: Arc<dyn ConfigStore>) {
             assert_eq!(response.status(), StatusCode::CREATED);
             let body = response.into_body().collect().await.unwrap().to_bytes();
             let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
-            // Every third config is deleted again, while the others are still being added.
+            // Every third config is deleted again, by two clients at once,
+            // while the others are still being added.
             let deleted = i % 3 == 0;
             if deleted {
-                let request = Request::delete(format!("/configs/{id}")).body(Body::empty()).unwrap();
-                assert_eq!(router.oneshot(request).await.unwrap().status(), StatusCode::NO_CONTENT);
+                let delete = || {
+                    let request = Request::delete(format!("/configs/{id}")).body(Body::empty()).unwrap();
+                    router.clone().oneshot(request)
+                };
+                let (first, second) = tokio::join!(delete(), delete());
+                let statuses = [first.unwrap().status(), second.unwrap().status()];
+                assert!(statuses.contains(&StatusCode::NO_CONTENT), "{statuses:?}");
+                assert!(
+                    statuses.iter().all(|s| *s == StatusCode::NO_CONTENT || *s == StatusCode::NOT_FOUND),
+                    "{statuses:?}"
+                );
             }
             (id, deleted)
         });
+    }
+    // Listings all the while: each answers, with whole configs only.
+    let mut listings = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let router = router.clone();
+        listings.spawn(async move {
+            let response = router
+                .oneshot(Request::get("/configs").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let configs: Vec<serde_json::Value> =
+                serde_json::from_slice(&body).expect("a JSON array of configs");
+            for config in configs {
+                let repository = config["repository"].as_str().expect("a whole config");
+                let n = repository
+                    .strip_prefix("fleet/service-")
+                    .expect("one of the storm's");
+                assert_eq!(config["tags"], serde_json::json!([format!("v{n}")]));
+            }
+        });
+    }
+    while let Some(joined) = listings.join_next().await {
+        joined.expect("no listing panicked");
     }
     let mut expected = BTreeSet::new();
     while let Some(joined) = tasks.join_next().await {
