@@ -160,3 +160,72 @@ async fn dir_store_skips_a_config_stored_under_another_ids_name() {
     .unwrap();
     assert_eq!(store.list().await.unwrap().items, vec![config]);
 }
+
+/// A FIFO named like a config would block a reader forever, and a symbolic
+/// link to `/dev/zero` would be read until memory runs out; an oversized
+/// file would be read whole. Listings skip all three and gets refuse them,
+/// promptly.
+#[cfg(unix)]
+#[tokio::test]
+async fn dir_store_neither_hangs_on_a_fifo_nor_reads_dev_zero_nor_an_oversized_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStore::open(dir.path()).await.unwrap();
+    let good = sample_config("test/ubuntu", &[], 5);
+    store.put(&good).await.unwrap();
+
+    let fifo_id = uuid::Uuid::new_v4();
+    let fifo = dir.path().join(format!("{fifo_id}.json"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+
+    let zero_id = uuid::Uuid::new_v4();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join(format!("{zero_id}.json"))).unwrap();
+
+    let large_id = uuid::Uuid::new_v4();
+    let mut large = format!(
+        r#"{{"id":"{large_id}","created":"1","region":"us-west-2","registry":"123456789012","repository":"big","tags":["#
+    );
+    while large.len() <= 100 * 1024 {
+        large.push_str(r#""tag","#);
+    }
+    large.push_str(r#""last"]}"#);
+    std::fs::write(dir.path().join(format!("{large_id}.json")), &large).unwrap();
+
+    let bounded = std::time::Duration::from_secs(20);
+    let listing = tokio::time::timeout(bounded, store.list())
+        .await
+        .expect("the listing returns instead of blocking on the FIFO")
+        .unwrap();
+    assert_eq!(listing.items, vec![good.clone()]);
+    let skipped: Vec<&str> = listing.skipped.iter().map(|s| s.key.as_str()).collect();
+    assert!(
+        skipped
+            .iter()
+            .any(|key| key.contains(&large_id.to_string())),
+        "the oversized config is reported as skipped: {skipped:?}"
+    );
+
+    for id in [fifo_id, zero_id] {
+        let got = tokio::time::timeout(bounded, store.get(id))
+            .await
+            .expect("a get returns instead of blocking or reading forever");
+        assert!(
+            matches!(got, Err(StoreError::NotFound { .. })),
+            "{id} is not a regular file, so not a config: {got:?}"
+        );
+    }
+    let got = tokio::time::timeout(bounded, store.get(large_id))
+        .await
+        .unwrap();
+    match got {
+        Err(StoreError::Corrupt { message, .. }) => {
+            assert!(message.contains("larger than"), "{message}")
+        }
+        other => panic!("expected the oversized config refused, got {other:?}"),
+    }
+    // The store still works around them.
+    assert_eq!(store.get(good.id).await.unwrap(), good);
+}
