@@ -20,6 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod fault_proxy;
+mod golden;
 mod memory_queue;
 pub mod organization;
 mod paced;
@@ -28,6 +29,7 @@ mod simulated;
 mod throttling;
 
 pub use fault_proxy::{Fault, FaultProxy, ProxiedRequest};
+pub use golden::assert_golden;
 pub use memory_queue::MemoryQueue;
 pub use paced::Paced;
 pub use peak_heap::{PeakHeap, peak_heap_of};
@@ -77,6 +79,48 @@ pub fn test_python() -> Option<PathBuf> {
         note_skipped("the test tools' Python");
     }
     python
+}
+
+/// The test tools' Python when a headless browser is there to drive: the
+/// Chromium and chromedriver that `scripts/ensure-browser.sh` installs (or
+/// `ECRSCAN_CHROMIUM` and `ECRSCAN_CHROMEDRIVER`), with Selenium in the
+/// test tools. `None` when they are missing and not required.
+///
+/// # Panics
+///
+/// When they are required (`ECRSCAN_REQUIRE_BROWSER` or `CI`) but missing.
+pub fn test_browser() -> Option<PathBuf> {
+    let browser = |variable: &str, default: &str| {
+        std::env::var_os(variable)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(default))
+    };
+    let chromium = browser("ECRSCAN_CHROMIUM", "/usr/bin/chromium");
+    let driver = browser("ECRSCAN_CHROMEDRIVER", "/usr/bin/chromedriver");
+    let python = find_executable()
+        .and_then(|moto| moto.parent().map(|dir| dir.join("python")))
+        .filter(|python| python.is_file());
+    let selenium = python.as_ref().is_some_and(|python| {
+        Command::new(python)
+            .args(["-c", "import selenium"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    });
+    if chromium.is_file() && driver.is_file() && selenium {
+        return python;
+    }
+    let required =
+        std::env::var_os("ECRSCAN_REQUIRE_BROWSER").is_some() || std::env::var_os("CI").is_some();
+    assert!(
+        !required,
+        "no headless browser to test with ({} and {} with Selenium in the test tools): run scripts/ensure-browser.sh",
+        chromium.display(),
+        driver.display()
+    );
+    note_skipped("a headless browser");
+    None
 }
 
 static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

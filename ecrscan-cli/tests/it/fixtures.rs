@@ -19,15 +19,11 @@ pub fn ecrscan(store: &Path) -> Command {
 }
 
 pub fn golden(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("{}: {err} (UPDATE_GOLDEN=1 creates it)", path.display()));
-    assert_eq!(actual, expected, "{name} differs from its golden file");
+    ecrscan_core::testing::assert_golden(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden"),
+        name,
+        actual.as_bytes(),
+    );
 }
 
 pub struct Run {

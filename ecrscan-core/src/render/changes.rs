@@ -12,7 +12,9 @@ use crate::severity::SeverityCounts;
 /// `sha256:ab12cd34ef56…`: a digest's first 12 hex digits.
 fn short_digest(digest: &str) -> String {
     match digest.split_once(':') {
-        Some((algorithm, hex)) if hex.len() > 12 => format!("{algorithm}:{}…", &hex[..12]),
+        Some((algorithm, hex)) if hex.chars().count() > 12 => {
+            format!("{algorithm}:{}…", hex.chars().take(12).collect::<String>())
+        }
         _ => digest.to_owned(),
     }
 }

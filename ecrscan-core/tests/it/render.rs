@@ -177,22 +177,10 @@ fn summary() -> Summary {
 }
 
 fn golden(name: &str, actual: &[u8]) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read(&path).unwrap_or_else(|err| {
-        panic!(
-            "{}: {err} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert_eq!(
-        String::from_utf8_lossy(actual),
-        String::from_utf8_lossy(&expected),
-        "{name} differs from its golden file"
+    ecrscan_core::testing::assert_golden(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden"),
+        name,
+        actual,
     );
 }
 
