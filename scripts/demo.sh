@@ -114,6 +114,11 @@ code=$?
 set -e
 echo "exit code $code (3: findings at or above CRITICAL)"
 
+report="$work/report.html"
+step ecrscan summary -o html --output "$report"
+"$ecrscan" summary -o html --output "$report"
+
 echo
 bold "Done. The Atom feed of test/ubuntu's findings is in $feed"
+bold "The HTML report is $report (open it in a browser)"
 echo "(the scan configs stay in $ECRSCAN_STORE; the emulator stops now)"

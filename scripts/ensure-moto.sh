@@ -25,7 +25,7 @@ SH
 }
 
 if [ -x "$launcher" ] && cmp -s "$requirements" "$stamp" \
-    && "$venv/bin/python" -c 'import moto, flask, flask_cors, boto3, jsonpath_ng, pytest, cfnlint, samtranslator, parliament, standardwebhooks, feedparser, lxml, rnc2rng, jsonschema, rfc3987_syntax' 2>/dev/null; then
+    && "$venv/bin/python" -c 'import moto, flask, flask_cors, boto3, jsonpath_ng, pytest, cfnlint, samtranslator, parliament, standardwebhooks, feedparser, lxml, rnc2rng, jsonschema, rfc3987_syntax, selenium' 2>/dev/null; then
   echo "$launcher"
   exit 0
 fi

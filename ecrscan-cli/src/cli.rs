@@ -125,10 +125,16 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  ecrscan summary\n  ecrscan summary -o table --fail-on HIGH\n  ecrscan summary --wait 10m -o json"
     )]
+    #[command(
+        after_help = "Examples:\n  ecrscan summary -o table\n  ecrscan summary -o html --output report.html\n  ecrscan summary --output summary.json --fail-on CRITICAL"
+    )]
     Summary {
-        /// Output format: text (the AWS sample's), json or table.
-        #[arg(short, long, value_enum, default_value_t = SummaryFormat::Text)]
-        output: SummaryFormat,
+        /// The format (text, the AWS sample's; json; table; html, a
+        /// self-contained page) or a file to write instead of stdout; given
+        /// twice, one of each. A file alone takes its format from its
+        /// extension (.txt, .json, .html); write ./json for a file named json.
+        #[arg(short, long, value_name = "FORMAT|FILE", action = clap::ArgAction::Append)]
+        output: Vec<String>,
         /// Exit with code 3 when any image has a finding of this severity or worse.
         #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
         fail_on: Option<Severity>,
@@ -536,6 +542,63 @@ pub enum SummaryFormat {
     Text,
     Json,
     Table,
+    Html,
+}
+
+impl SummaryFormat {
+    fn named(name: &str) -> Option<SummaryFormat> {
+        match name.to_ascii_lowercase().as_str() {
+            "text" => Some(SummaryFormat::Text),
+            "json" => Some(SummaryFormat::Json),
+            "table" => Some(SummaryFormat::Table),
+            "html" => Some(SummaryFormat::Html),
+            _ => None,
+        }
+    }
+
+    fn of_file(path: &std::path::Path) -> Option<SummaryFormat> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "txt" | "text" => Some(SummaryFormat::Text),
+            "json" => Some(SummaryFormat::Json),
+            "html" | "htm" => Some(SummaryFormat::Html),
+            _ => None,
+        }
+    }
+}
+
+/// The summary's format and file from its `-o/--output` values: each a
+/// format name or a file, at most one of each; a file alone names its
+/// format by its extension; neither is text on stdout.
+pub fn summary_output(values: &[String]) -> Result<(SummaryFormat, Option<PathBuf>), String> {
+    let mut format = None;
+    let mut file: Option<PathBuf> = None;
+    for value in values {
+        match SummaryFormat::named(value) {
+            Some(named) if format.is_none() => format = Some(named),
+            Some(_) => {
+                return Err(format!(
+                    "--output names two formats; {value:?} is the second (a file named {value} is ./{value})"
+                ));
+            }
+            None if value.is_empty() => {
+                return Err("--output: an empty value is neither a format nor a file".into());
+            }
+            None if file.is_none() => file = Some(PathBuf::from(value)),
+            None => return Err(format!("--output names two files; {value:?} is the second")),
+        }
+    }
+    let format = match (format, &file) {
+        (Some(format), _) => format,
+        (None, None) => SummaryFormat::Text,
+        (None, Some(path)) => SummaryFormat::of_file(path).ok_or_else(|| {
+            format!(
+                "--output {}: say the format too (-o html, json, text or table), or name a .html, .json or .txt file",
+                path.display()
+            )
+        })?,
+    };
+    Ok((format, file))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -605,6 +668,35 @@ mod tests {
         assert_eq!(parse_days("14"), Ok(14));
         for bad in ["0d", "12h", "1.5d", "", "soon", "99999999999d"] {
             assert!(parse_days(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn summary_output_takes_a_format_a_file_or_one_of_each() {
+        let values = |list: &[&str]| list.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        assert_eq!(summary_output(&[]), Ok((SummaryFormat::Text, None)));
+        assert_eq!(
+            summary_output(&values(&["JSON"])),
+            Ok((SummaryFormat::Json, None))
+        );
+        assert_eq!(
+            summary_output(&values(&["html", "out/report.html"])),
+            Ok((SummaryFormat::Html, Some(PathBuf::from("out/report.html"))))
+        );
+        assert_eq!(
+            summary_output(&values(&["report.txt", "table"])),
+            Ok((SummaryFormat::Table, Some(PathBuf::from("report.txt"))))
+        );
+        assert_eq!(
+            summary_output(&values(&["fleet.HTM"])),
+            Ok((SummaryFormat::Html, Some(PathBuf::from("fleet.HTM"))))
+        );
+        assert_eq!(
+            summary_output(&values(&["./json"])),
+            Err("--output ./json: say the format too (-o html, json, text or table), or name a .html, .json or .txt file".into())
+        );
+        for bad in [&["json", "html"][..], &["a.json", "b.json"], &[""]] {
+            assert!(summary_output(&values(bad)).is_err(), "{bad:?}");
         }
     }
 

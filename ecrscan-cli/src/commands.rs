@@ -24,6 +24,8 @@ use ecrscan_core::aws::sqs::SqsWorkQueue;
 use ecrscan_core::queue::{
     BATCH, QueueError, Settled, Settlement, WorkDone, WorkQueue, enqueue_plan, settle, work_on,
 };
+use ecrscan_core::render::{HtmlReport, RECENT_CHANGES, write_html_report};
+use ecrscan_core::trend::{TREND_DAYS, TrendPoint, fleet_trend};
 
 /// Runs the command; `Ok` carries the exit code of a command that ran.
 pub async fn run(cli: Cli, style: output::Style) -> Result<ExitCode, Failure> {
@@ -45,7 +47,18 @@ pub async fn run(cli: Cli, style: output::Style) -> Result<ExitCode, Failure> {
             fail_on,
             wait,
             live,
-        } => summary(&context, output, fail_on, wait, read_from(live)).await,
+        } => {
+            let (format, file) = crate::cli::summary_output(&output).map_err(Failure::Usage)?;
+            summary(
+                &context,
+                format,
+                file.as_deref(),
+                fail_on,
+                wait,
+                read_from(live),
+            )
+            .await
+        }
         Command::Findings {
             id,
             format,
@@ -410,6 +423,7 @@ async fn scan(context: &Context, ids: &[String], format: ScanFormat) -> Result<E
 async fn summary(
     context: &Context,
     format: SummaryFormat,
+    file: Option<&Path>,
     fail_on: Option<ecrscan_core::Severity>,
     wait: Option<Duration>,
     read_from: ReadFrom,
@@ -451,11 +465,39 @@ async fn summary(
     for warning in &summary.warnings {
         eprintln!("warning: {}", warning.message);
     }
-    output::stdout(|out| match format {
-        SummaryFormat::Text => write_text_summary(&summary, out),
-        SummaryFormat::Json => write_json_summary(&summary, now, out),
-        SummaryFormat::Table => output::summary_table(&summary, context.style, out),
-    })?;
+    let report = match format {
+        SummaryFormat::Html => Some(report_data(context, &summary, now).await?),
+        _ => None,
+    };
+    let render = |out: &mut dyn Write| match (format, &report) {
+        (SummaryFormat::Text, _) => write_text_summary(&summary, out),
+        (SummaryFormat::Json, _) => write_json_summary(&summary, now, out),
+        (SummaryFormat::Table, _) => output::summary_table(&summary, context.style, out),
+        (SummaryFormat::Html, Some((changes, rules, trend))) => {
+            let report = HtmlReport {
+                summary: &summary,
+                changes,
+                suppressions: rules,
+                trend,
+                api_url: context.api_url.as_deref(),
+            };
+            write_html_report(&report, now, out)
+        }
+        (SummaryFormat::Html, None) => Err(std::io::Error::other("the report's data is missing")),
+    };
+    match file {
+        None => output::stdout(render)?,
+        Some(path) => {
+            output::write_file_atomically(path, render).map_err(|err| {
+                Failure::Operation(format!("cannot write {}: {err}", path.display()))
+            })?;
+            eprintln!(
+                "wrote the summary of {} images to {}",
+                summary.rows.len(),
+                path.display()
+            );
+        }
+    }
     let failed: Vec<&ImageScanResult> = summary
         .rows
         .iter()
@@ -476,6 +518,33 @@ async fn summary(
     }
     context.send_queued().await?;
     Ok(ExitCode::from(summary_exit_code(&summary, fail_on)))
+}
+
+/// What the HTML report shows beside the summary: the changes of the last
+/// [`RECENT_CHANGES`], every suppression rule, and the fleet's trend over
+/// [`TREND_DAYS`] rebuilt from the recorded changes.
+async fn report_data(
+    context: &Context,
+    summary: &Summary,
+    now: chrono::DateTime<Utc>,
+) -> Result<
+    (
+        Vec<ecrscan_core::Change>,
+        Vec<ecrscan_core::Suppression>,
+        Vec<TrendPoint>,
+    ),
+    Failure,
+> {
+    let listing = context.store.list_changes().await?;
+    for skipped in &listing.skipped {
+        eprintln!("warning: skipped {}: {}", skipped.key, skipped.reason);
+    }
+    let since = now - chrono::Duration::days(i64::from(TREND_DAYS) + 1);
+    let changes = ecrscan_core::changes::select(&listing.items, None, Some(since), None);
+    let trend = fleet_trend(summary, &changes, TREND_DAYS, now);
+    let recent = ecrscan_core::changes::select(&changes, None, Some(now - RECENT_CHANGES), None);
+    let rules = context.suppressions(now).await?.all().cloned().collect();
+    Ok((recent, rules, trend))
 }
 
 /// 3 when an image has a finding at or above `fail_on`, else 1 when an

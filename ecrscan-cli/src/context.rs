@@ -24,6 +24,8 @@ pub(crate) struct Context {
     pub(crate) style: output::Style,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: ScanOptions,
+    /// The deployed API's URL, for links (`--api-url`).
+    pub(crate) api_url: Option<String>,
     send: bool,
 }
 
@@ -68,6 +70,7 @@ impl Context {
             wiring,
             style,
             send: !cli.no_send,
+            api_url: cli.api_url.clone(),
             options: ScanOptions {
                 concurrency: cli.concurrency.get(),
             },

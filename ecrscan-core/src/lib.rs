@@ -72,6 +72,7 @@ pub mod settings;
 pub mod severity;
 pub mod store;
 pub mod suppress;
+pub mod trend;
 pub mod webhooks;
 
 #[cfg(feature = "test-util")]

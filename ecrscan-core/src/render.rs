@@ -1,5 +1,5 @@
-//! Pure renderers: the AWS sample's text summary, the JSON summary and the
-//! Atom feed of one config's findings.
+//! Pure renderers: the AWS sample's text summary, the JSON summary, the
+//! Atom feed of one config's findings and the HTML report.
 //!
 //! Each is a function of its data and an explicit `now`, writing to any
 //! [`io::Write`]; the same input always gives the same bytes.
@@ -17,12 +17,14 @@ use crate::suppress::SuppressionWarning;
 
 mod atom;
 mod changes;
+mod html;
 pub mod text;
 
 pub use text::printable;
 
 pub use atom::{FeedOptions, FeedPage, atom_feed, write_atom_feed, write_changes_feed};
 pub use changes::{JsonChanges, write_json_changes, write_json_changes_page, write_text_changes};
+pub use html::{HtmlReport, RECENT_CHANGES, html_content_security_policy, write_html_report};
 
 /// Writes the summary as the AWS sample prints it: one block per image,
 ///

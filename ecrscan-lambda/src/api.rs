@@ -2,6 +2,7 @@
 //!
 //! | route | answer |
 //! |---|---|
+//! | `GET /` | 200 `text/html`: the HTML report (totals, trend, repositories, images, changes of the last 7 days, suppressions), with a Content-Security-Policy that runs only its own script and loads nothing |
 //! | `GET /configs` | 200, JSON array of configs in the sample's shape |
 //! | `GET /channels` | 200, JSON array of the notification channels (secrets as references); created only with the CLI |
 //! | `GET /changes.atom?since=&min_severity=` | 200, an Atom feed of the newest 500 changes, one entry per change with the change's id |
@@ -34,10 +35,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use ecrscan_core::render::{
-    FeedOptions, FeedPage, SummaryFormat, SummaryPage, write_atom_feed, write_summary_page,
+    FeedOptions, FeedPage, HtmlReport, RECENT_CHANGES, SummaryFormat, SummaryPage,
+    html_content_security_policy, write_atom_feed, write_html_report, write_summary_page,
 };
 use ecrscan_core::scan::SuppressedFindings;
 use ecrscan_core::suppress::{Suppression, SuppressionError, SuppressionSpec};
+use ecrscan_core::trend::{TREND_DAYS, fleet_trend};
 use ecrscan_core::{
     ChannelStore, ConfigError, ConfigSpec, ConfigStore, ResultStore, ScanBackend, ScanConfig,
     ScanOptions, Severity, StoreError, SuppressionStore, Suppressions, collect_results,
@@ -155,6 +158,7 @@ pub fn app(state: AppState) -> Router {
             .expose_headers([header::LOCATION])
     });
     let router = Router::new()
+        .route("/", get(dashboard))
         .route("/configs", get(list_configs).post(create_config))
         .route("/configs/", get(list_configs).post(create_config))
         .route("/configs/{id}", get(get_config).delete(delete_config))
@@ -451,6 +455,79 @@ async fn summary(
         response.headers_mut().insert(header::LINK, link);
     }
     Ok(response)
+}
+
+/// `GET /`: the HTML report of every config's images (stored results, as
+/// `/summary`), the changes of the last 7 days, the suppression rules and
+/// the fleet's trend, rendered by the CLI's renderer. Its
+/// Content-Security-Policy lets only the page's own inline script and
+/// style run and nothing load; it may not be framed.
+async fn dashboard(
+    State(state): State<AppState>,
+    platform_url: Option<axum::Extension<PublicBaseUrl>>,
+) -> Result<Response, ApiError> {
+    let configs = state.store.list().await?.items;
+    let now = Utc::now();
+    let rules = match &state.suppressions {
+        Some(store) => store.list_suppressions().await?.items,
+        None => Vec::new(),
+    };
+    let suppressions = Suppressions::active_at(rules.clone(), now);
+    let summary = collect_summary(
+        &configs,
+        state.backend(false),
+        &state.options,
+        &suppressions,
+    )
+    .await;
+    let changes = match &state.results {
+        Some(results) => {
+            let since = now - chrono::Duration::days(i64::from(TREND_DAYS) + 1);
+            ecrscan_core::changes::select(
+                &results.list_changes().await?.items,
+                None,
+                Some(since),
+                None,
+            )
+        }
+        None => Vec::new(),
+    };
+    let trend = fleet_trend(&summary, &changes, TREND_DAYS, now);
+    let recent = ecrscan_core::changes::select(&changes, None, Some(now - RECENT_CHANGES), None);
+    // Links relative to the server's root when the public URL is unknown.
+    let api_url = public_base_url(&state, platform_url).unwrap_or_default();
+    let report = HtmlReport {
+        summary: &summary,
+        changes: &recent,
+        suppressions: &rules,
+        trend: &trend,
+        api_url: Some(&api_url),
+    };
+    let mut body = Vec::new();
+    write_html_report(&report, now, &mut body).map_err(render_error)?;
+    let policy = format!("{}; frame-ancestors 'none'", html_content_security_policy());
+    let policy = HeaderValue::from_str(&policy)
+        .map_err(|err| ApiError::Internal(format!("the page's policy is not a header: {err}")))?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CONTENT_SECURITY_POLICY, policy),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// `Link: <…/summary?start=N…>; rel="next"`, keeping the query's format and

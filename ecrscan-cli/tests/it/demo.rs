@@ -43,6 +43,42 @@ fn the_demo_runs_end_to_end() {
         .expect("the demo says where the feed is");
     let xml = std::fs::read_to_string(feed).unwrap();
     assert!(roxmltree::Document::parse(&xml).is_ok());
+    let report = stdout
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("The HTML report is ")?
+                .strip_suffix(" (open it in a browser)")
+        })
+        .expect("the demo says where the HTML report is");
+    let page = std::fs::read_to_string(report).unwrap();
+    assert!(
+        page.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    assert!(page.contains("<td class=\"name\">test/ubuntu</td>"));
+    assert!(
+        page.contains("CVE-2026-1234"),
+        "the new critical is among the changes"
+    );
+    // The demo's report in a real browser, and a screenshot for a human.
+    if let Some(python) = ecrscan_core::testing::test_browser() {
+        let screenshot = root.join("target/ecrscan-demo-report.png");
+        let checked = StdCommand::new(python)
+            .arg(root.join("ecrscan-core/tests/support/check_report.py"))
+            .arg("--screenshot")
+            .arg(&screenshot)
+            .arg(report)
+            .output()
+            .unwrap();
+        assert!(
+            checked.status.success(),
+            "the browser check of the demo's report failed:\n{}{}",
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        assert!(screenshot.is_file());
+    }
     let _ = std::fs::remove_dir_all(Path::new(feed).parent().unwrap());
 }
 

@@ -94,6 +94,53 @@ async fn scan_summary_findings_against_moto() {
     assert_eq!(cli(&["summary", "--fail-on", "HIGH"]).code, 3);
     assert_eq!(cli(&["summary", "--fail-on", "critical"]).code, 3);
 
+    // The HTML report: to a file named by -o html --output, or by its
+    // extension alone, with the JSON summary's totals; the gate still gates.
+    let page = dir.path().join("report.html");
+    let html = cli(&[
+        "summary",
+        "-o",
+        "html",
+        "--output",
+        page.to_str().unwrap(),
+        "--fail-on",
+        "CRITICAL",
+    ]);
+    assert_eq!(html.code, 3, "{}", html.stderr);
+    assert!(html.stdout.is_empty(), "the page went to the file");
+    assert!(
+        html.stderr.contains("wrote the summary of 3 images to"),
+        "{}",
+        html.stderr
+    );
+    let written = std::fs::read_to_string(&page).unwrap();
+    assert!(written.starts_with("<!DOCTYPE html>"));
+    for (severity, count) in [("CRITICAL", 2), ("HIGH", 2), ("MEDIUM", 1), ("LOW", 0)] {
+        assert!(
+            written.contains(&format!("<dd data-severity=\"{severity}\">{count}</dd>")),
+            "{severity} {count}"
+        );
+    }
+    let by_extension = dir.path().join("fleet.htm");
+    assert_eq!(
+        cli(&["summary", "--output", by_extension.to_str().unwrap()]).code,
+        0
+    );
+    assert!(
+        std::fs::read_to_string(&by_extension)
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
+    let to_stdout = cli(&["summary", "-o", "html"]);
+    assert!(to_stdout.stdout.starts_with("<!DOCTYPE html>"));
+    let unknown = cli(&["summary", "--output", "report.pdf"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("say the format too"),
+        "{}",
+        unknown.stderr
+    );
+
     let feed = cli(&["findings", &ubuntu_id]);
     assert_eq!(feed.code, 0);
     assert!(roxmltree::Document::parse(&feed.stdout).is_ok());

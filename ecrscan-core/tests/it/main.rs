@@ -7,6 +7,7 @@ mod faults;
 mod local_stores;
 mod notify_moto;
 mod render;
+mod report;
 mod rollups;
 mod vex;
 mod webhooks;

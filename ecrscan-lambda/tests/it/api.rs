@@ -995,3 +995,85 @@ async fn channels_are_listed_with_secret_references_and_cannot_be_created() {
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(store.list_channels().await.unwrap().items.len(), 2);
 }
+
+/// The text between the first `open` and the `close` after it.
+fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
+    let start = text.find(open).expect(open) + open.len();
+    let end = start + text[start..].find(close).expect(close);
+    &text[start..end]
+}
+
+fn sha256_source(text: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text))
+    )
+}
+
+#[tokio::test]
+async fn the_root_is_the_html_report_with_a_policy_that_runs_only_its_own_script() {
+    let (store, configs) = with_configs(&[UBUNTU]).await;
+    let router = router(store);
+    let response = router.clone().oneshot(get("/")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let header = |name: header::HeaderName| {
+        headers
+            .get(&name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(header(header::CONTENT_TYPE), "text/html; charset=utf-8");
+    assert_eq!(header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+    assert_eq!(header(header::CACHE_CONTROL), "no-store");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8(body.to_vec()).unwrap();
+
+    // Exactly the page's own script and style, by hash; nothing loads.
+    let policy = header(header::CONTENT_SECURITY_POLICY);
+    let directives: Vec<&str> = policy.split(';').map(str::trim).collect();
+    let script = between(&page, "<script>", "</script>");
+    let style = between(&page, "<style>", "</style>");
+    for expected in [
+        "default-src 'none'".to_owned(),
+        format!("script-src {}", sha256_source(script)),
+        format!("style-src {}", sha256_source(style)),
+        "base-uri 'none'".to_owned(),
+        "form-action 'none'".to_owned(),
+        "frame-ancestors 'none'".to_owned(),
+    ] {
+        assert!(
+            directives.contains(&expected.as_str()),
+            "{expected:?} not in {policy}"
+        );
+    }
+    assert_eq!(page.matches("<script").count(), 1, "one script element");
+    assert!(!policy.contains("unsafe"), "{policy}");
+
+    // The same numbers as the JSON summary, and links to each image's feed.
+    assert!(page.contains("<dd data-severity=\"HIGH\">2</dd>"), "{page}");
+    assert!(page.contains("<dd data-severity=\"LOW\">2</dd>"));
+    assert!(page.contains("<dd data-severity=\"CRITICAL\">0</dd>"));
+    assert!(page.contains(&format!(
+        "<a href=\"https://api.example.com/Prod/findings/{}\">feed</a>",
+        configs[0].id
+    )));
+    assert!(page.contains("<td class=\"name\">test/ubuntu</td>"));
+}
+
+#[tokio::test]
+async fn the_root_links_from_the_servers_root_without_a_public_url() {
+    let (store, configs) = with_configs(&[UBUNTU]).await;
+    let router = app(AppState::new(store, Arc::new(backend())));
+    let answer = send(&router, get("/")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        answer
+            .body
+            .contains(&format!("<a href=\"/findings/{}\">feed</a>", configs[0].id))
+    );
+}
