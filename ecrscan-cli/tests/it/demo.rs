@@ -63,7 +63,7 @@ fn the_demo_runs_end_to_end() {
     );
     // The demo's report in a real browser, and a screenshot for a human.
     if let Some(python) = ecrscan_core::testing::test_browser() {
-        let screenshot = root.join("target/ecrscan-demo-report.png");
+        let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ecrscan-demo-report.png");
         let checked = StdCommand::new(python)
             .arg(root.join("ecrscan-core/tests/support/check_report.py"))
             .arg("--screenshot")

@@ -467,9 +467,9 @@ fn a_report_of_5000_images_stays_under_5_mb() {
     );
 }
 
-/// The pages a browser checks, written to `target/report-check/`.
+/// The pages a browser checks, written to `target/tmp/report-check/`.
 fn browser_fixtures() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/report-check");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-check");
     std::fs::create_dir_all(&dir).unwrap();
     let small = small_fleet();
     std::fs::write(

@@ -223,7 +223,7 @@ def check_page(path, summary_path, hostile, screenshot):
             driver.execute_script("window.scrollTo(0, 0)")
             height = driver.execute_script("return document.body.scrollHeight")
             driver.set_window_size(1400, min(max(height, 1000), 6000))
-            driver.save_screenshot(str(screenshot))
+            check(driver.save_screenshot(str(screenshot)), f"cannot write the screenshot {screenshot}")
     finally:
         driver.quit()
 
