@@ -24,7 +24,7 @@ use ecrscan_core::aws::sqs::SqsWorkQueue;
 use ecrscan_core::queue::{
     BATCH, QueueError, Settled, Settlement, WorkDone, WorkQueue, enqueue_plan, settle, work_on,
 };
-use ecrscan_core::render::{HtmlReport, RECENT_CHANGES, write_html_report};
+use ecrscan_core::render::{HtmlReport, write_html_report};
 use ecrscan_core::trend::{TREND_DAYS, TrendPoint, fleet_trend};
 
 /// Runs the command; `Ok` carries the exit code of a command that ran.
@@ -520,9 +520,9 @@ async fn summary(
     Ok(ExitCode::from(summary_exit_code(&summary, fail_on)))
 }
 
-/// What the HTML report shows beside the summary: the changes of the last
-/// [`RECENT_CHANGES`], every suppression rule, and the fleet's trend over
-/// [`TREND_DAYS`] rebuilt from the recorded changes.
+/// What the HTML report shows beside the summary: the recorded changes
+/// (the report lists the last week's), every suppression rule, and the
+/// fleet's trend over [`TREND_DAYS`] rebuilt from the changes.
 async fn report_data(
     context: &Context,
     summary: &Summary,
@@ -539,12 +539,9 @@ async fn report_data(
     for skipped in &listing.skipped {
         eprintln!("warning: skipped {}: {}", skipped.key, skipped.reason);
     }
-    let since = now - chrono::Duration::days(i64::from(TREND_DAYS) + 1);
-    let changes = ecrscan_core::changes::select(&listing.items, None, Some(since), None);
-    let trend = fleet_trend(summary, &changes, TREND_DAYS, now);
-    let recent = ecrscan_core::changes::select(&changes, None, Some(now - RECENT_CHANGES), None);
+    let trend = fleet_trend(summary, &listing.items, TREND_DAYS, now);
     let rules = context.suppressions(now).await?.all().cloned().collect();
-    Ok((recent, rules, trend))
+    Ok((listing.items, rules, trend))
 }
 
 /// 3 when an image has a finding at or above `fail_on`, else 1 when an

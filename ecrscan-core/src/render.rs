@@ -54,6 +54,16 @@ pub fn write_text_summary(summary: &Summary, out: &mut dyn Write) -> io::Result<
         .try_for_each(|row| write_text_row(row, accounts, out))
 }
 
+/// `sha256:ab12cd34ef56…`: a digest's first 12 hex digits.
+fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, hex)) if hex.chars().count() > 12 => {
+            format!("{algorithm}:{}…", hex.chars().take(12).collect::<String>())
+        }
+        _ => digest.to_owned(),
+    }
+}
+
 /// Whether the summary's rows are of more than one account.
 pub fn many_accounts(summary: &Summary) -> bool {
     summary.rows.first().is_some_and(|first| {

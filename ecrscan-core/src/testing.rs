@@ -68,9 +68,7 @@ fn find_executable() -> Option<PathBuf> {
 ///
 /// When it is required (`ECRSCAN_REQUIRE_MOTO` or `CI`) but missing.
 pub fn test_python() -> Option<PathBuf> {
-    let python = find_executable()
-        .and_then(|moto| moto.parent().map(|dir| dir.join("python")))
-        .filter(|python| python.is_file());
+    let python = tools_python();
     if python.is_none() {
         assert!(
             !required(),
@@ -97,9 +95,7 @@ pub fn test_browser() -> Option<PathBuf> {
     };
     let chromium = browser("ECRSCAN_CHROMIUM", "/usr/bin/chromium");
     let driver = browser("ECRSCAN_CHROMEDRIVER", "/usr/bin/chromedriver");
-    let python = find_executable()
-        .and_then(|moto| moto.parent().map(|dir| dir.join("python")))
-        .filter(|python| python.is_file());
+    let python = tools_python();
     let selenium = python.as_ref().is_some_and(|python| {
         Command::new(python)
             .args(["-c", "import selenium"])
@@ -121,6 +117,13 @@ pub fn test_browser() -> Option<PathBuf> {
     );
     note_skipped("a headless browser");
     None
+}
+
+/// The Python beside the emulator's launcher, where the test tools are.
+fn tools_python() -> Option<PathBuf> {
+    find_executable()
+        .and_then(|moto| moto.parent().map(|dir| dir.join("python")))
+        .filter(|python| python.is_file())
 }
 
 static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

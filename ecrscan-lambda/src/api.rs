@@ -35,8 +35,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use ecrscan_core::render::{
-    FeedOptions, FeedPage, HtmlReport, RECENT_CHANGES, SummaryFormat, SummaryPage,
-    html_content_security_policy, write_atom_feed, write_html_report, write_summary_page,
+    FeedOptions, FeedPage, HtmlReport, SummaryFormat, SummaryPage, html_content_security_policy,
+    write_atom_feed, write_html_report, write_summary_page,
 };
 use ecrscan_core::scan::SuppressedFindings;
 use ecrscan_core::suppress::{Suppression, SuppressionError, SuppressionSpec};
@@ -481,24 +481,15 @@ async fn dashboard(
     )
     .await;
     let changes = match &state.results {
-        Some(results) => {
-            let since = now - chrono::Duration::days(i64::from(TREND_DAYS) + 1);
-            ecrscan_core::changes::select(
-                &results.list_changes().await?.items,
-                None,
-                Some(since),
-                None,
-            )
-        }
+        Some(results) => results.list_changes().await?.items,
         None => Vec::new(),
     };
     let trend = fleet_trend(&summary, &changes, TREND_DAYS, now);
-    let recent = ecrscan_core::changes::select(&changes, None, Some(now - RECENT_CHANGES), None);
     // Links relative to the server's root when the public URL is unknown.
     let api_url = public_base_url(&state, platform_url).unwrap_or_default();
     let report = HtmlReport {
         summary: &summary,
-        changes: &recent,
+        changes: &changes,
         suppressions: &rules,
         trend: &trend,
         api_url: Some(&api_url),

@@ -9,15 +9,7 @@ use crate::changes::{Change, ChangeKind};
 use crate::finding::Finding;
 use crate::severity::SeverityCounts;
 
-/// `sha256:ab12cd34ef56…`: a digest's first 12 hex digits.
-fn short_digest(digest: &str) -> String {
-    match digest.split_once(':') {
-        Some((algorithm, hex)) if hex.chars().count() > 12 => {
-            format!("{algorithm}:{}…", hex.chars().take(12).collect::<String>())
-        }
-        _ => digest.to_owned(),
-    }
-}
+use super::short_digest;
 
 /// `test/ubuntu:latest (sha256:ab12…)`, or the repository and digest alone.
 fn image(change: &Change) -> String {

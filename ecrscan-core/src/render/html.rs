@@ -23,13 +23,16 @@ use crate::severity::{Severity, SeverityCounts};
 use crate::suppress::{Expiry, Staleness, Suppression};
 use crate::trend::TrendPoint;
 
+use super::short_digest;
+
 /// What an HTML report shows.
 #[derive(Debug, Clone, Copy)]
 pub struct HtmlReport<'a> {
     /// The images and their counts, judged by the rules in force.
     pub summary: &'a Summary,
-    /// The changes to list, newest first (a report lists those of
-    /// [`RECENT_CHANGES`] before `now`).
+    /// The recorded changes, newest first (as
+    /// [`ResultStore::list_changes`](crate::store::ResultStore::list_changes)
+    /// gives them): the report lists those of the last [`RECENT_CHANGES`].
     pub changes: &'a [Change],
     /// Every suppression rule, expired ones included.
     pub suppressions: &'a [Suppression],
@@ -114,15 +117,6 @@ fn cut(text: &str, chars: usize) -> String {
 
 fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn short_digest(digest: &str) -> String {
-    match digest.split_once(':') {
-        Some((algorithm, hex)) if hex.chars().count() > 12 => {
-            format!("{algorithm}:{}…", hex.chars().take(12).collect::<String>())
-        }
-        _ => digest.to_owned(),
-    }
 }
 
 fn class_of(severity: Severity) -> &'static str {
@@ -286,13 +280,15 @@ const LINES: [(&str, &str, &str); 5] = [
     ("OTHER", "1 4", "cross"),
 ];
 
-fn trend_values(point: &TrendPoint) -> [u64; 5] {
+/// The counts the page shows one by one: CRITICAL, HIGH, MEDIUM, LOW and
+/// the rest together.
+fn columns(counts: &SeverityCounts) -> [u64; 5] {
     [
-        point.counts.get(Severity::Critical),
-        point.counts.get(Severity::High),
-        point.counts.get(Severity::Medium),
-        point.counts.get(Severity::Low),
-        other(&point.counts),
+        counts.get(Severity::Critical),
+        counts.get(Severity::High),
+        counts.get(Severity::Medium),
+        counts.get(Severity::Low),
+        other(counts),
     ]
 }
 
@@ -329,7 +325,7 @@ fn trend_chart(page: &mut String, trend: &[TrendPoint]) {
     let (width, height, left, right, top, bottom) = (760.0, 280.0, 48.0, 150.0, 16.0, 36.0);
     let plot_width = width - left - right;
     let plot_height = height - top - bottom;
-    let values: Vec<[u64; 5]> = trend.iter().map(trend_values).collect();
+    let values: Vec<[u64; 5]> = trend.iter().map(|point| columns(&point.counts)).collect();
     let max = values
         .iter()
         .flat_map(|row| row.iter().copied())
@@ -462,18 +458,7 @@ fn repository_bars(page: &mut String, summary: &Summary) {
     }
     let mut worst: Vec<(String, [u64; 5])> = by_repository
         .into_iter()
-        .map(|((_, _, name), counts)| {
-            (
-                name,
-                [
-                    counts.get(Severity::Critical),
-                    counts.get(Severity::High),
-                    counts.get(Severity::Medium),
-                    counts.get(Severity::Low),
-                    other(&counts),
-                ],
-            )
-        })
+        .map(|((_, _, name), counts)| (name, columns(&counts)))
         .filter(|(_, counts)| counts.iter().any(|count| *count > 0))
         .collect();
     if worst.is_empty() {
@@ -565,15 +550,8 @@ fn repository_bars(page: &mut String, summary: &Summary) {
 
 /// The images' order without a script: worst first, then by name.
 fn sort_key(row: &SummaryRow) -> ([u64; 5], &str, &str) {
-    let counts = &row.result.scan.severity_counts;
     (
-        [
-            counts.get(Severity::Critical),
-            counts.get(Severity::High),
-            counts.get(Severity::Medium),
-            counts.get(Severity::Low),
-            other(counts),
-        ],
+        columns(&row.result.scan.severity_counts),
         row.result.image.repository.as_str(),
         row.result.image.tag.as_deref().unwrap_or(""),
     )
